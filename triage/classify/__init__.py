@@ -1,0 +1,1 @@
+"""Classification: the estimator, training/evaluation, the model registry, batch prediction."""

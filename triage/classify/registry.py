@@ -1,0 +1,264 @@
+"""Versioned model artifacts in ``models/``: one directory per version, one champion.
+
+Layout::
+
+    models/
+      CHAMPION                 the champion's version name (one line)
+      <version>/
+        model.skops            the fitted estimator, saved with skops (no arbitrary unpickling)
+        card.json              training data summary + hash, taxonomy version, metrics, threshold…
+        card.md                the same for people
+
+Loading checks that every type inside the artifact is on an allow-list (scikit-learn, NumPy,
+SciPy and this package's own classes) and that the file's SHA-256 matches the card, so a tampered
+or corrupted artifact fails with a clear message instead of running code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triage.config import get_settings
+
+ARTIFACT = "model.skops"
+CARD_JSON = "card.json"
+CARD_MD = "card.md"
+CHAMPION_FILE = "CHAMPION"
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "triage.classify.")
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be used: missing, tampered, untrusted, or for another taxonomy."""
+
+
+@dataclass
+class LoadedModel:
+    version: str
+    directory: Path
+    estimator: Any
+    card: dict[str, Any]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card.get("threshold", 0.0))
+
+    @property
+    def taxonomy(self) -> str:
+        return self.card.get("taxonomy", {}).get("mode", "builtin")
+
+
+def models_dir() -> Path:
+    return get_settings().models_dir
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_model(estimator: Any, card: dict[str, Any], out_dir: Path) -> Path:
+    """Write artifact + cards into ``out_dir`` (created); returns the directory."""
+    sio = _skops()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifact = out_dir / ARTIFACT
+    sio.dump(estimator, artifact, compression=zipfile.ZIP_DEFLATED)
+    card = dict(card)
+    card["artifact"] = {"file": ARTIFACT, "sha256": _sha256(artifact), "bytes": artifact.stat().st_size}
+    (out_dir / CARD_JSON).write_text(
+        json.dumps(card, ensure_ascii=False, indent=2, default=_json_default) + "\n"
+    )
+    (out_dir / CARD_MD).write_text(render_card_md(card), encoding="utf-8")
+    return out_dir
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (dt.date, dt.datetime)):
+        return o.isoformat()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _skops():
+    with warnings.catch_warnings():
+        # importing skops probes every scipy ufunc name across loaded modules; Airflow's lazy
+        # modules emit a DeprecatedImportWarning (a FutureWarning) for each probe
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        import skops.io as sio
+    return sio
+
+
+def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> LoadedModel:
+    """Load a model directory (or a version name under models/) safely."""
+    sio = _skops()
+    d = _resolve_dir(path)
+    card_path, artifact = d / CARD_JSON, d / ARTIFACT
+    if not card_path.exists() or not artifact.exists():
+        raise ModelError(f"{d}: not a model directory (needs {CARD_JSON} and {ARTIFACT})")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{card_path}: card is not valid JSON ({exc})") from None
+    expected_sha = card.get("artifact", {}).get("sha256")
+    actual_sha = _sha256(artifact)
+    if expected_sha != actual_sha:
+        raise ModelError(
+            f"{artifact}: checksum {actual_sha[:12]}… does not match the card's {str(expected_sha)[:12]}…; "
+            "the artifact was modified or corrupted — retrain or restore it"
+        )
+    try:
+        untrusted = sio.get_untrusted_types(file=artifact)
+    except Exception as exc:
+        raise ModelError(
+            f"{artifact}: not a readable skops artifact ({exc.__class__.__name__}: {exc})"
+        ) from None
+    bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if bad:
+        raise ModelError(f"{artifact}: refuses to load untrusted types: {', '.join(sorted(bad))}")
+    try:
+        estimator = sio.load(artifact, trusted=untrusted)
+    except Exception as exc:
+        raise ModelError(f"{artifact}: cannot be loaded ({exc.__class__.__name__}: {exc})") from None
+    if expected_taxonomy is not None and card.get("taxonomy", {}).get("mode") == "builtin":
+        trained_on = card["taxonomy"].get("version")
+        fp = card["taxonomy"].get("fingerprint")
+        from triage.taxonomy import load_taxonomy
+
+        tax = load_taxonomy()
+        if trained_on != tax.version or fp != tax.fingerprint:
+            raise ModelError(
+                f"{d}: trained on taxonomy version {trained_on} ({fp}); the loaded taxonomy is "
+                f"{tax.version} ({tax.fingerprint}). Retrain with `triage model train` on the current taxonomy."
+            )
+    return LoadedModel(card.get("version", d.name), d, estimator, card)
+
+
+def _resolve_dir(path: Path | str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        return p
+    candidate = models_dir() / str(path)
+    if _VERSION_RE.match(str(path)) and candidate.is_dir():
+        return candidate
+    raise ModelError(f"{path}: no such model directory or version under {models_dir()}")
+
+
+def list_versions() -> list[dict[str, Any]]:
+    out = []
+    champ = champion_version()
+    root = models_dir()
+    for d in sorted(root.iterdir()) if root.exists() else []:
+        card_path = d / CARD_JSON
+        if not card_path.exists():
+            continue
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            continue
+        out.append(
+            {
+                "version": d.name,
+                "champion": d.name == champ,
+                "trained_at": card.get("trained_at"),
+                "macro_f1": card.get("metrics", {}).get("macro_f1"),
+                "accuracy": card.get("metrics", {}).get("accuracy"),
+                "coverage": card.get("coverage"),
+                "n_train": card.get("data", {}).get("n_train"),
+                "promotion": card.get("promotion", {}).get("decision"),
+            }
+        )
+    return out
+
+
+def champion_version() -> str | None:
+    f = models_dir() / CHAMPION_FILE
+    if not f.exists():
+        return None
+    v = f.read_text().strip()
+    return v or None
+
+
+def promote(version: str) -> None:
+    d = models_dir() / version
+    if not (d / CARD_JSON).exists():
+        raise ModelError(f"cannot promote {version!r}: no model directory {d}")
+    load_model(d)  # refuse to promote an artifact that does not load
+    tmp = models_dir() / (CHAMPION_FILE + ".tmp")
+    tmp.write_text(version + "\n")
+    tmp.replace(models_dir() / CHAMPION_FILE)  # atomic: readers see the old or the new champion
+
+
+_CHAMPION_CACHE: dict[tuple[str, str], LoadedModel] = {}
+
+
+def load_champion() -> LoadedModel:
+    """The current champion, loaded once per process (per version)."""
+    v = champion_version()
+    if v is None:
+        raise ModelError(
+            f"no champion model: {models_dir() / CHAMPION_FILE} is missing; run `triage model train`"
+        )
+    key = (str(models_dir()), v)
+    if key not in _CHAMPION_CACHE:
+        _CHAMPION_CACHE[key] = load_model(models_dir() / v, expected_taxonomy="builtin")
+    return _CHAMPION_CACHE[key]
+
+
+def render_card_md(card: dict[str, Any]) -> str:
+    m = card.get("metrics", {})
+    lines = [
+        f"# 模型卡 Model card — {card.get('version')}",
+        "",
+        f"- 训练时间 trained at: {card.get('trained_at')}",
+        f"- 任务 task: {card.get('task', 'ticket category classification')}",
+        f"- 分类体系 taxonomy: {card.get('taxonomy', {}).get('mode')} "
+        f"version {card.get('taxonomy', {}).get('version')} fingerprint {card.get('taxonomy', {}).get('fingerprint')}",
+        f"- 训练数据 training data: {card.get('data', {}).get('source')} — {card.get('data', {}).get('n_rows')} rows, "
+        f"sha256 {str(card.get('data', {}).get('sha256'))[:16]}…, {card.get('data', {}).get('n_train')} train / "
+        f"{card.get('data', {}).get('n_valid')} validation",
+        f"- 随机种子 seed: {card.get('seed')}",
+        f"- 参数 parameters: `{json.dumps(card.get('params', {}), ensure_ascii=False)}`",
+        "",
+        "## 验证集指标 Validation metrics",
+        "",
+        f"- accuracy **{m.get('accuracy', float('nan')):.4f}**, macro-F1 **{m.get('macro_f1', float('nan')):.4f}**",
+        f"- 自动派单阈值 auto-dispatch threshold: {card.get('threshold')} → coverage {card.get('coverage')} "
+        f"at precision {card.get('precision_at_threshold')} (target {card.get('target_precision')})",
+        "",
+        "| class | precision | recall | f1 | support |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for cls, pc in sorted(m.get("per_class", {}).items()):
+        lines.append(
+            f"| {cls} | {pc['precision']:.3f} | {pc['recall']:.3f} | {pc['f1']:.3f} | {pc['support']} |"
+        )
+    promo = card.get("promotion")
+    if promo:
+        lines += ["", "## 晋级决定 Promotion decision", "", f"- decision: **{promo.get('decision')}**"]
+        for k, v in promo.items():
+            if k != "decision":
+                lines.append(f"- {k}: {json.dumps(v, ensure_ascii=False, default=str)}")
+    lines += ["", "## 库版本 Library versions", ""]
+    for k, v in card.get("libraries", {}).items():
+        lines.append(f"- {k} {v}")
+    return "\n".join(lines) + "\n"

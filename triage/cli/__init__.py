@@ -1,0 +1,76 @@
+"""`triage` — the command line. Each command calls the same library functions the DAGs call.
+
+Known failures (bad file, bad taxonomy, bad model, database not migrated…) print one clear line
+to stderr and exit 1; bad usage exits 2 (Typer's convention).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True)  # log lines stay whole, greppable
+err_console = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn the product's own exceptions into a one-line message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from triage.classify.registry import ModelError
+        from triage.classify.train import TrainingDataError
+        from triage.ingest import FileSchemaError, InputFileError
+        from triage.store import DatabaseError
+        from triage.taxonomy import TaxonomyError
+
+        try:
+            return fn(*args, **kwargs)
+        except (
+            InputFileError,
+            FileSchemaError,
+            TaxonomyError,
+            ModelError,
+            DatabaseError,
+            TrainingDataError,
+        ) as exc:
+            err_console.print(f"[bold red]错误 error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+app = typer.Typer(
+    help="接诉即办 triage: ingest 12345 tickets, classify, route to street queues, detect hotspots.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from triage.cli import geo, main, model, queue
+
+    main.register(app)
+    app.add_typer(model.app, name="model", help="train, evaluate, predict, list, show, promote models")
+    app.add_typer(queue.app, name="queue", help="street and centre queues")
+    app.add_typer(geo.app, name="geo", help="address resolution against the gazetteer")
+    app.add_typer(main.db_app, name="db", help="database schema")
+    app.add_typer(main.label_app, name="label", help="labelled tickets for retraining")
+
+
+_register()
+
+
+def run() -> None:  # pragma: no cover
+    sys.exit(app())

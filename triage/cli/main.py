@@ -1,0 +1,277 @@
+"""Pipeline commands: db upgrade, ingest, classify, route, run-nightly, synth, report, label import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from triage.cli import console, err_console, handle_errors
+
+TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
+
+db_app = typer.Typer(no_args_is_help=True)
+label_app = typer.Typer(no_args_is_help=True)
+
+NightOpt = Annotated[
+    str | None, typer.Option("--date", "--night", help="the night, YYYY-MM-DD (Beijing date); default today")
+]
+
+
+def parse_night(value: str | None) -> dt.date:
+    from triage.ingest import local_today
+
+    if not value:
+        return local_today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-11-20") from None
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Create or migrate the database schema (SQLite file by default, or TRIAGE_DATABASE_URL)."""
+    from triage.config import get_settings
+    from triage.store import upgrade
+    from triage.store.db import redact_url
+
+    rev = upgrade(revision=revision)
+    console.print(f"database {redact_url(get_settings().database_url)} at revision {rev}")
+
+
+@db_app.command("current")
+@handle_errors
+def db_current() -> None:
+    """Show the schema revision of the database and of the code."""
+    from triage.store.db import current_revision, head_revision
+
+    console.print(f"database: {current_revision() or 'none'}  code: {head_revision()}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def ingest(
+        paths: Annotated[list[Path], typer.Argument(help="files or folders (CSV/TSV, JSONL, Parquet, XLSX)")],
+        night: NightOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the reports as JSON")] = False,
+    ) -> None:
+        """Ingest ticket files: validate, quarantine bad rows with a reason, upsert by ticket_id."""
+        from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
+        from triage.store import require_schema
+
+        require_schema()
+        n = parse_night(night)
+        files = expand_paths(paths)
+        if not files:
+            raise InputFileError(f"no supported files in {', '.join(map(str, paths))}")
+        failed = 0
+        reports = []
+        for f in files:
+            try:
+                with console.status(f"ingesting {f} …"):
+                    r = ingest_file(f, night=n)
+                reports.append(r.as_dict())
+                if not as_json:
+                    console.print(r.summary(), highlight=False)
+            except (InputFileError, FileSchemaError) as exc:
+                failed += 1
+                reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
+                err_console.print(f"[bold red]错误 error:[/] {exc}", highlight=False)
+        if as_json:
+            console.print_json(json.dumps(reports, ensure_ascii=False))
+        else:
+            read = sum(r.get("rows_read", 0) for r in reports)
+            up = sum(r.get("rows_new", 0) + r.get("rows_unchanged", 0) for r in reports)
+            quar = sum(r.get("rows_quarantined", 0) for r in reports)
+            console.print(
+                f"[bold]total[/]: {read} rows read = {up} tickets upserted + {quar} quarantined; {failed} file(s) rejected"
+            )
+        if failed:
+            raise typer.Exit(1)
+
+    @app.command("ingest-sql")
+    @handle_errors
+    def ingest_sql_cmd(
+        url: Annotated[str, typer.Option(help="SQLAlchemy URL of the source database")],
+        table: Annotated[str, typer.Option(help="table or view holding tickets")],
+        watermark_col: Annotated[str, typer.Option(help="received/updated time column")] = "received_at",
+        name: Annotated[
+            str | None, typer.Option(help="source name for the watermark (default: table)")
+        ] = None,
+        night: NightOpt = None,
+    ) -> None:
+        """Pull new tickets incrementally from a SQL source (watermark on received/updated time)."""
+        from triage.ingest import ingest_sql
+        from triage.store import require_schema
+
+        require_schema()
+        r = ingest_sql(url, table, name=name, watermark_column=watermark_col, night=parse_night(night))
+        console.print(r.summary(), highlight=False)
+
+    @app.command()
+    @handle_errors
+    def classify(
+        shard: Annotated[int, typer.Option(help="this worker's shard")] = 0,
+        shards: Annotated[int, typer.Option(help="number of shards")] = 1,
+    ) -> None:
+        """Classify every ticket that has no prediction yet, with the champion model."""
+        from triage.classify.batch import classify_pending
+        from triage.store import require_schema
+
+        require_schema()
+        with console.status("classifying …"):
+            r = classify_pending(shard, shards)
+        console.print(f"classified {r['classified']} tickets with {r['model_version']} "
+                      f"({r['needs_review']} need review) in {r['seconds']} s")  # fmt: skip
+
+    @app.command()
+    @handle_errors
+    def route() -> None:
+        """Route every classified ticket without a queue item to a street or the centre."""
+        from triage.route import route_pending
+        from triage.store import require_schema
+
+        require_schema()
+        with console.status("routing …"):
+            r = route_pending()
+        console.print(
+            f"routed {r['to_street']} tickets to street queues, {r['to_centre']} to the centre in {r['seconds']} s"
+        )
+
+    @app.command("run-nightly")
+    @handle_errors
+    def run_nightly_cmd(
+        night: Annotated[str, typer.Option("--date", help="the night, YYYY-MM-DD")],
+        inbox: Annotated[
+            Path | None,
+            typer.Option(help="inbox folder (default TRIAGE_INBOX_DIR; <inbox>/<date>/ if present)"),
+        ] = None,
+    ) -> None:
+        """Run the whole night in this process: ingest → classify → route → report."""
+        from triage.pipeline import run_nightly
+
+        n = parse_night(night)
+
+        def progress(stage: str, counts: dict) -> None:
+            console.print(f"[bold green]✓[/] {stage}: " + summarize_stage(stage, counts), highlight=False)
+
+        run_nightly(n, inbox, progress)
+
+    @app.command()
+    @handle_errors
+    def status(
+        night: NightOpt = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """What the database holds for a night: files, rows, tickets, queues, the report."""
+        from triage.geo import get_gazetteer
+        from triage.pipeline import night_status
+        from triage.store import require_schema
+
+        require_schema()
+        st = night_status(parse_night(night))
+        if as_json:
+            print(json.dumps(st, ensure_ascii=False, default=str))
+            return
+        gaz = get_gazetteer()
+        console.print(f"[bold]night {st['night']}[/]", highlight=False)
+        for f in st["files"]:
+            console.print(f"  file {f['source']}: {f['status']}, {f['rows_read']} rows read, "
+                          f"{f['rows_new']} new, {f['rows_unchanged']} unchanged, {f['rows_quarantined']} quarantined"
+                          + (f" — {f['message']}" if f["status"] == "rejected" else ""), highlight=False)  # fmt: skip
+        console.print(
+            f"  rows read {st['rows_read']} = {st['rows_upserted']} tickets upserted + {st['rows_quarantined']} quarantined"
+            + (
+                f" ({', '.join(f'{k} {v}' for k, v in st['quarantine'].items())})" if st["quarantine"] else ""
+            ),
+            highlight=False,
+        )
+        console.print(
+            f"  tickets {st['tickets']}: classified {st['classified']} ({st['needs_review']} need review); "
+            f"street queues {st['to_street']}, centre queue {st['to_centre']}; "
+            f"not yet routed {st['unaccounted']}; without deadline {st['without_deadline']}",
+            highlight=False,
+        )
+        if st["top_streets"]:
+            busiest = ", ".join(f"{gaz.unit(s).name if gaz.unit(s) else s} {n}" for s, n in st["top_streets"])
+            console.print(f"  busiest streets: {busiest}", highlight=False)
+        console.print(
+            f"  report: {st['report'] or 'not written yet (triage report --date …)'}", highlight=False
+        )
+
+    @app.command()
+    @handle_errors
+    def report(
+        night: NightOpt = None,
+        out: Annotated[Path | None, typer.Option(help="output HTML file")] = None,
+    ) -> None:
+        """Write the night's HTML summary report."""
+        from triage.report.nightly import write_nightly_report
+        from triage.store import require_schema
+
+        require_schema()
+        path = write_nightly_report(parse_night(night), out)
+        console.print(f"report written to {path}")
+
+    @app.command()
+    @handle_errors
+    def synth(
+        n: Annotated[int, typer.Option("--n", help="number of tickets")] = 1000,
+        seed: Annotated[int, typer.Option(help="random seed (same seed, same file)")] = 0,
+        out: Annotated[Path, typer.Option(help="output file: .csv .jsonl .parquet .xlsx")] = Path(
+            "tickets.csv"
+        ),
+        labeled: Annotated[
+            bool, typer.Option("--labeled/--unlabeled", help="include the true category")
+        ] = False,
+        start: Annotated[str | None, typer.Option(help="first day YYYY-MM-DD")] = None,
+        end: Annotated[str | None, typer.Option(help="last day YYYY-MM-DD")] = None,
+        encoding: Annotated[str, typer.Option(help="text encoding for CSV: utf-8 or gb18030")] = "utf-8",
+    ) -> None:
+        """Generate realistic synthetic Beijing tickets (seeded)."""
+        from triage.synth import generate_tickets
+        from triage.tables import write_table
+
+        res = generate_tickets(
+            n, seed, start=dt.date.fromisoformat(start) if start else None,
+            end=dt.date.fromisoformat(end) if end else None, labeled=labeled,
+        )  # fmt: skip
+        cols = [c for c in res.tickets.columns if labeled or c not in TRUTH_COLUMNS]
+        write_table(res.tickets[cols], out, encoding=encoding)
+        console.print(f"wrote {len(res.tickets)} tickets to {out}")
+
+
+def summarize_stage(stage: str, c: dict) -> str:
+    if stage == "ingest":
+        return (f"{c['files']} files, {c['rows_read']} rows read = {c['rows_new'] + c['rows_unchanged']} upserted "
+                f"({c['rows_new']} new) + {c['rows_quarantined']} quarantined; {c['rejected_files']} rejected")  # fmt: skip
+    if stage == "classify":
+        return f"{c['classified']} classified with {c['model_version']}, {c['needs_review']} need review"
+    if stage == "route":
+        return f"{c['to_street']} to street queues, {c['to_centre']} to the centre"
+    if stage == "report":
+        return f"report at {c['report']}"
+    return json.dumps(c, ensure_ascii=False)
+
+
+@label_app.command("import")
+@handle_errors
+def label_import(
+    path: Annotated[Path, typer.Argument(help="file with ticket_id, category, labeled_by")],
+) -> None:
+    """Import human labels (ticket_id, category, labeled_by) for retraining."""
+    from triage.labels import import_labels
+
+    r = import_labels(path)
+    console.print(
+        f"{r['rows']} rows: {r['imported']} labels stored, {r['rejected']} rejected"
+        + (f" — {r['problems'][0]}" if r["problems"] else "")
+    )
+    if r["rejected"]:
+        raise typer.Exit(1)

@@ -1,0 +1,195 @@
+"""`triage model …`: train, evaluate, predict, list, show, promote."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from triage.cli import console, handle_errors
+
+app = typer.Typer(no_args_is_help=True)
+
+InputOpt = Annotated[Path, typer.Option("--input", help="CSV, JSONL, Parquet or XLSX file")]
+TextCols = Annotated[
+    list[str], typer.Option("--text-col", help="text column; repeat to join several in order")
+]
+TitleCol = Annotated[str | None, typer.Option("--title-col", help="optional title column")]
+LabelCol = Annotated[str, typer.Option("--label-col", help="column with the true label")]
+
+
+def _load_xy(path: Path, text_cols: list[str], title_col: str | None, label_col: str | None):
+    from triage.tables import join_text, read_table, require_columns
+
+    df = read_table(path)
+    require_columns(
+        df, [*text_cols, *([title_col] if title_col else []), *([label_col] if label_col else [])], str(path)
+    )
+    texts = join_text(df, text_cols)
+    titles = df[title_col].fillna("").astype(str) if title_col else None
+    labels = df[label_col] if label_col else None
+    return df, titles, texts, labels
+
+
+def _matrix(titles, texts) -> np.ndarray:
+    """(n, 2) [title, text] rows, as the estimator takes them."""
+    t = titles.to_numpy(dtype=object) if titles is not None else np.full(len(texts), "", dtype=object)
+    return np.column_stack([t, texts.to_numpy(dtype=object)])
+
+
+@app.command()
+@handle_errors
+def train(
+    input: InputOpt,
+    text_col: TextCols,
+    label_col: LabelCol,
+    out: Annotated[Path, typer.Option("--out", help="model directory to create (its name is the version)")],
+    title_col: TitleCol = None,
+    taxonomy: Annotated[
+        str, typer.Option(help="builtin: labels must be the 29 categories; none: any labels")
+    ] = "builtin",
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    min_class_size: Annotated[int, typer.Option(help="classes smaller than this are an error…")] = 5,
+    merge_rare_into: Annotated[str | None, typer.Option(help="…unless merged into this label")] = None,
+    promote: Annotated[bool, typer.Option(help="make it the champion (only for builtin models)")] = False,
+) -> None:
+    """Train a classifier; prints internal validation metrics and writes the model + card."""
+    from triage.classify import registry
+    from triage.classify.train import prepare, train_model
+
+    _, titles, texts, labels = _load_xy(input, text_col, title_col, label_col)
+    data = prepare(
+        titles,
+        texts,
+        labels,
+        taxonomy_mode=taxonomy,
+        min_class_size=min_class_size,
+        merge_rare_into=merge_rare_into,
+    )
+    if data.dropped_empty:
+        console.print(f"skipped {len(data.dropped_empty)} rows with empty text or label")
+    with console.status(f"training on {len(data.y)} rows …"):
+        est, card = train_model(data, taxonomy_mode=taxonomy, seed=seed, source=str(input), version=out.name)
+    registry.save_model(est, card, out)
+    m = card["metrics"]
+    console.print(
+        f"model {card['version']} → {out}\n"
+        f"internal validation (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
+        f"top-3 {m['top3_accuracy']:.4f}\n"
+        f"auto-dispatch threshold {card['threshold']}: coverage {card['coverage']:.1%} at precision "
+        f"{card['precision_at_threshold']} (target {card['target_precision']}); trained in {card['train_seconds']} s",
+        highlight=False,
+    )
+    if promote:
+        if taxonomy != "builtin":
+            raise typer.BadParameter("only models on the built-in taxonomy can be champion")
+        if out.parent.resolve() != registry.models_dir().resolve():
+            raise typer.BadParameter(f"--promote needs --out inside {registry.models_dir()}")
+        registry.promote(out.name)
+        console.print(f"champion is now {registry.champion_version()}")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="model directory or version")],
+    input: InputOpt,
+    text_col: TextCols,
+    label_col: LabelCol,
+    title_col: TitleCol = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Evaluate a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1."""
+    from triage.classify.registry import load_model
+    from triage.classify.train import metrics
+
+    loaded = load_model(model)
+    _, titles, texts, labels = _load_xy(input, text_col, title_col, label_col)
+    keep = labels.fillna("").astype(str).str.strip() != ""
+    X = _matrix(titles[keep] if titles is not None else None, texts[keep])
+    y = labels[keep].astype(str).str.strip().to_numpy()
+    if loaded.taxonomy == "builtin":
+        from triage.taxonomy import load_taxonomy
+
+        tax = load_taxonomy()
+        y = np.array([tax.code_for(v) or v for v in y], dtype=object)
+    t0 = time.perf_counter()
+    pred = loaded.estimator.predict(X)
+    seconds = time.perf_counter() - t0
+    m = metrics(y, pred)
+    m["seconds"] = round(seconds, 3)
+    m["model"] = loaded.version
+    if as_json:
+        print(json.dumps(m, ensure_ascii=False))
+        return
+    console.print(
+        f"{loaded.version} on {input} (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} in {seconds:.2f} s"
+    )
+    for cls, pc in sorted(m["per_class"].items()):
+        console.print(
+            f"  {cls:28s} P {pc['precision']:.3f}  R {pc['recall']:.3f}  F1 {pc['f1']:.3f}  n {pc['support']}"
+        )
+
+
+@app.command()
+@handle_errors
+def predict(
+    model: Annotated[Path, typer.Option("--model", help="model directory or version")],
+    input: InputOpt,
+    text_col: TextCols,
+    out: Annotated[Path, typer.Option("--out", help="output file (CSV/JSONL/Parquet/XLSX)")],
+    title_col: TitleCol = None,
+) -> None:
+    """Predict: label, confidence, top-3 and needs_review for every row."""
+    from triage.classify.registry import load_model
+    from triage.classify.train import predict_frame
+    from triage.tables import write_table
+
+    loaded = load_model(model)
+    df, titles, texts, _ = _load_xy(input, text_col, title_col, None)
+    X = _matrix(titles, texts)
+    pred = predict_frame(loaded.estimator, X, loaded.threshold)
+    pred["top3"] = pred["top3"].map(lambda t: json.dumps([[c, p] for c, p in t], ensure_ascii=False))
+    result = df.reset_index(drop=True).join(pred)
+    write_table(result, out)
+    console.print(f"{len(result)} predictions → {out} ({int(pred['needs_review'].sum())} need review)")
+
+
+@app.command("list")
+@handle_errors
+def list_models() -> None:
+    """Model versions in models/, the champion marked with *."""
+    from triage.classify.registry import list_versions
+
+    for v in list_versions():
+        mark = "*" if v["champion"] else " "
+        console.print(
+            f"{mark} {v['version']:28s} trained {v['trained_at']}  macro-F1 {v['macro_f1']}  "
+            f"coverage {v['coverage']}  n={v['n_train']}  {v['promotion'] or ''}",
+            highlight=False,
+        )
+
+
+@app.command()
+@handle_errors
+def show(version: Annotated[str, typer.Argument(help="version name or directory")]) -> None:
+    """Print a model's card."""
+    from triage.classify.registry import CARD_MD, _resolve_dir
+
+    console.print(
+        (_resolve_dir(version) / CARD_MD).read_text(encoding="utf-8"), markup=False, highlight=False
+    )
+
+
+@app.command()
+@handle_errors
+def promote(version: Annotated[str, typer.Argument(help="version to make champion")]) -> None:
+    """Make a version the champion (used by the nightly DAG from its next run)."""
+    from triage.classify import registry
+
+    registry.promote(version)
+    console.print(f"champion is now {registry.champion_version()}")

@@ -1,0 +1,183 @@
+"""The nightly pipeline as plain functions: ingest → classify → route → report.
+
+The CLI (`triage run-nightly`) calls :func:`run_nightly`; the Airflow DAG calls each stage as its
+own task. Every stage reads what the previous one committed, returns a small JSON-able dict of
+counts (what goes through XCom), records itself in ``pipeline_runs``, and can be re-run for the
+same night without changing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from triage.config import get_settings
+from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
+from triage.store import PipelineRun, get_engine, upsert
+from triage.store.models import utcnow
+
+
+def night_inbox(night: dt.date, inbox: Path | str | None = None) -> Path:
+    """The folder holding a night's files: ``<inbox>/<YYYY-MM-DD>/`` if it exists, else ``inbox``."""
+    root = Path(inbox) if inbox else get_settings().inbox_dir
+    dated = root / night.isoformat()
+    return dated if dated.is_dir() else root
+
+
+def record_stage(night: dt.date, stage: str, shard: int, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = utcnow()
+    t0 = time.perf_counter()
+    counts = fn()
+    counts.setdefault("seconds", round(time.perf_counter() - t0, 2))
+    with get_engine().begin() as conn:
+        upsert(
+            conn, PipelineRun.__table__,
+            [{"night": night, "stage": stage, "shard": shard, "started_at": started, "finished_at": utcnow(), "counts": counts}],
+            ["night", "stage", "shard"], ["started_at", "finished_at", "counts"],
+        )  # fmt: skip
+    return counts
+
+
+def ingest_stage(night: dt.date, inbox: Path | str | None = None) -> dict[str, Any]:
+    """Ingest every supported file in the night's inbox. A file that cannot be read is rejected
+    (recorded in the ledger with its reason) and the others still load."""
+
+    def run() -> dict[str, Any]:
+        folder = night_inbox(night, inbox)
+        if not folder.exists():
+            raise InputFileError(f"inbox {folder} does not exist (set TRIAGE_INBOX_DIR or pass --inbox)")
+        files = expand_paths([folder])
+        reports = []
+        for f in files:
+            try:
+                reports.append(ingest_file(f, night=night).as_dict())
+            except (InputFileError, FileSchemaError) as exc:
+                reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
+        totals = {
+            k: sum(r.get(k, 0) for r in reports)
+            for k in ("rows_read", "rows_new", "rows_unchanged", "rows_quarantined")
+        }
+        return {
+            "inbox": str(folder),
+            "files": len(files),
+            "rejected_files": sum(r["status"] == "rejected" for r in reports),
+            "skipped_files": sum(r["status"] == "skipped" for r in reports),
+            **totals,
+            "reports": reports,
+        }
+
+    return record_stage(night, "ingest", -1, run)
+
+
+def classify_stage(night: dt.date, shard: int = 0, n_shards: int = 1) -> dict[str, Any]:
+    from triage.classify.batch import classify_pending
+
+    return record_stage(night, "classify", shard, lambda: classify_pending(shard, n_shards))
+
+
+def route_stage(night: dt.date) -> dict[str, Any]:
+    from triage.route import route_pending
+
+    return record_stage(night, "route", -1, route_pending)
+
+
+def report_stage(night: dt.date, out: Path | str | None = None) -> dict[str, Any]:
+    from triage.report.nightly import write_nightly_report
+
+    def run() -> dict[str, Any]:
+        path = write_nightly_report(night, out)
+        return {"report": str(path)}
+
+    return record_stage(night, "report", -1, run)
+
+
+def run_nightly(
+    night: dt.date, inbox: Path | str | None = None, progress: Callable[[str, dict], None] | None = None
+) -> dict[str, Any]:
+    """All stages in order, in this process (the CLI's path; the DAG runs them as tasks)."""
+    from triage.store import require_schema
+
+    require_schema()
+    out: dict[str, Any] = {"night": night.isoformat()}
+    for name, fn in (
+        ("ingest", lambda: ingest_stage(night, inbox)),
+        ("classify", lambda: classify_stage(night)),
+        ("route", lambda: route_stage(night)),
+        ("report", lambda: report_stage(night)),
+    ):
+        out[name] = fn()
+        if progress:
+            progress(name, out[name])
+    return out
+
+
+def night_status(night: dt.date) -> dict[str, Any]:
+    """What the database holds for a night: files, rows, tickets by state, queues, the report."""
+    from sqlalchemy import func, select
+
+    from triage.store import IngestFile, Prediction, Quarantine, QueueItem, Ticket
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        files = conn.execute(
+            select(IngestFile.source, IngestFile.status, IngestFile.rows_read, IngestFile.rows_new,
+                   IngestFile.rows_unchanged, IngestFile.rows_quarantined, IngestFile.message)
+            .where(IngestFile.night == night).order_by(IngestFile.id)
+        ).mappings().all()  # fmt: skip
+        base = select(func.count()).select_from(Ticket).where(Ticket.night == night)
+        n_tickets = conn.execute(base).scalar_one()
+        n_classified = conn.execute(
+            base.join(Prediction, Prediction.ticket_id == Ticket.ticket_id)
+        ).scalar_one()
+        n_review = conn.execute(
+            base.join(Prediction, Prediction.ticket_id == Ticket.ticket_id).where(Prediction.needs_review)
+        ).scalar_one()
+        queues = dict(
+            conn.execute(
+                select(QueueItem.queue, func.count())
+                .join(Ticket, Ticket.ticket_id == QueueItem.ticket_id)
+                .where(Ticket.night == night, QueueItem.kind == "ticket")
+                .group_by(QueueItem.queue)
+            ).all()
+        )
+        no_deadline = conn.execute(
+            select(func.count()).select_from(QueueItem).join(Ticket, Ticket.ticket_id == QueueItem.ticket_id)
+            .where(Ticket.night == night, QueueItem.due_at.is_(None))
+        ).scalar_one()  # fmt: skip
+        quarantine = dict(
+            conn.execute(
+                select(Quarantine.reason_code, func.count())
+                .where(Quarantine.night == night)
+                .group_by(Quarantine.reason_code)
+            ).all()
+        )
+        top_streets = conn.execute(
+            select(QueueItem.street_code, func.count().label("n"))
+            .join(Ticket, Ticket.ticket_id == QueueItem.ticket_id)
+            .where(Ticket.night == night, QueueItem.queue == "street")
+            .group_by(QueueItem.street_code).order_by(func.count().desc()).limit(5)
+        ).all()  # fmt: skip
+    rows_read = sum(f["rows_read"] for f in files)
+    upserted = sum(f["rows_new"] + f["rows_unchanged"] for f in files)
+    report = get_settings().reports_dir / f"nightly-{night.isoformat()}.html"
+    routed = sum(queues.values())
+    return {
+        "night": night.isoformat(),
+        "files": [dict(f) for f in files],
+        "rows_read": rows_read,
+        "rows_upserted": upserted,
+        "rows_quarantined": sum(quarantine.values()),
+        "quarantine": quarantine,
+        "tickets": n_tickets,
+        "classified": n_classified,
+        "needs_review": n_review,
+        "to_street": queues.get("street", 0),
+        "to_centre": queues.get("centre", 0),
+        "without_deadline": no_deadline,
+        "unaccounted": n_tickets - routed,
+        "top_streets": [(s, n) for s, n in top_streets],
+        "report": str(report) if report.exists() else None,
+    }

@@ -1,0 +1,1 @@
+"""Reports: self-contained HTML (no CDN, works offline), Chinese first, every value escaped."""

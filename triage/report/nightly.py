@@ -1,0 +1,159 @@
+"""The night's operations summary: what came in, what was quarantined, how tickets were
+classified and where they were routed (per street and category)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from triage.classify.registry import champion_version
+from triage.config import get_settings
+from triage.geo import get_gazetteer
+from triage.report.render import render_to_file
+from triage.store import IngestFile, Prediction, Quarantine, QueueItem, Ticket, get_engine
+from triage.taxonomy import load_taxonomy
+
+
+def nightly_context(night: dt.date) -> dict[str, Any]:
+    engine = get_engine()
+    tax = load_taxonomy()
+    gaz = get_gazetteer()
+    with engine.connect() as conn:
+        files = (
+            conn.execute(
+                select(IngestFile.__table__).where(IngestFile.night == night).order_by(IngestFile.id)
+            )
+            .mappings()
+            .all()
+        )
+        q_reasons = conn.execute(
+            select(Quarantine.reason_code, func.count())
+            .where(Quarantine.night == night)
+            .group_by(Quarantine.reason_code)
+        ).all()
+        q_examples = conn.execute(
+            select(
+                Quarantine.source,
+                Quarantine.row_number,
+                Quarantine.field,
+                Quarantine.reason_code,
+                Quarantine.reason,
+            )
+            .where(Quarantine.night == night)
+            .order_by(Quarantine.source, Quarantine.row_number)
+            .limit(50)
+        ).all()
+        rows = conn.execute(
+            select(
+                Ticket.ticket_id, Prediction.category, Prediction.needs_review, Prediction.confidence,
+                Prediction.model_version, QueueItem.queue, QueueItem.street_code, QueueItem.district_code,
+                QueueItem.sla_tier, QueueItem.centre_reason,
+            )
+            .select_from(Ticket)
+            .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)
+            .outerjoin(QueueItem, (QueueItem.ticket_id == Ticket.ticket_id) & (QueueItem.kind == "ticket"))
+            .where(Ticket.night == night)
+        ).all()  # fmt: skip
+
+    by_cat: dict[str, Counter] = defaultdict(Counter)
+    by_street: dict[str, Counter] = defaultdict(Counter)
+    by_district: Counter = Counter()
+    tiers: Counter = Counter()
+    centre_reasons: Counter = Counter()
+    models: Counter = Counter()
+    unclassified = unrouted = 0
+    for r in rows:
+        if r.category is None:
+            unclassified += 1
+            continue
+        models[r.model_version] += 1
+        c = by_cat[r.category]
+        c["total"] += 1
+        c["review"] += int(bool(r.needs_review))
+        if r.queue is None:
+            unrouted += 1
+            continue
+        c[r.queue] += 1
+        tiers[r.sla_tier] += 1
+        if r.district_code:
+            by_district[r.district_code] += 1
+        if r.queue == "street":
+            by_street[r.street_code][r.category] += 1
+        else:
+            for part in (r.centre_reason or "").split("; "):
+                centre_reasons[part.split(" (")[0]] += 1
+
+    n = len(rows)
+    categories = [
+        {
+            "code": code,
+            "name": tax.categories[code].name,
+            "total": by_cat[code]["total"],
+            "share": by_cat[code]["total"] / n if n else 0,
+            "street": by_cat[code]["street"],
+            "centre": by_cat[code]["centre"],
+            "review": by_cat[code]["review"],
+        }
+        for code in tax.codes
+        if by_cat.get(code)
+    ]
+    categories.sort(key=lambda x: -x["total"])
+    top_cats = [c["code"] for c in categories[:8]]
+    streets = []
+    for code, cnt in sorted(by_street.items(), key=lambda kv: -sum(kv[1].values())):
+        u = gaz.unit(code)
+        d = gaz.unit(u.district_code) if u else None
+        streets.append(
+            {
+                "code": code,
+                "name": u.name if u else code,
+                "district": d.name if d else "",
+                "total": sum(cnt.values()),
+                "cells": [cnt.get(c, 0) for c in top_cats],
+                "top": tax.categories[cnt.most_common(1)[0][0]].name,
+            }
+        )
+    districts = [
+        {"code": c, "name": (gaz.unit(c).name if gaz.unit(c) else c), "total": v}
+        for c, v in by_district.most_common()
+    ]
+    routed = sum(1 for r in rows if r.queue)
+    return {
+        "night": night.isoformat(),
+        "generated_at": dt.datetime.now(get_settings().tz).strftime("%Y-%m-%d %H:%M:%S"),
+        "taxonomy_version": tax.version,
+        "champion": champion_version(),
+        "models": dict(models),
+        "files": files,
+        "totals": {
+            "files": len(files),
+            "rows_read": sum(f["rows_read"] for f in files),
+            "tickets": n,
+            "quarantined": sum(v for _, v in q_reasons),
+            "classified": n - unclassified,
+            "needs_review": sum(c["review"] for c in categories),
+            "to_street": sum(1 for r in rows if r.queue == "street"),
+            "to_centre": sum(1 for r in rows if r.queue == "centre"),
+            "unrouted": unrouted + unclassified,
+            "routed": routed,
+            "streets": len(by_street),
+        },
+        "quarantine_reasons": sorted(q_reasons, key=lambda x: -x[1]),
+        "quarantine_examples": q_examples,
+        "categories": categories,
+        "top_cats": [{"code": c, "name": tax.categories[c].name} for c in top_cats],
+        "streets": streets[:40],
+        "more_streets": max(0, len(streets) - 40),
+        "districts": districts,
+        "tiers": [{"code": t, "name": tax.tiers[t].name, "count": tiers.get(t, 0)} for t in tax.tiers],
+        "centre_reasons": centre_reasons.most_common(),
+    }
+
+
+def write_nightly_report(night: dt.date, out: Path | str | None = None) -> Path:
+    path = Path(out) if out else get_settings().reports_dir / f"nightly-{night.isoformat()}.html"
+    return render_to_file("nightly.html.j2", path, **nightly_context(night))

@@ -1,0 +1,189 @@
+"""Engine, sessions, migrations and the few bulk-write helpers every stage shares.
+
+SQLite (the embedded default) and PostgreSQL are both first-class: the URL alone decides. On
+PostgreSQL an optional schema (``TRIAGE_DB_SCHEMA``) is created and put first on the search path,
+which is how the test suite isolates itself and how one server can host several environments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage.config import Settings, get_settings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class DatabaseError(RuntimeError):
+    """A database problem the user can act on (unreachable server, schema not migrated, …)."""
+
+
+def _make_engine(url: str, schema: str | None) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers (API, report) do not block the night's writer
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        return engine
+
+    connect_args: dict[str, Any] = {}
+    if schema:
+        if not _SCHEMA_NAME.match(schema):
+            raise DatabaseError(f"TRIAGE_DB_SCHEMA={schema!r} is not a plain lower-case identifier")
+        connect_args["options"] = f"-csearch_path={schema}"
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if schema:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    return engine
+
+
+_ENGINES: dict[tuple[str, str | None], Engine] = {}
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured URL (one pool per URL and schema)."""
+    s = settings or get_settings()
+    key = (s.database_url, s.db_schema)
+    if key not in _ENGINES:
+        try:
+            _ENGINES[key] = _make_engine(*key)
+        except DatabaseError:
+            raise
+        except Exception as exc:  # connection refused, bad URL, missing driver…
+            raise DatabaseError(f"cannot open database {redact_url(s.database_url)}: {exc}") from exc
+    return _ENGINES[key]
+
+
+def dispose_engines() -> None:
+    """Close pooled connections (call after fork, and between tests that change the URL)."""
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
+
+
+def redact_url(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]+@", r"//\1:***@", url)
+
+
+@contextmanager
+def session_scope(settings: Settings | None = None) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on error."""
+    factory = sessionmaker(bind=get_engine(settings), expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --- migrations --------------------------------------------------------------------------------
+def _alembic_config(settings: Settings):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["settings"] = settings
+    return cfg
+
+
+def upgrade(settings: Settings | None = None, revision: str = "head") -> str:
+    """Bring the database schema to ``revision``; returns the resulting revision id."""
+    from alembic import command
+
+    s = settings or get_settings()
+    cfg = _alembic_config(s)
+    with get_engine(s).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return current_revision(s) or ""
+
+
+def current_revision(settings: Settings | None = None) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with get_engine(settings).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config(get_settings())).get_current_head() or ""
+
+
+def require_schema(settings: Settings | None = None) -> None:
+    """Fail with a clear message when the database has not been migrated to the code's schema."""
+    s = settings or get_settings()
+    current = current_revision(s)
+    head = head_revision()
+    if current != head:
+        raise DatabaseError(
+            f"database {redact_url(s.database_url)} is at schema revision {current or 'none'}, "
+            f"the code needs {head}: run `triage db upgrade`"
+        )
+
+
+def table_names(settings: Settings | None = None) -> list[str]:
+    return inspect(get_engine(settings)).get_table_names()
+
+
+# --- bulk writes -------------------------------------------------------------------------------
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Iterable[str]) -> int:
+    """Insert rows, skipping those whose ``keys`` already exist. Returns rows actually inserted."""
+    if not rows:
+        return 0
+    keys = list(keys)
+    stmt = _dialect_insert(conn, table).on_conflict_do_nothing(index_elements=keys)
+    # executemany rowcounts are not reliable across drivers; RETURNING counts exactly what landed
+    stmt = stmt.returning(table.c[keys[0]])
+    return len(conn.execute(stmt, list(rows)).all())
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Iterable[str],
+    update_cols: Iterable[str],
+) -> None:
+    """Insert rows, or update ``update_cols`` where ``keys`` already exist (one statement, bulk)."""
+    if not rows:
+        return
+    ins = _dialect_insert(conn, table)
+    cols = list(update_cols)
+    stmt = ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in cols})
+    conn.execute(stmt, list(rows))
+
+
+def _dialect_insert(conn: Connection, table: Table):
+    name = conn.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise DatabaseError(f"unsupported database dialect {name!r}: use SQLite or PostgreSQL")

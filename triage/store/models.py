@@ -1,0 +1,239 @@
+"""The product's tables (SQLAlchemy 2, typed declarative).
+
+Data flows one way through a night: ``ingest_files`` (ledger) → ``tickets`` / ``quarantine`` →
+``predictions`` → ``queue_items`` (+ ``queue_events`` audit) → hotspots. Every table is written
+idempotently: natural keys are unique, so re-running a night converges to the same rows.
+
+All timestamps are stored in UTC (see :class:`UTCDateTime`); business dates (``night``,
+``received_date``) are Asia/Shanghai calendar dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes in, timezone-aware UTC datetimes out, on SQLite and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column; attach a timezone first")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class IngestFile(Base):
+    """The ledger: one row per input file (or SQL pull) that was read, keyed by content checksum."""
+
+    __tablename__ = "ingest_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)  # path as given, or "sql:<name>"
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_format: Mapped[str] = mapped_column(String(16))
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    night: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(16))  # ingested | rejected | empty
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_new: Mapped[int] = mapped_column(Integer, default=0)
+    rows_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rows_quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class Ticket(Base):
+    """A citizen's request as received. Text fields are normalised and PII-masked before storage."""
+
+    __tablename__ = "tickets"
+
+    ticket_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(index=True)
+    received_date: Mapped[dt.date] = mapped_column(Date, index=True)  # Asia/Shanghai date
+    night: Mapped[dt.date] = mapped_column(Date, index=True)  # the nightly run that first ingested it
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(String(64))
+    street: Mapped[str | None] = mapped_column(String(128))
+    community: Mapped[str | None] = mapped_column(String(128))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    caller_hash: Mapped[str | None] = mapped_column(String(32), index=True)
+    caller_masked: Mapped[str | None] = mapped_column(String(32))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    source_category: Mapped[str | None] = mapped_column(String(64))
+    votes: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(40))
+    source_file_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_files.id"))
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    shard: Mapped[int] = mapped_column(Integer, index=True)  # stable hash bucket for parallel work
+
+
+class Quarantine(Base):
+    """Rows that could not be used, with where they came from and why. Raw values are PII-masked."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("source_sha256", "row_number", name="uq_quarantine_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    row_number: Mapped[int] = mapped_column(Integer)
+    ticket_id: Mapped[str | None] = mapped_column(String(256))
+    field: Mapped[str | None] = mapped_column(String(64))
+    reason_code: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    night: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Prediction(Base):
+    """The current classification of a ticket, with the model version that made it."""
+
+    __tablename__ = "predictions"
+
+    ticket_id: Mapped[str] = mapped_column(
+        ForeignKey("tickets.ticket_id", ondelete="CASCADE"), primary_key=True
+    )
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    top3: Mapped[list[Any]] = mapped_column(default=list)  # [[code, prob], ...]
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    model_version: Mapped[str] = mapped_column(String(64))
+    predicted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class QueueItem(Base):
+    """One unit of work in a street's (or the city centre's) queue: a ticket or a proactive task."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (
+        Index("ix_queue_street_status_due", "street_code", "status", "due_at"),
+        UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="ticket")  # ticket | proactive
+    ticket_id: Mapped[str | None] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    queue: Mapped[str] = mapped_column(String(16))  # street | centre
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    district_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    community_code: Mapped[str | None] = mapped_column(String(12))
+    category: Mapped[str | None] = mapped_column(String(64))
+    lead_unit: Mapped[str] = mapped_column(String(64))
+    departments: Mapped[list[Any]] = mapped_column(default=list)
+    sla_tier: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer)  # 1 = most urgent
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    route_method: Mapped[str | None] = mapped_column(String(32))
+    route_confidence: Mapped[float | None] = mapped_column(Float)
+    centre_reason: Mapped[str | None] = mapped_column(Text)  # why it is in the centre's queue
+    return_count: Mapped[int] = mapped_column(Integer, default=0)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved_at: Mapped[dt.datetime | None]
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class QueueEvent(Base):
+    """Audit trail: every change of a queue item (who, when, from, to, note)."""
+
+    __tablename__ = "queue_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    from_street: Mapped[str | None] = mapped_column(String(12))
+    to_street: Mapped[str | None] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Label(Base):
+    """A human-assigned category for a ticket (imported or an analyst's correction)."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("ticket_id", "labeled_by", name="uq_label_ticket_labeler"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"), index=True)
+    category: Mapped[str] = mapped_column(String(64))
+    labeled_by: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(32), default="import")  # import | correction
+    labeled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PipelineRun(Base):
+    """One stage of one night: what ran, when, and the counts it produced."""
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (UniqueConstraint("night", "stage", "shard", name="uq_run_stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night: Mapped[dt.date] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(32))
+    shard: Mapped[int] = mapped_column(Integer, default=-1)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SourceWatermark(Base):
+    """How far an incremental SQL source has been read (received/updated time)."""
+
+    __tablename__ = "source_watermarks"
+
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    watermark: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

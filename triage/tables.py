@@ -1,0 +1,71 @@
+"""Read any tabular file the CLI accepts (CSV/TSV, JSONL, Parquet, XLSX) into a DataFrame of
+strings, with the same encoding detection as ingest. Used by the model, geo and hotspot commands,
+which take arbitrary files with user-named columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from triage.ingest.readers import InputFileError, detect_encoding, detect_format
+
+
+def read_table(path: Path | str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(f"{p}: no such file")
+    fmt = detect_format(p)
+    try:
+        if fmt in ("csv", "tsv"):
+            enc = detect_encoding(p)
+            with open(p, encoding=enc, newline="") as fh:
+                first = fh.readline()
+            sep = "\t" if fmt == "tsv" or first.count("\t") > first.count(",") else ","
+            df = pd.read_csv(p, encoding=enc, sep=sep, dtype=str, keep_default_na=False)
+        elif fmt == "jsonl":
+            enc = detect_encoding(p)
+            with open(p, encoding=enc) as fh:
+                head = fh.read(1)
+            df = pd.read_json(p, lines=head != "[", encoding=enc, dtype=False)
+        elif fmt == "parquet":
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_excel(p, engine="calamine", dtype=str)
+    except InputFileError:
+        raise
+    except Exception as exc:
+        raise InputFileError(f"{p}: cannot be read as {fmt} ({exc.__class__.__name__}: {exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def require_columns(df: pd.DataFrame, columns: list[str], source: str) -> None:
+    missing = [c for c in columns if c and c not in df.columns]
+    if missing:
+        raise InputFileError(
+            f"{source}: column(s) {', '.join(repr(m) for m in missing)} not found; "
+            f"the file has: {', '.join(map(repr, df.columns))}"
+        )
+
+
+def join_text(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """Several text columns joined in order (empty cells skipped)."""
+    parts = df[cols].fillna("").astype(str)
+    return parts.apply(lambda r: "\n".join(x.strip() for x in r if x and x.strip()), axis=1)
+
+
+def write_table(df: pd.DataFrame, path: Path | str, *, encoding: str = "utf-8") -> Path:
+    """Write a DataFrame as CSV/TSV (UTF-8 or GB18030), JSONL, Parquet or XLSX, by extension."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fmt = detect_format(p)
+    if fmt in ("csv", "tsv"):
+        df.to_csv(p, index=False, encoding=encoding, sep="\t" if fmt == "tsv" else ",")
+    elif fmt == "jsonl":
+        df.to_json(p, orient="records", lines=True, force_ascii=False, date_format="iso")
+    elif fmt == "parquet":
+        df.to_parquet(p, index=False, compression="zstd", compression_level=19)
+    else:
+        df.to_excel(p, index=False, engine="xlsxwriter")
+    return p

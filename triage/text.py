@@ -1,0 +1,131 @@
+"""Chinese text handling: normalisation, PII masking, tokenisation.
+
+Everything that reaches the database goes through :func:`clean_text` first, so that traditional
+and simplified script, full-width and half-width characters, and stray whitespace all look the same
+to the classifier, the address resolver and the people reading tickets, and so that no caller phone
+number or ID number is ever stored in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import opencc
+
+# Zero-width and bidi control characters carry no meaning in a complaint and break matching.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_WHITESPACE = re.compile(r"\s+")
+
+_converter_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def normalize(text: str | None) -> str:
+    """Traditional → simplified, full-width → half-width (NFKC), invisible characters removed,
+    whitespace runs collapsed to one space. ``None`` becomes ``""``."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    if not text.isascii():
+        with _converter_lock:  # the OpenCC handle is not documented as thread-safe
+            text = _t2s().convert(text)
+    return text
+
+
+# --- PII -----------------------------------------------------------------------------------------
+# Rules (see docs/architecture.md, "Privacy"): run on normalised text, so full-width digits are
+# already ASCII. Masks keep the conventional visible parts (138****5678) so a clerk can confirm a
+# number with the caller without the number being readable.
+_ID_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
+_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?(1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?![0-9])")
+_LANDLINE_WITH_AREA = re.compile(r"(?<![0-9])(0\d{2,3})[- ]?\d{3,4}[- ]?(\d{4})(?![0-9])")
+# A bare 7–8 digit number is a phone only when a phone word stands just before it.
+_LANDLINE_BARE = re.compile(
+    r"((?:电话|座机|联系方式|联系|号码|手机|tel|Tel|TEL)[^0-9]{0,6})[2-9]\d{2,3}[- ]?(\d{4})(?![0-9])"
+)
+
+
+def _mask_id(m: re.Match[str]) -> str:
+    s = m.group(0)
+    return s[:3] + "*" * 11 + s[-4:]
+
+
+def mask_pii(text: str | None) -> str:
+    """Mask mobile and landline numbers and 18-digit resident ID numbers in normalised text."""
+    if not text:
+        return text or ""
+    if not any(ch.isdigit() for ch in text):
+        return text
+    text = _ID_NUMBER.sub(_mask_id, text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+    text = _LANDLINE_WITH_AREA.sub(lambda m: f"{m.group(1)}-****{m.group(2)}", text)
+    text = _LANDLINE_BARE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
+    return text
+
+
+def contains_pii(text: str) -> bool:
+    """True if unmasked phone or ID numbers remain (used by tests and the report's self-check)."""
+    return mask_pii(text) != text
+
+
+def clean_text(text: str | None) -> str:
+    """The one function to call before storing or showing citizen text: normalise, then mask."""
+    return mask_pii(normalize(text))
+
+
+def caller_hash(phone: str | None, salt: str) -> str | None:
+    """A salted one-way hash of a caller's phone number, for repeat-caller counts only."""
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", normalize(phone))
+    if len(digits) < 7:
+        return None
+    digits = digits[-11:]  # +86 / 0086 prefixes do not make a different caller
+    return hashlib.sha256(f"{salt}:{digits}".encode()).hexdigest()[:20]
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """The caller's number as a clerk may see it (138****5678)."""
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", normalize(phone))
+    if len(digits) < 7:
+        return "****"
+    return digits[:3] + "****" + digits[-4:]
+
+
+# --- tokenisation ------------------------------------------------------------------------------
+class Tokenizer:
+    """jieba word segmentation with the product's user dictionary (gazetteer names, category
+    keywords). One instance per process; jieba's own global state is left untouched."""
+
+    def __init__(self, user_words: Iterable[str] = ()):
+        import jieba
+
+        self._user_words = sorted(set(w for w in user_words if w and len(w) >= 2))
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        for w in self._user_words:
+            self._jieba.add_word(w, freq=20000)
+
+    def cut(self, text: str) -> list[str]:
+        return [t for t in self._jieba.lcut(text, HMM=True) if t.strip()]
+
+    def __getstate__(self) -> dict:
+        return {"user_words": self._user_words}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["user_words"])
