@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,43 @@ def airflow_db() -> Path:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return _AIRFLOW_HOME
+
+
+# --- Headless Chromium -------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def chrome() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Selenium (`make test` installs chromium + chromium-driver).
+
+    ``browser_errors(driver)`` (below) returns the page's console errors."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not binary or not driver_path:
+        pytest.fail(
+            "headless Chromium is missing: run `make browser` (Debian packages chromium, chromium-driver)"
+        )
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = binary
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def browser_errors(driver: Any) -> list[str]:
+    """Console messages of level SEVERE since the last call (Chromium clears the log on read)."""
+    return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
