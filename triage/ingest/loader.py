@@ -244,7 +244,10 @@ def _load_batch(
             cells, mapping, tz=s.tz, now=now, max_text_chars=s.max_text_chars, salt=s.pii_salt
         )
         if isinstance(result, Rejection):
-            reject(row_number, result.code, result.field, result.message, masked_raw(batch.header, cells))
+            # keep the row's id where it has a usable one, so the quarantine can be looked up by it
+            raw_id = cells[mapping["ticket_id"]] if mapping["ticket_id"] < len(cells) else None
+            tid = str(raw_id).strip()[:256] if raw_id is not None and str(raw_id).strip() else None
+            reject(row_number, result.code, result.field, result.message, masked_raw(batch.header, cells), tid)
             continue
         assert isinstance(result, CleanRow)
         report.warnings.update(result.warnings)

@@ -16,7 +16,7 @@ from triage.config import Settings, get_settings
 from triage.ingest.loader import IngestReport, _close_ledger, _load_batch, _open_ledger, local_today
 from triage.ingest.readers import InputFileError, RawBatch
 from triage.ingest.schema import map_columns, parse_timestamp
-from triage.store import SourceWatermark, get_engine, upsert
+from triage.store import Quarantine, SourceWatermark, Ticket, get_engine, upsert
 from triage.store.db import redact_url
 from triage.store.models import utcnow
 
@@ -58,11 +58,15 @@ def ingest_sql(
             f"{source}: watermark column {watermark_column!r} not in table; it has {', '.join(header)}"
         )
     wm_col = src_table.c[watermark_column]
-    query = select(src_table).order_by(wm_col)
+    # deterministic order (ties broken by the key columns) so row numbers are stable on a re-pull
+    tiebreak = list(src_table.primary_key.columns) or [src_table.c[header[mapping["ticket_id"]]]]
+    query = select(src_table).order_by(wm_col, *tiebreak)
+    since_local = None
     if since is not None:
-        # the source stores naive Beijing time or aware time; compare in its own terms
+        # ">=": a row committed later with the same timestamp as the watermark is still picked up;
+        # the boundary rows come again and count as unchanged (upserts are keyed by ticket_id)
         since_local = since.astimezone(s.tz).replace(tzinfo=None)
-        query = query.where(wm_col > since_local)
+        query = query.where(wm_col >= since_local)
 
     # A pull is keyed by where it starts: re-running an interrupted pull reuses its ledger entry
     # and converges (every write is keyed); after success the watermark moves on.
@@ -74,11 +78,20 @@ def ingest_sql(
     newest = since
     wm_index = header.index(watermark_column)
     n = 0
+    id_index = mapping["ticket_id"]
+    id_col = src_table.c[header[id_index]]
+    already_seen = _seen_at_watermark(engine, source, src_engine, id_col, wm_col, since_local) if since else set()
+    skipped = 0
     with src_engine.connect() as src:
         result = src.execution_options(stream_results=True, yield_per=s.batch_rows).execute(query)
         for chunk in result.partitions(s.batch_rows):
-            batch = RawBatch(header, [(n + j + 1, list(r)) for j, r in enumerate(chunk)])
-            n += len(chunk)
+            rows = [list(r) for r in chunk]
+            if already_seen:
+                kept = [r for r in rows if str(r[id_index]).strip() not in already_seen]
+                skipped += len(rows) - len(kept)
+                rows = kept
+            batch = RawBatch(header, [(n + j + 1, r) for j, r in enumerate(rows)])
+            n += len(rows)
             for _, r in batch.rows:
                 ts = parse_timestamp(r[wm_index], s.tz)
                 if ts is not None and (newest is None or ts > newest):
@@ -96,7 +109,27 @@ def ingest_sql(
     report.status = "ingested" if report.rows_read else "empty"
     report.message = (
         f"watermark {since.isoformat() if since else 'start'} → {newest.isoformat() if newest else 'start'}"
+        + (f"; {skipped} row(s) at the old watermark were already taken and skipped" if skipped else "")
     )
     report.seconds = time.perf_counter() - t0
     _close_ledger(engine, report, report.status)
     return report
+
+
+def _seen_at_watermark(engine, source: str, src_engine, id_col, wm_col, since_local) -> set[str]:
+    """Ticket ids of the source's rows stamped exactly at the old watermark that an earlier pull
+    already stored or quarantined: the ">=" re-read skips them, so nothing is counted twice."""
+    with src_engine.connect() as src:
+        boundary = {str(r[0]).strip() for r in src.execute(select(id_col).where(wm_col == since_local))}
+    if not boundary:
+        return set()
+    ids = list(boundary)
+    with engine.connect() as conn:
+        stored = {r[0] for r in conn.execute(select(Ticket.ticket_id).where(Ticket.ticket_id.in_(ids)))}
+        quarantined = {
+            r[0]
+            for r in conn.execute(
+                select(Quarantine.ticket_id).where(Quarantine.source == source, Quarantine.ticket_id.in_(ids))
+            )
+        }
+    return stored | quarantined
