@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 NIGHT  ?= 2026-11-20
 
-.PHONY: demo test env browser lint samples model clean
+.PHONY: demo test env browser lint samples model bench cluster-smoke clean
 
 env: $(VENV)/.installed
 
@@ -43,6 +43,17 @@ samples: env
 
 model: env
 	$(BIN)/python scripts/train_champion.py
+
+# End-to-end benchmark of the nightly pipeline on generated input (see bench/README.md).
+BENCH_N ?= 100000
+BENCH_DB ?= sqlite
+bench: env
+	$(BIN)/python bench/run_pipeline.py --n $(BENCH_N) --db $(BENCH_DB)
+
+# The production profile on this machine (PostgreSQL, Redis, CeleryExecutor, two workers) and a
+# worker killed mid-task; stops everything it started (see docs/deploy.md).
+cluster-smoke: env
+	scripts/cluster_smoke.sh
 
 clean:
 	rm -rf var

@@ -19,6 +19,8 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_curren
 TZ = "Asia/Shanghai"
 TICKETS = Asset("triage://tickets")  # the retrain DAG listens to fresh tickets and labels
 CLASSIFY_SHARDS = int(os.environ.get("TRIAGE_CLASSIFY_SHARDS", "2"))
+# a failed task is retried after this delay (a worker lost mid-task, a database restart)
+RETRY_DELAY = dt.timedelta(seconds=int(os.environ.get("TRIAGE_RETRY_DELAY_S", "120")))
 
 
 def night_of_run() -> str:
@@ -38,7 +40,7 @@ def night_of_run() -> str:
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=2), "owner": "12345-ops"},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY, "owner": "12345-ops"},
     params={
         "night": Param(None, type=["null", "string"], description="override the night (YYYY-MM-DD)"),
         "inbox": Param(None, type=["null", "string"], description="inbox folder (default TRIAGE_INBOX_DIR)"),

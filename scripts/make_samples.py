@@ -84,19 +84,27 @@ def main() -> None:
             '{"ticket_id": "APP-TRUNCATED", "received_at": "2026-11-20 23:59:00", "text": "信号不好发送到一半\n'
         )
     # 4. WeChat mini-program: Parquet; 5. Weibo desk: Excel
-    write_table(wechat[INPUT_COLS], inbox / "wechat.parquet")
+    write_table(wechat[INPUT_COLS], inbox / "wechat.parquet", parquet_compression_level=19)
     write_table(weibo[INPUT_COLS].rename(columns=CN_HEADERS), inbox / "weibo.xlsx")
 
     # History: the 41 nights before, one Parquet file (unlabelled input columns only)
     hist_dir = OUT / "history"
     hist_dir.mkdir(parents=True, exist_ok=True)
-    write_table(history[INPUT_COLS], hist_dir / f"tickets_{START}_{NIGHT - dt.timedelta(days=1)}.parquet")
+    write_table(
+        history[INPUT_COLS],
+        hist_dir / f"tickets_{START}_{NIGHT - dt.timedelta(days=1)}.parquet",
+        parquet_compression_level=19,
+    )
 
     # Truth for tests and benchmarks
     truth_dir = OUT / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     write_table(night[["ticket_id", *TRUTH_COLS]], truth_dir / f"night_{NIGHT}_labels.csv")
-    write_table(history[["ticket_id", *TRUTH_COLS]], truth_dir / "history_labels.parquet")
+    write_table(
+        history[["ticket_id", *TRUTH_COLS]],
+        truth_dir / "history_labels.parquet",
+        parquet_compression_level=19,
+    )
     (truth_dir / "injected.json").write_text(
         json.dumps(res.truth, ensure_ascii=False, indent=1, default=str) + "\n"
     )
@@ -121,7 +129,7 @@ def main() -> None:
             )
         )
     training = pd.concat(parts, ignore_index=True)
-    write_table(training, OUT / "training" / "labeled_tickets.parquet")
+    write_table(training, OUT / "training" / "labeled_tickets.parquet", parquet_compression_level=19)
 
     counts = {
         "night": len(night), "history": len(history), "training": len(training),

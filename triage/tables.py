@@ -55,8 +55,11 @@ def join_text(df: pd.DataFrame, cols: list[str]) -> pd.Series:
     return parts.apply(lambda r: "\n".join(x.strip() for x in r if x and x.strip()), axis=1)
 
 
-def write_table(df: pd.DataFrame, path: Path | str, *, encoding: str = "utf-8") -> Path:
-    """Write a DataFrame as CSV/TSV (UTF-8 or GB18030), JSONL, Parquet or XLSX, by extension."""
+def write_table(
+    df: pd.DataFrame, path: Path | str, *, encoding: str = "utf-8", parquet_compression_level: int = 3
+) -> Path:
+    """Write a DataFrame as CSV/TSV (UTF-8 or GB18030), JSONL, Parquet or XLSX, by extension.
+    Parquet is zstd-compressed; level 3 is fast, 19 is for files shipped in git."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fmt = detect_format(p)
@@ -65,7 +68,7 @@ def write_table(df: pd.DataFrame, path: Path | str, *, encoding: str = "utf-8") 
     elif fmt == "jsonl":
         df.to_json(p, orient="records", lines=True, force_ascii=False, date_format="iso")
     elif fmt == "parquet":
-        df.to_parquet(p, index=False, compression="zstd", compression_level=19)
+        df.to_parquet(p, index=False, compression="zstd", compression_level=parquet_compression_level)
     else:
         df.to_excel(p, index=False, engine="xlsxwriter")
     return p

@@ -1,0 +1,15 @@
+"""Helpers for running the DAGs on a distributed Airflow (CeleryExecutor).
+
+``worker_hostname`` is meant for ``[core] hostname_callable``: on one machine several Celery
+workers share the host name, so each can be given its own (``TRIAGE_WORKER_NAME``) and the task
+instances show which worker ran them. On real hosts, leave it unset and the FQDN is used.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def worker_hostname() -> str:
+    return os.environ.get("TRIAGE_WORKER_NAME") or socket.getfqdn()
