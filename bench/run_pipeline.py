@@ -144,7 +144,7 @@ def main() -> None:
     out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
 
     print()
-    print(f"| stage | seconds | tickets/s |\n|---|---:|---:|")
+    print("| stage | seconds | tickets/s |\n|---|---:|---:|")
     for name, s in stages.items():
         print(f"| {name} | {s['seconds']:.1f} | {args.n / max(s['seconds'], 1e-9):,.0f} |")
     print(f"| **total** | **{total:.1f}** | **{args.n / total:,.0f}** |")

@@ -31,7 +31,9 @@ def main() -> None:
     af = sa.create_engine(args.airflow_db)
     with af.connect() as c:
         tis = c.execute(
-            sa.text("select task_id, map_index, state, hostname, try_number from task_instance where run_id = :r"),
+            sa.text(
+                "select task_id, map_index, state, hostname, try_number from task_instance where run_id = :r"
+            ),
             {"r": args.run_id},
         ).all()
     if not tis:
@@ -51,12 +53,14 @@ def main() -> None:
         print(f"    {len(retried)} {args.expect_retry} task(s) retried after the kill: "
               + ", ".join(f"map {t.map_index} try {t.try_number} on {t.hostname}" for t in retried))  # fmt: skip
 
-    from triage.store import IngestFile, Prediction, QueueItem, Quarantine, Ticket, get_engine
+    from triage.store import IngestFile, Prediction, Quarantine, QueueItem, Ticket, get_engine
 
     night = dt.date.fromisoformat(args.night)
     with get_engine().connect() as c:
         one = lambda q: c.execute(q).scalar_one()  # noqa: E731
-        read = one(sa.select(sa.func.coalesce(sa.func.sum(IngestFile.rows_read), 0)).where(IngestFile.night == night))
+        read = one(
+            sa.select(sa.func.coalesce(sa.func.sum(IngestFile.rows_read), 0)).where(IngestFile.night == night)
+        )
         n_tickets = one(sa.select(sa.func.count()).select_from(Ticket).where(Ticket.night == night))
         n_quar = one(sa.select(sa.func.count()).select_from(Quarantine).where(Quarantine.night == night))
         tids = sa.select(Ticket.ticket_id).where(Ticket.night == night)

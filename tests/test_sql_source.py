@@ -13,6 +13,7 @@ from triage.ingest import InputFileError, ingest_sql
 from triage.store import Quarantine, SourceWatermark, Ticket, get_engine
 
 NIGHT = dt.date(2026, 11, 20)
+COLS = ["工单编号", "受理时间", "诉求内容", "诉求地址", "来电号码"]
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def source(tmp_path):
 
     def add(*rows):
         with eng.begin() as c:
-            c.execute(table.insert(), [dict(zip(["工单编号", "受理时间", "诉求内容", "诉求地址", "来电号码"], r)) for r in rows])
+            c.execute(table.insert(), [dict(zip(COLS, r, strict=True)) for r in rows])
 
     yield url, add
     eng.dispose()
@@ -73,7 +74,9 @@ def test_pull_is_incremental_keeps_late_rows_and_converges(db, source):
         wm = c.execute(select(SourceWatermark.watermark)).scalar_one()
         text = c.execute(select(Ticket.text).where(Ticket.ticket_id == "S1")).scalar_one()
         reasons = [q.reason_code for q in c.execute(select(Quarantine)).all()]
-    assert wm.replace(tzinfo=wm.tzinfo or dt.UTC) == dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)  # 11:00 Beijing
+    assert wm.replace(tzinfo=wm.tzinfo or dt.UTC) == dt.datetime(
+        2026, 11, 20, 3, 0, tzinfo=dt.UTC
+    )  # 11:00 Beijing
     assert "13812345678" not in text and "138****5678" in text
     assert reasons == ["empty_text"]  # quarantined once, not once per pull
 

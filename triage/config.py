@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         "change-me-in-production",
         description="salt for the one-way hash of callers' phone numbers (repeat-caller counts)",
     )
-    max_text_chars: int = Field(20_000, description="longer texts are quarantined (text_too_long) with a bounded excerpt")
+    max_text_chars: int = Field(
+        20_000, description="longer texts are quarantined (text_too_long) with a bounded excerpt"
+    )
     max_file_bytes: int = Field(2_000_000_000, description="larger input files are refused before reading")
     batch_rows: int = Field(50_000, description="rows per batch when streaming files into the database")
 

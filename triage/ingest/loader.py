@@ -247,7 +247,9 @@ def _load_batch(
             # keep the row's id where it has a usable one, so the quarantine can be looked up by it
             raw_id = cells[mapping["ticket_id"]] if mapping["ticket_id"] < len(cells) else None
             tid = str(raw_id).strip()[:256] if raw_id is not None and str(raw_id).strip() else None
-            reject(row_number, result.code, result.field, result.message, masked_raw(batch.header, cells), tid)
+            reject(
+                row_number, result.code, result.field, result.message, masked_raw(batch.header, cells), tid
+            )
             continue
         assert isinstance(result, CleanRow)
         report.warnings.update(result.warnings)

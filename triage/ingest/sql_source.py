@@ -80,7 +80,9 @@ def ingest_sql(
     n = 0
     id_index = mapping["ticket_id"]
     id_col = src_table.c[header[id_index]]
-    already_seen = _seen_at_watermark(engine, source, src_engine, id_col, wm_col, since_local) if since else set()
+    already_seen = (
+        _seen_at_watermark(engine, source, src_engine, id_col, wm_col, since_local) if since else set()
+    )
     skipped = 0
     with src_engine.connect() as src:
         result = src.execution_options(stream_results=True, yield_per=s.batch_rows).execute(query)
