@@ -123,6 +123,18 @@ def upgrade(settings: Settings | None = None, revision: str = "head") -> str:
     return current_revision(s) or ""
 
 
+def downgrade(settings: Settings | None = None, revision: str = "-1") -> str:
+    """Step the schema back (``base`` drops every product table); returns the resulting revision."""
+    from alembic import command
+
+    s = settings or get_settings()
+    cfg = _alembic_config(s)
+    with get_engine(s).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    return current_revision(s) or ""
+
+
 def current_revision(settings: Settings | None = None) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
