@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import unicodedata
 
-from triage.text import caller_hash, clean_text, contains_pii, mask_phone, normalize
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from triage.text import caller_hash, clean_text, contains_pii, mask_phone, nfkc, normalize
 
 
 @pytest.mark.parametrize(
@@ -52,3 +56,27 @@ def test_caller_hash_is_stable_salted_and_ignores_formatting():
     assert "13812345678" not in a
     assert caller_hash("", "s1") is None
     assert mask_phone("13812345678") == "138****5678"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list("ＡＢｚ０９！＂～　，。：；？（）\u3000abcAZ09 ,.投诉噪音臺灣體驗")
+            + [
+                "\u0301",
+                "\u0308",
+                "\u2460",
+                "\ufb01",
+                "\u3250",
+                "\uff9e",
+                "\uff76",
+                "\u1100",
+                "\u2126",
+                "\u00b2",
+            ]
+        )
+    )
+)
+def test_fast_nfkc_equals_unicode_nfkc(s):
+    assert nfkc(s) == unicodedata.normalize("NFKC", s)

@@ -23,6 +23,18 @@ _WHITESPACE = re.compile(r"\s+")
 
 _converter_lock = threading.Lock()
 
+# Full-width ASCII and the ideographic space are most of what NFKC changes in hotline text; mapping
+# them directly (only where they occur) and running the full NFKC only on what is still not
+# normalised gives the same result ~5x faster (NFKC(x) == NFKC(x with those characters mapped)).
+_FULLWIDTH = re.compile("[\uff01-\uff5e\u3000]")
+_FULLWIDTH_MAP = {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, fast on Chinese text."""
+    text = _FULLWIDTH.sub(lambda m: _FULLWIDTH_MAP[m.group()], text)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
 
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
@@ -34,7 +46,7 @@ def normalize(text: str | None) -> str:
     whitespace runs collapsed to one space. ``None`` becomes ``""``."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFKC", text)
+    text = nfkc(text)
     text = _INVISIBLE.sub("", text)
     text = _WHITESPACE.sub(" ", text).strip()
     if not text.isascii():
