@@ -225,6 +225,24 @@ class Resolver:
             return r
         return NONE
 
+    def street_candidates(self, address: str | None, text: str | None = None) -> list[str]:
+        """Streets the ticket could belong to, best first: the resolution, then every other street
+        named (or owning a community named) in the address and text, in the resolved district
+        first. Used to re-dispatch a returned ticket to the resolver's next choice."""
+        best = self.resolve(address, text)
+        out: list[str] = [best.street_code] if best.street_code else []
+        scored: dict[str, int] = {}
+        for s in (normalize(address or ""), normalize(text or "")):
+            for m in self.gaz.matches(s) if s else []:
+                for r in m.readings:
+                    code = r.code if r.level == "street" else self.gaz.units[r.code].street_code
+                    if r.level == "district" or not code:
+                        continue
+                    same = best.district_code and self.gaz.units[code].district_code == best.district_code
+                    scored[code] = max(scored.get(code, 0), r.strength + (10 if same else 0))
+        out += [c for c, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0])) if c not in out]
+        return out
+
     def _resolve_one(self, s: str, source: str, district_hint: str | None = None) -> Resolution:
         if not s:
             return NONE

@@ -1,0 +1,139 @@
+"""Shared pieces of the API: authentication, the queue read model, masking at the boundary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import HTTPException, Request
+from sqlalchemy import and_, func, or_, select
+
+from triage.auth import Principal, authenticate
+from triage.store import QueueItem, Ticket, get_engine
+from triage.text import mask_pii
+
+COOKIE = "t345_session"
+_Q = QueueItem.__table__
+_T = Ticket.__table__
+ITEM_COLS = [c for c in _Q.c if c.name not in ("returned_from",)] + [
+    _T.c.received_at, _T.c.title, _T.c.text, _T.c.address, _T.c.channel, _T.c.caller_masked,
+    _T.c.lat, _T.c.lon,
+]  # fmt: skip
+
+
+def token_from(request: Request, allow_cookie: bool = False) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"].strip()
+    if request.query_params.get("api_key"):  # Open311 clients pass api_key
+        return request.query_params["api_key"].strip()
+    if allow_cookie:
+        return request.cookies.get(COOKIE)
+    return None
+
+
+def require_principal(request: Request) -> Principal:
+    p = authenticate(token_from(request))
+    if p is None:
+        raise HTTPException(401, "missing, unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return p
+
+
+def mask(value: Any) -> Any:
+    """Tickets are stored masked; mask again on the way out in case anything slipped in."""
+    return mask_pii(value) if isinstance(value, str) else value
+
+
+def public_item(row: Any) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    d = dict(row)
+    d["overdue"] = d["resolved_at"] is None and d["due_at"] < now and d["status"] not in ("closed",)
+    for k in ("title", "text", "address", "caller_masked", "centre_reason"):
+        d[k] = mask(d.get(k))
+    d["caller"] = d.pop("caller_masked", None)
+    return d
+
+
+def visible(who: Principal, street: str | None) -> Any:
+    """WHERE clause restricting items to what the principal may see."""
+    if who.role == "street":
+        return and_(_Q.c.queue == "street", _Q.c.street_code == who.street_code)
+    if street == "centre":
+        return _Q.c.queue == "centre"
+    if street:
+        return and_(_Q.c.queue == "street", _Q.c.street_code == street)
+    return _Q.c.id.is_not(None)
+
+
+def list_items(
+    who: Principal,
+    *,
+    street: str | None = None,
+    status: list[str] | None = None,
+    category: list[str] | None = None,
+    overdue: bool | None = None,
+    ticket_ids: list[str] | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    updated_after: dt.datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    count: bool = True,
+) -> tuple[int | None, list[dict[str, Any]]]:
+    conds = [visible(who, street)]
+    now = dt.datetime.now(dt.UTC)
+    if status:
+        conds.append(_Q.c.status.in_(status))
+    if category:
+        conds.append(_Q.c.category.in_(category))
+    if overdue is True:
+        conds.append(and_(_Q.c.due_at < now, _Q.c.resolved_at.is_(None)))
+    elif overdue is False:
+        conds.append(or_(_Q.c.due_at >= now, _Q.c.resolved_at.is_not(None)))
+    if ticket_ids:
+        conds.append(_Q.c.ticket_id.in_(ticket_ids))
+    if updated_after:
+        conds.append(_Q.c.updated_at > updated_after)
+    if start or end:
+        if start:
+            conds.append(_T.c.received_at >= start)
+        if end:
+            conds.append(_T.c.received_at <= end)
+    where = and_(*conds)
+    q = (
+        select(*ITEM_COLS)
+        .select_from(_Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id))
+        .where(where)
+        .order_by(_Q.c.due_at, _Q.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with get_engine().connect() as conn:
+        rows = conn.execute(q).mappings().all()
+        total = None
+        if count:
+            cq = select(func.count()).select_from(_Q)
+            if start or end:
+                cq = select(func.count()).select_from(_Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id))
+            total = conn.execute(cq.where(where)).scalar_one()
+    return total, [public_item(r) for r in rows]
+
+
+def get_item(
+    who: Principal, item_id: int | None = None, ticket_id: str | None = None
+) -> dict[str, Any] | None:
+    cond = (
+        _Q.c.id == item_id
+        if item_id is not None
+        else and_(_Q.c.kind == "ticket", _Q.c.ticket_id == ticket_id)
+    )
+    q = (
+        select(*ITEM_COLS, _Q.c.returned_from)
+        .select_from(_Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id))
+        .where(cond, visible(who, None))
+    )
+    with get_engine().connect() as conn:
+        row = conn.execute(q).mappings().first()
+    return public_item(row) if row else None
