@@ -93,6 +93,10 @@ def create_app() -> FastAPI:
     app.include_router(open311.router)
     app.include_router(web.router)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

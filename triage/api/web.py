@@ -19,6 +19,8 @@ from triage.auth import Principal, authenticate
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Jinja's default autoescape keys on ".html"; these templates end in ".j2", so turn it on explicitly
+templates.env.autoescape = True
 PAGE = 50
 
 
