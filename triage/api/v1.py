@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import case, func, select
 
 from triage import lifecycle
-from triage.api.common import get_item, list_items, require_principal
+from triage.api.common import fast_json, get_item, list_items, require_principal
 from triage.auth import Principal
 from triage.store import QueueItem, get_engine
 
@@ -80,13 +80,13 @@ def queue(
     ] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> dict[str, Any]:
+) -> Response:
     """A queue sorted by deadline (due_at, soonest first); a street token gets only its own."""
     total, items = list_items(
         who, street=_street_param(who, street), status=status, category=category, overdue=overdue,
         limit=page_size, offset=(page - 1) * page_size,
     )  # fmt: skip
-    return {"total": total, "page": page, "page_size": page_size, "items": items}
+    return fast_json({"total": total, "page": page, "page_size": page_size, "items": items})
 
 
 EXPORT_MAX = 200_000
@@ -145,11 +145,11 @@ def _item_or_404(who: Principal, item_id: int) -> dict[str, Any]:
 
 
 @router.get("/items/{item_id}")
-def item(who: Who, item_id: ItemId) -> dict[str, Any]:
+def item(who: Who, item_id: ItemId) -> Response:
     """One item with its ticket text (masked) and its audit trail."""
     it = _item_or_404(who, item_id)
     it["events"] = lifecycle.events(item_id, who)
-    return it
+    return fast_json(it)
 
 
 @router.post("/items/{item_id}/acknowledge")
