@@ -213,7 +213,14 @@ def test_analyst_reads_all_corrects_category_and_the_label_is_stored(live):
         assert st["street"] == WANGJING and st["per_street"] is None
 
 
-def test_openapi_is_published(live):
+def test_openapi_is_published_and_responses_carry_security_headers(live):
     with live.client() as c:
-        spec = c.get("/openapi.json").json()
+        r = c.get("/openapi.json")
+        page = c.get("/web/login")
+    spec = r.json()
     assert "/api/v1/queue" in spec["paths"] and "/open311/v2/requests.{fmt}" in spec["paths"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "default-src 'self'" in page.headers["content-security-policy"]
+    )
