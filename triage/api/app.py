@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -107,8 +109,21 @@ def _fmt(request: Request) -> str:
     return "xml" if request.url.path.endswith(".xml") else "json"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    import anyio.to_thread
+
+    # Sync endpoints run in this many threads per worker; keeping it at the connection pool's size
+    # means requests queue in the server instead of opening database connections past the pool.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = int(
+        os.environ.get("TRIAGE_API_THREADS", "10")
+    )
+    yield
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=_lifespan,
         title="接诉即办 street-office API",
         version="1.0",
         description=(

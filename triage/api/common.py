@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -58,9 +59,16 @@ def require_principal(request: Request) -> Principal:
     return p
 
 
+# Every phone/ID pattern mask_pii knows contains 3 digits, an optional separator, then 4 digits;
+# masked forms (138****5678) do not. Checking that first keeps the defensive re-mask cheap.
+_PII_HINT = re.compile(r"\d{3}[- ]?\d{4}")
+
+
 def mask(value: Any) -> Any:
     """Tickets are stored masked; mask again on the way out in case anything slipped in."""
-    return mask_pii(value) if isinstance(value, str) else value
+    if isinstance(value, str) and _PII_HINT.search(value):
+        return mask_pii(value)
+    return value
 
 
 def public_item(row: Any) -> dict[str, Any]:
@@ -78,7 +86,7 @@ def visible(who: Principal, street: str | None) -> Any:
     if who.role == "street":
         return and_(_Q.c.queue == "street", _Q.c.street_code == who.street_code)
     if street == "centre":
-        return _Q.c.queue == "centre"
+        return and_(_Q.c.street_code.is_(None), _Q.c.queue == "centre")  # centre items have no street
     if street:
         return and_(_Q.c.queue == "street", _Q.c.street_code == street)
     return _Q.c.id.is_not(None)

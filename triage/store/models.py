@@ -154,9 +154,9 @@ class QueueItem(Base):
     __tablename__ = "queue_items"
     __table_args__ = (
         Index("ix_queue_street_status_due", "street_code", "status", "due_at"),
-        # a street's first page (sorted by deadline) and the centre's queue are index range scans
-        Index("ix_queue_street_due_id", "street_code", "due_at", "id"),
-        Index("ix_queue_queue_due_id", "queue", "due_at", "id"),
+        # a street's first page (sorted by deadline), its count (index-only) and the centre's queue
+        # (street_code IS NULL) are all range scans of this one index
+        Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
     )
 

@@ -36,13 +36,13 @@ def upgrade() -> None:
             sa.Column("acknowledged_at", triage.store.models.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("returned_from", sa.JSON(), nullable=True))
-        batch_op.create_index("ix_queue_street_due_id", ["street_code", "due_at", "id"], unique=False)
-        batch_op.create_index("ix_queue_queue_due_id", ["queue", "due_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_queue_street_due_id", ["street_code", "queue", "due_at", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("queue_items", schema=None) as batch_op:
-        batch_op.drop_index("ix_queue_queue_due_id")
         batch_op.drop_index("ix_queue_street_due_id")
         batch_op.drop_column("returned_from")
         batch_op.drop_column("acknowledged_at")
