@@ -157,6 +157,7 @@ class QueueItem(Base):
         # a street's first page (sorted by deadline), its count (index-only) and the centre's queue
         # (street_code IS NULL) are all range scans of this one index
         Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
+        Index("ix_queue_due_id", "due_at", "id"),  # analysts' and Open311's city-wide pages
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
     )
 

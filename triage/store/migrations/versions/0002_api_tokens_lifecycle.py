@@ -39,10 +39,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_queue_street_due_id", ["street_code", "queue", "due_at", "id"], unique=False
         )
+        batch_op.create_index("ix_queue_due_id", ["due_at", "id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("queue_items", schema=None) as batch_op:
+        batch_op.drop_index("ix_queue_due_id")
         batch_op.drop_index("ix_queue_street_due_id")
         batch_op.drop_column("returned_from")
         batch_op.drop_column("acknowledged_at")
