@@ -36,6 +36,13 @@ CASES = [
     ("长阳镇", "110111", "110111105", None, "address:street"),
     ("丰台新村街道", "110106", "110106010", None, "address:street"),
     ("大兴亦庄", "110115", "110115004", None, "address:street"),
+    # a short unique stem naming a compound (钟鼓社区 → 钟鼓家园, 土井社区 → 土井北里)
+    ("钟鼓家园", "110101", "110101002", "110101002004", "address:community"),
+    ("土井北里5号楼", "110108", "110108028", "110108028015", "address:community"),
+    # the official street name outranks a bare stem of another street (南苑)
+    ("丰台区和义街道南苑北里一区14号楼", "110106", "110106016", None, "address:street"),
+    # a community of another district never overrides the street named (太阳城 is in 昌平)
+    ("仁和地区太阳城一区13号楼", "110113", "110113003", None, "address:street"),
 ]
 
 
@@ -49,10 +56,18 @@ def test_resolves_tricky_names(address, district, street, community, method):
     assert 0 < r.confidence <= 1
 
 
-@pytest.mark.parametrize("address", ["我家楼下", "家附近", "小区门口", "平房漏水了", "新村", "", None])
+@pytest.mark.parametrize(
+    "address", ["我家楼下", "家附近", "小区门口", "平房漏水了", "新村", "", None, "钟鼓", "半壁店村"]
+)
 def test_no_street_is_invented_from_nothing(address):
     r = get_resolver().resolve(address)
     assert r.street_code is None
+
+
+def test_street_candidates_put_the_resolution_first_then_other_named_streets():
+    c = get_resolver().street_candidates("朝阳区望京街道花家地", "其实在酒仙桥那边")
+    assert c[:2] == ["110105026", "110105011"]
+    assert get_resolver().street_candidates("我家楼下", "") == []
 
 
 def test_district_alone_never_yields_a_street():

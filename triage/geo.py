@@ -29,6 +29,9 @@ from triage.text import normalize
 
 _COMMUNITY_SUFFIX = re.compile(r"(社区居民委员会|社区居委会|居民委员会|村民委员会|村委会|居委会|委员会)$")
 _STREET_SUFFIX = re.compile(r"(街道办事处|街道|地区办事处|地区|镇|乡)$")
+_HOUSING_SUFFIX = re.compile(
+    r"(家园|小区|北里|南里|东里|西里|[东西南北]?区|里|院|苑|村|大队|庄园|公寓|花园|新村|嘉园|\d+号楼)"
+)
 # Two-character stems that are everyday words: never evidence on their own (need 街道/镇/社区…).
 _COMMON_WORD_STEMS = {
     "平房", "温泉", "东风", "光明", "胜利", "城关", "城北", "城南", "新村", "新华", "向阳", "和平",
@@ -162,17 +165,21 @@ class Gazetteer:
     # -- matching ------------------------------------------------------------------------------
     def matches(self, text: str) -> list[_Alias]:
         """Leftmost-longest, non-overlapping alias matches in normalised ``text``."""
+        return [a for _, a in self.spans(text)]
+
+    def spans(self, text: str) -> list[tuple[int, _Alias]]:
+        """(end offset, alias) of the leftmost-longest, non-overlapping matches."""
         hits = [(end - len(a.text) + 1, end + 1, a) for end, a in self._automaton.iter(text)]
         hits.sort(key=lambda h: (h[0], -(h[1] - h[0])))
-        out: list[_Alias] = []
+        out: list[tuple[int, _Alias]] = []
         last_end = -1
         for start, end, alias in hits:
             if start >= last_end:
-                out.append(alias)
+                out.append((end, alias))
                 last_end = end
-            elif end > last_end and (end - start) > len(out[-1].text):
+            elif end > last_end and (end - start) > len(out[-1][1].text):
                 # a longer match starting inside the previous one: keep the longer
-                out[-1] = alias
+                out[-1] = (end, alias)
                 last_end = end
         return out
 
@@ -218,10 +225,32 @@ class Resolver:
             return r
         return NONE
 
+    def street_candidates(self, address: str | None, text: str | None = None) -> list[str]:
+        """Streets the ticket could belong to, best first: the resolution, then every other street
+        named (or owning a community named) in the address and text, in the resolved district
+        first. Used to re-dispatch a returned ticket to the resolver's next choice."""
+        best = self.resolve(address, text)
+        out: list[str] = [best.street_code] if best.street_code else []
+        scored: dict[str, int] = {}
+        for s in (normalize(address or ""), normalize(text or "")):
+            for m in self.gaz.matches(s) if s else []:
+                for r in m.readings:
+                    code = r.code if r.level == "street" else self.gaz.units[r.code].street_code
+                    if r.level == "district" or not code:
+                        continue
+                    same = best.district_code and self.gaz.units[code].district_code == best.district_code
+                    scored[code] = max(scored.get(code, 0), r.strength + (10 if same else 0))
+        out += [c for c, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0])) if c not in out]
+        return out
+
     def _resolve_one(self, s: str, source: str, district_hint: str | None = None) -> Resolution:
         if not s:
             return NONE
-        matches = self.gaz.matches(s)
+        spans = self.gaz.spans(s)
+        matches = [a for _, a in spans]
+        # A weak two-character stem right before a housing word (钟鼓家园, 永光小区, 土井北里) is how
+        # callers name their compound: it counts when it names exactly one community.
+        anchored = {a.text for end, a in spans if _HOUSING_SUFFIX.match(s, end)}
         if not matches:
             if district_hint:
                 return Resolution(district_hint, None, None, 0.5, f"{source}:district")
@@ -235,16 +264,21 @@ class Resolver:
             return not districts or units[code].district_code in districts
 
         # Streets consistent with the districts named; weak stems count only if unambiguous.
-        street_codes: set[str] = set()
+        street_best: dict[str, int] = {}
         street_strength = 0
         street_spans: set[str] = set()
         for m in matches:
             readings = [r for r in m.at("street") if in_districts(r.code)]
             if not readings or (max(r.strength for r in readings) == 1 and len(readings) > 1):
                 continue
-            street_codes.update(r.code for r in readings)
+            for r in readings:
+                street_best[r.code] = max(street_best.get(r.code, 0), r.strength)
             street_strength = max(street_strength, max(r.strength for r in readings))
             street_spans.add(m.text)
+        # 和义街道…南苑北里: an official street name outranks a bare stem read as another street.
+        street_codes = {c for c, st in street_best.items() if st == street_strength}
+        if len(street_codes) > 1:
+            street_codes = set(street_best)
 
         # Communities consistent with the districts (and, if possible, the streets) named. A text
         # read as a street is not also read as a community (望京 is the area, not 望京社区).
@@ -260,6 +294,8 @@ class Resolver:
                 if not readings:
                     continue
                 best = max(r.strength for r in readings)
+                if best == 1 and len(readings) == 1 and m.text in anchored:
+                    best = 2
                 if best == 1 and (len(readings) > 1 or not (districts or street_codes)):
                     continue  # a bare short community stem alone is too weak
                 codes.update(r.code for r in readings)
@@ -272,7 +308,12 @@ class Resolver:
             # 回龙观龙泽苑: the community is in a street split off from the area named; the more
             # specific unit wins when it is unambiguous on its own.
             alone, alone_strength = communities(require_street=False)
-            if len(alone) == 1 and alone_strength >= 2:
+            street_districts = {units[c].district_code for c in street_codes}
+            if (
+                len(alone) == 1
+                and alone_strength >= 2
+                and units[next(iter(alone))].district_code in street_districts
+            ):
                 comm_codes, comm_strength, overrides_street = alone, alone_strength, True
 
         if len(comm_codes) == 1:

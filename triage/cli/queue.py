@@ -70,3 +70,25 @@ def export(
     require_schema()
     n = export_queue(_street(street), out)
     console.print(f"{n} items → {out}")
+
+
+@app.command("import-closed")
+@handle_errors
+def import_closed(
+    path: Annotated[
+        Path, typer.Argument(help="CSV/XLSX/JSONL with ticket_id, status, resolved_at, satisfaction")
+    ],
+) -> None:
+    """Apply a closed-ticket extract (tickets handled outside the API) in bulk, with audit events."""
+    from triage.lifecycle import ingest_closed_extract
+    from triage.store import require_schema
+
+    require_schema()
+    r = ingest_closed_extract(path, actor=f"import:{path.name}")
+    console.print(
+        f"{r['rows']} rows: {r['updated']} updated, {r['unchanged']} unchanged, {r['rejected']} rejected"
+    )
+    for p in r["problems"][:50]:
+        console.print(f"  {p}")
+    if r["rejected"]:
+        raise typer.Exit(1)

@@ -154,6 +154,10 @@ class QueueItem(Base):
     __tablename__ = "queue_items"
     __table_args__ = (
         Index("ix_queue_street_status_due", "street_code", "status", "due_at"),
+        # a street's first page (sorted by deadline), its count (index-only) and the centre's queue
+        # (street_code IS NULL) are all range scans of this one index
+        Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
+        Index("ix_queue_due_id", "due_at", "id"),  # analysts' and Open311's city-wide pages
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
     )
 
@@ -179,6 +183,9 @@ class QueueItem(Base):
     resolved_at: Mapped[dt.datetime | None]
     satisfaction: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency
+    acknowledged_at: Mapped[dt.datetime | None]
+    # streets that sent the item back (退单), so re-dispatch never picks them again
+    returned_from: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
@@ -198,6 +205,22 @@ class QueueEvent(Base):
     from_street: Mapped[str | None] = mapped_column(String(12))
     to_street: Mapped[str | None] = mapped_column(String(12))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """An API / web sign-in token. Only a SHA-256 of the secret is stored; revocation is a timestamp."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))  # street | analyst | admin
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, to tell tokens apart in lists
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
 
 
 class Label(Base):

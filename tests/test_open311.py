@@ -1,0 +1,144 @@
+"""Open311 GeoReport v2 responses, field by field against the spec (JSON and XML)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import xml.etree.ElementTree as ET
+
+from tests import test_api_support
+from tests.test_api_support import WANGJING, WANSHOULU, seed_item
+
+live = test_api_support.live
+
+SERVICE_FIELDS = {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
+REQUEST_FIELDS = {
+    "service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+    "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
+    "address", "address_id", "zipcode", "lat", "long", "media_url",
+}  # fmt: skip
+
+
+def _is_iso(value: str) -> bool:
+    t = dt.datetime.fromisoformat(value)
+    return t.tzinfo is not None and t.utcoffset() == dt.timedelta(hours=8)
+
+
+def test_services_list_and_definition(live):
+    with live.client() as c:
+        r = c.get("/open311/v2/services.json")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+        services = r.json()
+        assert len(services) == 29
+        for s in services:
+            assert set(s) >= SERVICE_FIELDS
+            assert s["metadata"] is False and s["type"] in ("realtime", "batch", "blackbox")
+            assert isinstance(s["keywords"], str) and s["service_name"]
+        d = c.get("/open311/v2/services/street_vending.json").json()
+        assert d == {"service_code": "street_vending", "attributes": []}
+        err = c.get("/open311/v2/services/nope.json")
+        assert err.status_code == 404 and err.json()[0]["code"] == 404 and err.json()[0]["description"]
+        x = ET.fromstring(c.get("/open311/v2/services.xml").content)
+        assert x.tag == "services" and len(x.findall("service")) == 29
+        assert x.find("service/service_code").text
+
+
+def test_post_request_is_classified_routed_and_readable(live):
+    form = {
+        "service_code": "street_vending",
+        "description": "小区门口有人占道摆摊卖水果卖烧烤，堵塞道路，城管一直不管，希望尽快处理。来电人13912345678",
+        "address_string": "朝阳区望京街道望京西园三区",
+        "lat": "39.99",
+        "long": "116.47",
+    }
+    with live.client() as anon:
+        r = anon.post("/open311/v2/requests.json", data=form)
+        assert r.status_code == 401 and r.json()[0]["code"] == 401
+    with live.client("admin") as c:
+        r = c.post("/open311/v2/requests.json", data=form)
+        assert r.status_code == 201, r.text
+        (created,) = r.json()
+        assert set(created) == {"service_request_id", "service_notice", "account_id"}
+        sid = created["service_request_id"]
+        assert "望京街道" in created["service_notice"]
+        (req,) = c.get(f"/open311/v2/requests/{sid}.json").json()
+    assert set(req) >= REQUEST_FIELDS
+    assert req["service_request_id"] == sid
+    assert req["status"] == "open" and req["detailed_status"] == "SUBMITTED"
+    assert req["service_code"] and req["service_name"]
+    assert req["agency_responsible"] == "望京街道"
+    assert "13912345678" not in req["description"] and "139****5678" in req["description"]
+    assert all(_is_iso(req[k]) for k in ("requested_datetime", "updated_datetime", "expected_datetime"))
+    assert req["expected_datetime"] > req["requested_datetime"]
+    assert (req["lat"], req["long"]) == (39.99, 116.47)
+    assert req["address"] == "朝阳区望京街道望京西园三区" and req["address_id"].startswith(WANGJING)
+    # the street sees it through Open311 and the API; another street does not
+    with live.client("wangjing") as s:
+        assert s.get(f"/open311/v2/requests/{sid}.json").status_code == 200
+        assert s.get(f"/open311/v2/tokens/{sid}.json").json() == [{"service_request_id": sid, "token": sid}]
+    with live.client("wanshoulu") as o:
+        r = o.get(f"/open311/v2/requests/{sid}.json")
+        assert r.status_code == 404 and set(r.json()[0]) == {"code", "description"}
+
+
+def test_uncertain_post_goes_to_the_centre_not_dropped(live):
+    form = {
+        "service_code": "other",
+        "description": "那个事情还是没人管，烦死了",
+        "address_string": "我家楼下",
+    }
+    with live.client("admin") as c:
+        r = c.post("/open311/v2/requests.json", data=form)
+        assert r.status_code == 201 and "人工派单" in r.json()[0]["service_notice"]
+        (req,) = c.get(f"/open311/v2/requests/{r.json()[0]['service_request_id']}.json").json()
+        assert req["agency_responsible"] == "12345市民服务热线中心" and req["detailed_status"] == "CREATED"
+
+
+def test_post_request_errors_use_the_spec_format(live):
+    with live.client("admin") as c:
+        cases = [
+            {"description": "有人摆摊", "address_string": "望京"},  # no service_code
+            {"service_code": "nope", "description": "有人摆摊", "address_string": "望京"},
+            {"service_code": "street_vending", "address_string": "望京"},  # no description
+            {"service_code": "street_vending", "description": "有人摆摊"},  # no location
+            {"service_code": "street_vending", "description": "有人摆摊", "lat": "x", "long": "1"},
+        ]
+        for form in cases:
+            r = c.post("/open311/v2/requests.json", data=form)
+            assert r.status_code == 400, (form, r.text)
+            (e,) = r.json()
+            assert set(e) == {"code", "description"} and e["code"] == 400
+        x = c.post("/open311/v2/requests.xml", data=cases[0])
+        assert x.status_code == 400 and ET.fromstring(x.content).find("error/code").text == "400"
+        assert c.get("/open311/v2/requests.json", params={"status": "bogus"}).status_code == 400
+        assert c.get("/open311/v2/requests.json", params={"start_date": "yesterday"}).json()[0]["code"] == 400
+        assert c.get("/open311/v2/requests.csv").status_code == 404
+
+
+def test_requests_query_filters(live):
+    old = seed_item(WANGJING, received_at=dt.datetime(2026, 1, 5, 2, tzinfo=dt.UTC), category="group_rental")
+    new = seed_item(WANGJING, category="street_vending")
+    other = seed_item(WANSHOULU)
+    with live.client("wangjing") as c:
+
+        def ids(**params):
+            r = c.get("/open311/v2/requests.json", params={"page_size": 1000, **params})
+            assert r.status_code == 200, r.text
+            return {x["service_request_id"] for x in r.json()}
+
+        everything = ids()
+        assert {old["ticket_id"], new["ticket_id"]} <= everything and other["ticket_id"] not in everything
+        assert ids(service_request_id=f"{old['ticket_id']},{other['ticket_id']}") == {old["ticket_id"]}
+        assert old["ticket_id"] in ids(service_code="group_rental")
+        assert new["ticket_id"] not in ids(service_code="group_rental")
+        assert ids(start_date="2026-01-01T00:00:00+08:00", end_date="2026-01-31T00:00:00+08:00") == {
+            old["ticket_id"]
+        }
+        assert new["ticket_id"] in ids(status="open") and new["ticket_id"] not in ids(status="closed")
+        assert new["ticket_id"] in ids(updated_after="2020-01-01T00:00:00Z")
+        assert ids(updated_after="2100-01-01T00:00:00Z") == set()
+        p1 = c.get("/open311/v2/requests.json", params={"page_size": 1, "page": 1}).json()
+        p2 = c.get("/open311/v2/requests.json", params={"page_size": 1, "page": 2}).json()
+        assert len(p1) == len(p2) == 1 and p1[0]["service_request_id"] != p2[0]["service_request_id"]
+        x = ET.fromstring(c.get(f"/open311/v2/requests/{new['ticket_id']}.xml").content)
+        assert x.tag == "service_requests" and x.find("request/service_request_id").text == new["ticket_id"]
+        assert x.find("request/status").text == "open"

@@ -1,0 +1,168 @@
+"""Shared pieces of the API: authentication, the queue read model, masking at the boundary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import and_, func, or_, select
+
+from triage.auth import Principal, authenticate
+from triage.store import QueueItem, Ticket, get_engine
+from triage.text import mask_pii
+
+COOKIE = "t345_session"
+_Q = QueueItem.__table__
+_T = Ticket.__table__
+ITEM_COLS = [c for c in _Q.c if c.name not in ("returned_from",)] + [
+    _T.c.received_at, _T.c.title, _T.c.text, _T.c.address, _T.c.channel, _T.c.caller_masked,
+    _T.c.lat, _T.c.lon,
+]  # fmt: skip
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, dt.datetime | dt.date):
+        return o.isoformat()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def fast_json(data: Any, status_code: int = 200) -> Response:
+    """Serialise directly: FastAPI's generic encoder costs more than the queue query itself."""
+    return Response(
+        json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":")),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def token_from(request: Request, allow_cookie: bool = False) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"].strip()
+    if request.query_params.get("api_key"):  # Open311 clients pass api_key
+        return request.query_params["api_key"].strip()
+    if allow_cookie:
+        return request.cookies.get(COOKIE)
+    return None
+
+
+def require_principal(request: Request) -> Principal:
+    p = authenticate(token_from(request))
+    if p is None:
+        raise HTTPException(401, "missing, unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return p
+
+
+# Every phone/ID pattern mask_pii knows contains 3 digits, an optional separator, then 4 digits;
+# masked forms (138****5678) do not. Checking that first keeps the defensive re-mask cheap.
+_PII_HINT = re.compile(r"\d{3}[- ]?\d{4}")
+
+
+def mask(value: Any) -> Any:
+    """Tickets are stored masked; mask again on the way out in case anything slipped in."""
+    if isinstance(value, str) and _PII_HINT.search(value):
+        return mask_pii(value)
+    return value
+
+
+def public_item(row: Any) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    d = dict(row)
+    d.pop("_total", None)
+    d["overdue"] = d["resolved_at"] is None and d["due_at"] < now and d["status"] not in ("closed",)
+    for k in ("title", "text", "address", "caller_masked", "centre_reason"):
+        d[k] = mask(d.get(k))
+    d["caller"] = d.pop("caller_masked", None)
+    return d
+
+
+def visible(who: Principal, street: str | None) -> Any:
+    """WHERE clause restricting items to what the principal may see."""
+    if who.role == "street":
+        return and_(_Q.c.queue == "street", _Q.c.street_code == who.street_code)
+    if street == "centre":
+        return and_(_Q.c.street_code.is_(None), _Q.c.queue == "centre")  # centre items have no street
+    if street:
+        return and_(_Q.c.queue == "street", _Q.c.street_code == street)
+    return _Q.c.id.is_not(None)
+
+
+def list_items(
+    who: Principal,
+    *,
+    street: str | None = None,
+    status: list[str] | None = None,
+    category: list[str] | None = None,
+    overdue: bool | None = None,
+    ticket_ids: list[str] | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    updated_after: dt.datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    count: bool = True,
+) -> tuple[int | None, list[dict[str, Any]]]:
+    conds = [visible(who, street)]
+    now = dt.datetime.now(dt.UTC)
+    if status:
+        conds.append(_Q.c.status.in_(status))
+    if category:
+        conds.append(_Q.c.category.in_(category))
+    if overdue is True:
+        conds.append(and_(_Q.c.due_at < now, _Q.c.resolved_at.is_(None)))
+    elif overdue is False:
+        conds.append(or_(_Q.c.due_at >= now, _Q.c.resolved_at.is_not(None)))
+    if ticket_ids:
+        conds.append(_Q.c.ticket_id.in_(ticket_ids))
+    if updated_after:
+        conds.append(_Q.c.updated_at > updated_after)
+    if start or end:
+        if start:
+            conds.append(_T.c.received_at >= start)
+        if end:
+            conds.append(_T.c.received_at <= end)
+    where = and_(*conds)
+    joined = _Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id)
+    cq = select(func.count()).select_from(joined if (start or end) else _Q).where(where)
+    cols = list(ITEM_COLS)
+    if count:
+        # the total rides along as an uncorrelated subquery: one round trip instead of two
+        cols.append(cq.correlate(None).scalar_subquery().label("_total"))
+    q = (
+        select(*cols)
+        .select_from(joined)
+        .where(where)
+        .order_by(_Q.c.due_at, _Q.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    with get_engine().connect() as conn:
+        rows = conn.execute(q).mappings().all()
+        total = None
+        if count:
+            total = rows[0]["_total"] if rows else conn.execute(cq).scalar_one()
+    return total, [public_item(r) for r in rows]
+
+
+def get_item(
+    who: Principal, item_id: int | None = None, ticket_id: str | None = None
+) -> dict[str, Any] | None:
+    cond = (
+        _Q.c.id == item_id
+        if item_id is not None
+        else and_(_Q.c.kind == "ticket", _Q.c.ticket_id == ticket_id)
+    )
+    q = (
+        select(*ITEM_COLS, _Q.c.returned_from)
+        .select_from(_Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id))
+        .where(cond, visible(who, None))
+    )
+    with get_engine().connect() as conn:
+        row = conn.execute(q).mappings().first()
+    return public_item(row) if row else None

@@ -1,0 +1,101 @@
+"""`triage serve` and `triage token create|list|revoke`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from triage.cli import console, err_console, handle_errors
+
+token_app = typer.Typer(no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def serve(
+        host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port")] = 8345,
+        workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    ) -> None:
+        """Run the street-office API, Open311 and the clerks' pages (OpenAPI at /docs, /openapi.json)."""
+        import uvicorn
+
+        from triage.store import require_schema
+
+        require_schema()
+        console.print(f"serving on http://{host}:{port}  (/web for clerks, /docs for the API)")
+        uvicorn.run(
+            "triage.api.app:asgi_app", factory=True, host=host, port=port, workers=workers,
+            log_level="warning", access_log=False,
+        )  # fmt: skip
+
+
+@token_app.command("create")
+@handle_errors
+def create(
+    role: Annotated[str, typer.Option("--role", help="street | analyst | admin")],
+    street: Annotated[str | None, typer.Option("--street", help="street code or name (street role)")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="who holds it (shown in the audit trail)")
+    ] = None,
+) -> None:
+    """Create a token; the secret is printed once and only its hash is stored."""
+    from triage.auth import TokenError, create_token
+    from triage.queues import CENTRE, UnknownStreet, street_code_for
+    from triage.store import require_schema
+
+    require_schema()
+    code = None
+    if street:
+        try:
+            code = street_code_for(street)
+        except UnknownStreet as exc:
+            raise typer.BadParameter(str(exc)) from None
+        if code == CENTRE:
+            raise typer.BadParameter("the centre works through an admin token, not a street token")
+    try:
+        secret, rec = create_token(name or "", role, code)
+    except TokenError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    err_console.print(
+        f"token {rec['id']} ({rec['role']}{' ' + code if code else ''}, {rec['name']}) — shown once:"
+    )
+    print(secret)
+
+
+@token_app.command("list")
+@handle_errors
+def list_() -> None:
+    """Tokens (never the secrets): id, prefix, name, role, street, created, revoked."""
+    from rich.table import Table
+
+    from triage.auth import list_tokens
+    from triage.store import require_schema
+
+    require_schema()
+    table = Table()
+    for col in ("id", "prefix", "name", "role", "street", "created", "revoked"):
+        table.add_column(col)
+    for t in list_tokens():
+        table.add_row(
+            str(t["id"]), t["prefix"] + "…", t["name"], t["role"], t["street_code"] or "",
+            f"{t['created_at']:%Y-%m-%d %H:%M}", f"{t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@token_app.command("revoke")
+@handle_errors
+def revoke(token: Annotated[str, typer.Argument(help="token id or prefix from `triage token list`")]) -> None:
+    """Revoke a token (it stops working at once in this process, within seconds in running servers)."""
+    from triage.auth import revoke_token
+    from triage.store import require_schema
+
+    require_schema()
+    n = revoke_token(token)
+    if n == 0:
+        err_console.print(f"no active token {token!r}")
+        raise typer.Exit(1)
+    console.print(f"revoked {n} token(s)")
