@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 NIGHT  ?= 2026-11-20
 
-.PHONY: demo test env browser lint samples model bench cluster-smoke clean
+.PHONY: demo test env browser lint samples model bench bench-api cluster-smoke clean
 
 env: $(VENV)/.installed
 
@@ -49,6 +49,12 @@ BENCH_N ?= 100000
 BENCH_DB ?= sqlite
 bench: env
 	$(BIN)/python bench/run_pipeline.py --n $(BENCH_N) --db $(BENCH_DB)
+
+# API load on 1M tickets in PostgreSQL with wrk (Debian package, installed here if missing).
+bench-api: env
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/api_load.py --tickets 1000000 --duration 30
 
 # The production profile on this machine (PostgreSQL, Redis, CeleryExecutor, two workers) and a
 # worker killed mid-task; stops everything it started (see docs/deploy.md).
