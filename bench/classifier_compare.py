@@ -45,7 +45,9 @@ def char_svm():
     from triage.classify.model import TicketText
 
     return make_pipeline(
-        TicketText("whole"), TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True), LinearSVC()
+        TicketText("whole"),
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True),
+        LinearSVC(),
     )
 
 
@@ -92,7 +94,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--input", type=Path, default=SAMPLE)
-    ap.add_argument("--variant", action="append", default=[], help="JSON TicketClassifier params to compare too")
+    ap.add_argument(
+        "--variant", action="append", default=[], help="JSON TicketClassifier params to compare too"
+    )
     ap.add_argument("--only-variants", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/classifier_compare.json")
     args = ap.parse_args()

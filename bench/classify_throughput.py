@@ -44,7 +44,7 @@ def make_db(tmp: str, n: int) -> float:
     upgrade()
     df = generate_tickets(n, seed=42, labeled=False).tickets.fillna("")
     texts = df["text"].tolist()
-    rows, now = [], dt.datetime(2026, 11, 20, 12)
+    rows, now = [], dt.datetime(2026, 11, 20, 4, tzinfo=dt.UTC)
     for i, r in enumerate(df.itertuples()):
         body = r.text
         j = i + 1
