@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 
 from triage.store import Label, Ticket, get_engine, upsert
@@ -54,3 +55,56 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
     with engine.begin() as conn:
         upsert(conn, Label.__table__, rows, ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"])
     return {"rows": len(df), "imported": len(rows), "rejected": len(problems), "problems": problems}
+
+
+class LabelError(ValueError):
+    """A label that cannot be stored: unknown ticket or category, or no labeller given."""
+
+
+def record_correction(ticket_id: str, category: str, labeled_by: str) -> dict[str, Any]:
+    """Store an analyst's correction of a ticket's category (for the API).
+
+    ``category`` is a code or Chinese name of the built-in taxonomy. One row per (ticket,
+    labeller): a later correction by the same person replaces the earlier one. Corrections win
+    over imported labels when training data is gathered. Raises :class:`LabelError` for an unknown
+    ticket, an unknown category or an empty ``labeled_by``; returns the stored row."""
+    tid, by = str(ticket_id).strip(), str(labeled_by or "").strip()
+    if not by:
+        raise LabelError("labeled_by is required (who made the correction)")
+    code = load_taxonomy().code_for(str(category).strip())
+    if code is None:
+        raise LabelError(f"{category!r} is not a category code or name of the taxonomy")
+    engine = get_engine()
+    with engine.begin() as conn:
+        if conn.execute(select(Ticket.ticket_id).where(Ticket.ticket_id == tid)).first() is None:
+            raise LabelError(f"ticket_id {tid!r} is not in the database")
+        row = {
+            "ticket_id": tid,
+            "category": code,
+            "labeled_by": by,
+            "source": "correction",
+            "labeled_at": utcnow(),
+        }
+        upsert(
+            conn, Label.__table__, [row], ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"]
+        )
+    return row
+
+
+def labeled_tickets() -> pd.DataFrame:
+    """One row per labelled ticket (ticket_id, title, text, category, labeled_at) for training.
+
+    When several people labelled a ticket, an analyst's correction beats an imported label and,
+    within the same kind, the newest label wins."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Label.ticket_id, Ticket.title, Ticket.text, Label.category, Label.source, Label.labeled_at)
+            .join(Ticket, Ticket.ticket_id == Label.ticket_id)
+        ).all()  # fmt: skip
+    df = pd.DataFrame(rows, columns=["ticket_id", "title", "text", "category", "source", "labeled_at"])
+    if df.empty:
+        return df.drop(columns="source")
+    df["_rank"] = (df["source"] == "correction").astype(int)
+    df = df.sort_values(["ticket_id", "_rank", "labeled_at"]).drop_duplicates("ticket_id", keep="last")
+    return df.drop(columns=["_rank", "source"]).sort_values("ticket_id").reset_index(drop=True)

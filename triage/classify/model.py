@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
@@ -50,9 +50,6 @@ class TicketText(TransformerMixin, BaseEstimator):
     """Select one view of the ticket as a list of strings: ``whole`` (title + text), ``title``,
     or ``words`` (jieba tokens of the whole ticket joined by spaces)."""
 
-    _tokenizers: dict[tuple[str, ...], Any] = {}
-    _lock = threading.Lock()
-
     def __init__(self, view: str = "whole", user_words: tuple[str, ...] = ()):
         self.view = view
         self.user_words = user_words
@@ -73,21 +70,55 @@ class TicketText(TransformerMixin, BaseEstimator):
         raise ValueError(f"unknown view {self.view!r}")
 
     def _tokenizer(self) -> Any:
-        # jieba's dictionary takes ~1 s to load: share one tokenizer per word list per process
-        key = tuple(self.user_words)
-        with self._lock:
-            if key not in self._tokenizers:
-                from triage.text import Tokenizer
-
-                self._tokenizers[key] = Tokenizer(key)
-            return self._tokenizers[key]
+        return shared_tokenizer(tuple(self.user_words))
 
 
-def _plain_int_vocabularies(features: FeatureUnion) -> None:
+class _FastTokenizer:
+    """jieba with the user dictionary and the HMM new-word finder off: the HMM pass costs ~40 %
+    of segmentation time and its guesses at unknown words barely move accuracy (bench/)."""
+
+    def __init__(self, user_words: tuple[str, ...]):
+        import logging
+
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._jieba.initialize()
+        for w in user_words:
+            self._jieba.add_word(w, freq=20000)
+
+    def cut(self, text: str) -> list[str]:
+        return [t for t in self._jieba.cut(text, HMM=False) if not t.isspace()]
+
+
+_TOKENIZERS: dict[tuple[str, ...], _FastTokenizer] = {}
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def shared_tokenizer(user_words: tuple[str, ...]) -> _FastTokenizer:
+    # jieba's dictionary takes ~1 s to load: one tokenizer per word list per process
+    with _TOKENIZER_LOCK:
+        if user_words not in _TOKENIZERS:
+            _TOKENIZERS[user_words] = _FastTokenizer(user_words)
+        return _TOKENIZERS[user_words]
+
+
+def ticket_views(X: Any, user_words: tuple[str, ...], words: bool = True) -> dict[str, list[str]]:
+    """Normalise each ticket once and derive every view from it (whole, title, words)."""
+    titles, texts = split_title_text(X)
+    whole = [f"{t}{TITLE_SEP}{b}" if t else b for t, b in zip(titles, texts, strict=True)]
+    views = {"whole": whole, "title": titles}
+    if words:
+        tok = shared_tokenizer(tuple(user_words))
+        views["words"] = [" ".join(tok.cut(w)) for w in whole]
+    return views
+
+
+def _plain_int_vocabularies(vectorizers: list[tuple[str, Any, float]]) -> None:
     # sklearn leaves NumPy integers in ``vocabulary_`` after ``max_features`` pruning; skops would
     # write each one as its own file in the artifact (hundreds of thousands of zip members).
-    for _, step in features.transformer_list:
-        tfidf = step.named_steps["tfidf"]
+    for _, tfidf, _ in vectorizers:
         tfidf.vocabulary_ = {term: int(i) for term, i in tfidf.vocabulary_.items()}
 
 
@@ -112,7 +143,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self,
         char_ngram: tuple[int, int] = (1, 3),
         word_ngram: tuple[int, int] | None = (1, 2),
-        title_weight: float = 0.5,
+        title_weight: float = 1.0,
         C: float = 0.5,
         min_df: int = 2,
         max_features: int | None = 200_000,
@@ -132,53 +163,38 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.user_words = user_words
         self.random_state = random_state
 
-    def _features(self) -> FeatureUnion:
-        parts: list[tuple[str, Any]] = [
-            (
-                "chars",
-                Pipeline([
-                    ("view", TicketText("whole")),
-                    ("tfidf", TfidfVectorizer(analyzer="char", ngram_range=tuple(self.char_ngram), sublinear_tf=True,
-                                              min_df=self.min_df, max_features=self.max_features, dtype=np.float32)),
-                ]),
-            )
+    def _vectorizers(self) -> list[tuple[str, TfidfVectorizer, float]]:
+        """(view, vectoriser, weight) for each feature block."""
+        common = {"sublinear_tf": True, "min_df": self.min_df, "dtype": np.float32}
+        out = [
+            ("whole", TfidfVectorizer(analyzer="char", ngram_range=tuple(self.char_ngram),
+                                      max_features=self.max_features, **common), 1.0),
         ]  # fmt: skip
-        weights = {"chars": 1.0}
         if self.word_ngram:
-            parts.append(
-                (
-                    "words",
-                    Pipeline([
-                        ("view", TicketText("words", tuple(self.user_words))),
-                        ("tfidf", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", lowercase=False,
-                                                  ngram_range=tuple(self.word_ngram), sublinear_tf=True,
-                                                  min_df=self.min_df, max_features=self.max_features, dtype=np.float32)),
-                    ]),
-                )
+            out.append(
+                ("words", TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", lowercase=False,
+                                          ngram_range=tuple(self.word_ngram), max_features=self.max_features,
+                                          **common), 1.0)
             )  # fmt: skip
-            weights["words"] = 1.0
         if self.title_weight:
-            parts.append(
-                (
-                    "title",
-                    Pipeline([
-                        ("view", TicketText("title")),
-                        ("tfidf", TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True,
-                                                  min_df=self.min_df, max_features=50_000, dtype=np.float32)),
-                    ]),
-                )
+            out.append(
+                ("title", TfidfVectorizer(analyzer="char", ngram_range=(1, 2), max_features=50_000, **common),
+                 float(self.title_weight))
             )  # fmt: skip
-            weights["title"] = float(self.title_weight)
-        return FeatureUnion(parts, transformer_weights=weights)
+        return out
 
     def fit(self, X: Any, y: Sequence[Any]) -> TicketClassifier:
         y = np.asarray(y)
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
             raise ValueError(f"need at least two classes to train; got only {list(self.classes_)}")
-        self.features_ = self._features()
-        Xf = self.features_.fit_transform(X)
-        _plain_int_vocabularies(self.features_)
+        views = ticket_views(X, tuple(self.user_words), words=bool(self.word_ngram))
+        self.vectorizers_ = self._vectorizers()
+        if not any(views["title"]):  # trained without titles (no --title-col): no title block
+            self.vectorizers_ = [v for v in self.vectorizers_ if v[0] != "title"]
+        blocks = [vec.fit_transform(views[name]) * np.float32(w) for name, vec, w in self.vectorizers_]
+        _plain_int_vocabularies(self.vectorizers_)
+        Xf = sp.hstack(blocks, format="csr", dtype=np.float32)
         svm = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         _, counts = np.unique(y, return_counts=True)
         folds = int(min(self.calibration_folds, counts.min()))
@@ -192,7 +208,9 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
 
     def _transform(self, X: Any) -> Any:
         check_is_fitted(self, "model_")
-        return self.features_.transform(X)
+        views = ticket_views(X, tuple(self.user_words), words=bool(self.word_ngram))
+        blocks = [vec.transform(views[name]) * np.float32(w) for name, vec, w in self.vectorizers_]
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         Xf = self._transform(X)

@@ -1,0 +1,210 @@
+"""The ticket classifier: estimator contract, determinism, script-insensitivity, bad training
+data, the `triage model` CLI, and cross-validated macro-F1 on the real 495-message sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from typer.testing import CliRunner
+
+from triage.classify.model import TicketClassifier
+from triage.classify.train import TrainingDataError, prepare
+
+REAL_SAMPLE = (
+    Path(__file__).resolve().parent.parent.parent / "shared/data/tipdm2020c_sample/messages_labeled.csv"
+)
+SMALL = {"max_features": 20_000}
+
+
+@pytest.fixture(scope="module")
+def synth() -> pd.DataFrame:
+    from triage.synth import generate_tickets
+
+    df = generate_tickets(700, seed=11).tickets
+    top = df["category"].value_counts().index[:5]  # five well-populated classes keep fits fast
+    return df[df["category"].isin(top)].reset_index(drop=True)
+
+
+def _X(df: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([df["title"].fillna("").to_numpy(object), df["text"].to_numpy(object)])
+
+
+@pytest.fixture(scope="module")
+def fitted(synth) -> TicketClassifier:
+    return TicketClassifier(**SMALL).fit(_X(synth), synth["category"].to_numpy())
+
+
+def test_estimator_contract(fitted, synth):
+    X = _X(synth.iloc[:40])
+    proba = fitted.predict_proba(X)
+    assert proba.shape == (40, len(fitted.classes_))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert list(fitted.predict(X)) == list(fitted.classes_[proba.argmax(axis=1)])
+    # 1-D whole-ticket input is accepted too
+    assert fitted.predict(synth["text"].to_numpy(object)[:5]).shape == (5,)
+    # sklearn conventions: params round-trip, clone is unfitted, nothing computed in __init__
+    est = clone(fitted)
+    assert est.get_params() == fitted.get_params()
+    assert not hasattr(est, "model_")
+    with pytest.raises(Exception, match="not fitted"):
+        est.predict(X)
+    assert fitted.score(_X(synth), synth["category"]) > 0.8  # fits its training data
+
+
+def test_same_seed_same_model(synth):
+    X, y = _X(synth), synth["category"].to_numpy()
+    a = TicketClassifier(random_state=3, **SMALL).fit(X, y).predict_proba(X[:50])
+    b = TicketClassifier(random_state=3, **SMALL).fit(X, y).predict_proba(X[:50])
+    assert np.array_equal(a, b)
+
+
+def test_traditional_and_fullwidth_input_give_the_same_prediction(fitted, synth):
+    import opencc
+
+    s2t = opencc.OpenCC("s2t")
+    fullwidth = str.maketrans({chr(c): chr(c + 0xFEE0) for c in range(0x21, 0x7F)})
+    rows = synth.iloc[:30]
+    plain = _X(rows)
+    variant = np.column_stack(
+        [
+            [s2t.convert(t).translate(fullwidth) for t in rows["title"].fillna("")],
+            [s2t.convert(t).translate(fullwidth) for t in rows["text"]],
+        ]
+    ).astype(object)
+    assert not np.array_equal(plain, variant)  # the inputs really differ
+    assert np.allclose(fitted.predict_proba(plain), fitted.predict_proba(variant))
+
+
+# --- bad training data -------------------------------------------------------------------------
+def _series(*values):
+    return pd.Series(list(values), dtype=object)
+
+
+def test_one_class_is_refused():
+    texts = _series(*[f"小区门口有人摆摊{i}" for i in range(8)])
+    with pytest.raises(TrainingDataError, match="at least two classes"):
+        prepare(None, texts, _series(*["street_vending"] * 8))
+    with pytest.raises(ValueError, match="two classes"):
+        TicketClassifier().fit(texts.to_numpy(object), ["a"] * 8)
+
+
+def test_unknown_labels_are_listed_or_accepted_with_taxonomy_none():
+    texts = _series(*[f"工单内容{i}" for i in range(12)])
+    labels = _series(*(["street_vending"] * 6 + ["外星人"] * 6))
+    with pytest.raises(TrainingDataError, match="外星人") as exc:
+        prepare(None, texts, labels)
+    assert "--taxonomy none" in str(exc.value)
+    data = prepare(None, texts, labels, taxonomy_mode="none")
+    assert set(data.y) == {"street_vending", "外星人"}
+
+
+def test_rare_classes_need_an_explicit_merge():
+    texts = _series(*[f"工单{i}" for i in range(13)])
+    labels = _series(*(["a"] * 6 + ["b"] * 5 + ["c"] * 2))
+    with pytest.raises(TrainingDataError, match=r"fewer than 5 examples: c \(2\)") as exc:
+        prepare(None, texts, labels, taxonomy_mode="none")
+    assert "--merge-rare-into" in str(exc.value)
+    data = prepare(None, texts, labels, taxonomy_mode="none", merge_rare_into="a")
+    assert data.merged == {"c": "a"} and set(data.y) == {"a", "b"}
+
+
+def test_empty_texts_are_skipped_and_reported():
+    texts = _series("", "  ", *[f"工单{i}" for i in range(10)])
+    labels = _series(*(["a", "b"] + ["a"] * 5 + ["b"] * 5))
+    data = prepare(None, texts, labels, taxonomy_mode="none")
+    assert data.dropped_empty == [0, 1] and len(data.y) == 10
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+def _cli(*args):
+    from triage.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_train_evaluate_predict_with_joined_text_columns(synth, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(tmp_path / "models"))
+    from triage.config import reset_settings
+
+    reset_settings()
+    f = tmp_path / "labeled.xlsx"
+    df = synth[["title", "text", "category"]].copy()
+    df["where"] = synth["address"].fillna("")
+    df.to_excel(f, index=False)
+    out = tmp_path / "models" / "v-test"
+    r = _cli("model", "train", "--input", f, "--text-col", "title", "--text-col", "text",
+             "--text-col", "where", "--label-col", "category", "--out", out, "--taxonomy", "none", "--seed", 1)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "macro-F1" in r.output and (out / "model.skops").exists()
+    card = json.loads((out / "card.json").read_text())
+    assert card["seed"] == 1 and card["taxonomy"]["mode"] == "none" and 0 < card["threshold"] <= 1
+    for key in ("sha256", "n_rows", "class_counts"):
+        assert key in card["data"]
+    assert "scikit-learn" in card["libraries"] and "per_class" in card["metrics"]
+
+    r = _cli("model", "evaluate", "--model", out, "--input", f, "--text-col", "title", "--text-col", "text",
+             "--text-col", "where", "--label-col", "category", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert {"accuracy", "macro_f1", "per_class", "n", "seconds"} <= set(m) and m["n"] == len(df)
+    assert {"precision", "recall", "f1", "support"} <= set(next(iter(m["per_class"].values())))
+
+    pred_out = tmp_path / "pred.jsonl"
+    r = _cli("model", "predict", "--model", out, "--input", f, "--text-col", "title", "--text-col", "text",
+             "--out", pred_out)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    pred = pd.read_json(pred_out, lines=True)
+    assert {"label", "confidence", "top3", "needs_review"} <= set(pred.columns) and len(pred) == len(df)
+    assert all(len(json.loads(t)) == 3 for t in pred["top3"])
+
+    r = _cli("model", "list")
+    assert "v-test" in r.output
+    assert "模型卡" in _cli("model", "show", "v-test").output
+
+
+def test_cli_names_the_columns_that_exist(synth, tmp_path):
+    f = tmp_path / "labeled.csv"
+    synth[["title", "text", "category"]].to_csv(f, index=False)
+    r = _cli("model", "train", "--input", f, "--text-col", "body", "--label-col", "category",
+             "--out", tmp_path / "m")  # fmt: skip
+    assert r.exit_code == 1
+    assert "body" in r.output and "title" in r.output and "category" in r.output
+
+
+def test_cli_train_reports_unknown_labels(tmp_path):
+    f = tmp_path / "labeled.csv"
+    pd.DataFrame(
+        {"text": [f"工单{i}" for i in range(10)], "y": ["street_vending"] * 5 + ["不存在的类"] * 5}
+    ).to_csv(f, index=False)
+    r = _cli(
+        "model", "train", "--input", f, "--text-col", "text", "--label-col", "y", "--out", tmp_path / "m"
+    )
+    assert r.exit_code == 1 and "不存在的类" in r.output
+
+
+# --- real language -------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_taxonomy_none_on_the_real_495_message_sample_cross_validated():
+    """5-fold CV macro-F1 of the default model (as `triage model train --taxonomy none` fits it).
+    Measured 0.81 ± 0.05 over 10 folds (bench/classifier_compare.py); the floor leaves room for
+    fold noise but fails if the model degrades to the char-SVM baseline's level (0.73)."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    from triage.classify.train import user_words_for
+
+    if not REAL_SAMPLE.exists():
+        pytest.fail(f"real sample missing: {REAL_SAMPLE}")
+    df = pd.read_csv(REAL_SAMPLE)
+    X = np.column_stack([df["留言主题"].astype(str), df["留言详情"].astype(str)]).astype(object)
+    y = df["一级分类"].astype(str).to_numpy()
+    scores = []
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
+        est = TicketClassifier(user_words=user_words_for("none")).fit(X[tr], y[tr])
+        scores.append(f1_score(y[te], est.predict(X[te]), average="macro"))
+    assert np.mean(scores) >= 0.77, scores

@@ -1,0 +1,143 @@
+"""Model registry: secure loading (tampered, untrusted, corrupt, wrong taxonomy), champion and
+promotion, and the promotion gate refusing a worse challenger."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triage.classify import registry
+from triage.classify.registry import ModelError
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> Path:
+    from triage.config import reset_settings
+
+    d = tmp_path / "models"
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(d))
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+    yield d
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+
+
+@pytest.fixture(scope="module")
+def data():
+    from triage.classify.train import prepare
+    from triage.synth import generate_tickets
+
+    df = generate_tickets(500, seed=5).tickets
+    top = df["category"].value_counts().index[:4]
+    df = df[df["category"].isin(top)].reset_index(drop=True)
+    return prepare(df["title"], df["text"], df["category"])
+
+
+def _train(data, version, shuffle=False):
+    from triage.classify.train import TrainingData, train_model
+
+    if shuffle:  # a deliberately bad model: labels carry no information about the text
+        y = np.random.default_rng(0).permutation(data.y)
+        data = TrainingData(data.X, y, data.sha256, [], {})
+    return train_model(data, seed=0, version=version, params={"max_features": 20_000})
+
+
+def test_save_load_promote_round_trip(models, data):
+    est, card = _train(data, "v1")
+    registry.save_model(est, card, models / "v1")
+    assert {p.name for p in (models / "v1").iterdir()} == {"model.skops", "card.json", "card.md"}
+    loaded = registry.load_model("v1", expected_taxonomy="builtin")
+    assert np.array_equal(loaded.estimator.predict(data.X[:20]), est.predict(data.X[:20]))
+    with pytest.raises(ModelError, match="no champion"):
+        registry.load_champion()
+    registry.promote("v1")
+    assert registry.champion_version() == "v1" and registry.load_champion().version == "v1"
+    assert [v["version"] for v in registry.list_versions() if v["champion"]] == ["v1"]
+    with pytest.raises(ModelError, match="cannot promote"):
+        registry.promote("nope")
+
+
+@pytest.fixture
+def saved(models, data) -> Path:
+    est, card = _train(data, "v1")
+    return registry.save_model(est, card, models / "v1")
+
+
+def test_tampered_artifact_is_refused(saved):
+    art = saved / "model.skops"
+    raw = bytearray(art.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    art.write_bytes(bytes(raw))
+    with pytest.raises(ModelError, match="does not match the card"):
+        registry.load_model(saved)
+
+
+def _rehash(d: Path) -> None:
+    """Make the card's checksum match the artifact, as an attacker who edits both would."""
+    card = json.loads((d / "card.json").read_text())
+    card["artifact"]["sha256"] = registry._sha256(d / "model.skops")
+    (d / "card.json").write_text(json.dumps(card))
+
+
+def test_corrupt_zip_is_refused_even_with_a_matching_checksum(saved):
+    (saved / "model.skops").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    _rehash(saved)
+    with pytest.raises(ModelError, match="not a readable skops artifact"):
+        registry.load_model(saved)
+
+
+def test_untrusted_types_are_refused(models):
+    from sklearn.preprocessing import FunctionTransformer
+
+    evil = FunctionTransformer(func=os.system)  # would hand code execution to whoever wrote the file
+    d = registry.save_model(evil, {"version": "evil", "taxonomy": {"mode": "none"}}, models / "evil")
+    with pytest.raises(ModelError, match="untrusted types: .*system"):
+        registry.load_model(d)
+
+
+def test_model_for_another_taxonomy_version_is_refused(saved):
+    card = json.loads((saved / "card.json").read_text())
+    card["taxonomy"]["version"] = "2019.1.0"
+    (saved / "card.json").write_text(json.dumps(card))
+    registry.load_model(saved)  # readable as a file …
+    with pytest.raises(ModelError, match="taxonomy version 2019.1.0"):
+        registry.load_model(saved, expected_taxonomy="builtin")  # … but not usable as champion
+
+
+def test_missing_model_directory_is_a_clear_error(models):
+    with pytest.raises(ModelError, match="no such model directory"):
+        registry.load_model("does-not-exist")
+
+
+def test_promotion_gate_refuses_a_worse_challenger(data):
+    from triage.classify.retrain import promotion_gate
+    from triage.classify.train import metrics
+
+    good, _ = _train(data, "good")
+    bad, _ = _train(data, "bad", shuffle=True)
+    X, y = data.X[:150], data.y[:150]
+    labels = sorted(set(y))
+    m_good, m_bad = (metrics(y, e.predict(X), labels=labels) for e in (good, bad))
+    refused = promotion_gate(m_good, m_bad)
+    assert refused["decision"] == "refused" and refused["recall_drops"]
+    assert promotion_gate(m_bad, m_good)["decision"] == "promoted"
+    assert promotion_gate(m_good, m_good)["decision"] == "promoted"
+
+
+def test_promotion_gate_thresholds():
+    from triage.classify.retrain import promotion_gate
+
+    def m(f1, recalls):
+        return {"macro_f1": f1, "per_class": {c: {"recall": r, "support": 10} for c, r in recalls.items()}}
+
+    champ = m(0.90, {"a": 0.9, "b": 0.9})
+    assert promotion_gate(champ, m(0.896, {"a": 0.9, "b": 0.9}))["decision"] == "promoted"  # −0.004
+    assert promotion_gate(champ, m(0.894, {"a": 0.9, "b": 0.9}))["decision"] == "refused"  # −0.006
+    # macro-F1 up, but one class loses 0.06 recall
+    r = promotion_gate(champ, m(0.93, {"a": 0.99, "b": 0.84}))
+    assert r["decision"] == "refused" and list(r["recall_drops"]) == ["b"]
