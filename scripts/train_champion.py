@@ -8,6 +8,7 @@ Equivalent to:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,10 +26,12 @@ def main() -> None:
     from triage.cli import app
 
     cmd = [
-        "model", "train", "--input", str(ROOT / "data_samples/training/labeled_tickets.parquet"),
+        # a path relative to the checkout, so the model card names the data the same on every machine
+        "model", "train", "--input", "data_samples/training/labeled_tickets.parquet",
         "--title-col", "title", "--text-col", "text", "--label-col", "category",
         "--out", str(ROOT / "models" / args.version), "--seed", str(args.seed), "--promote",
     ]  # fmt: skip
+    os.chdir(ROOT)
     result = CliRunner().invoke(app, cmd)
     print(result.output)
     sys.exit(result.exit_code)

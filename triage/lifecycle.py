@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from triage.auth import Principal
-from triage.store import Label, QueueEvent, QueueItem, Ticket, get_engine, upsert
+from triage.store import QueueEvent, QueueItem, Ticket, get_engine
 from triage.store.models import utcnow
 from triage.text import mask_pii
 
@@ -302,29 +302,11 @@ def correct_category(
 
 
 def _record_label(ticket_id: str, category: str, by: str) -> None:
-    try:  # the labels module owns this when it offers it
-        from triage.labels import record_correction  # type: ignore[attr-defined]
-    except ImportError:
-        record_correction = None
-    if record_correction is not None:
-        record_correction(ticket_id, category, by)
-        return
-    with get_engine().begin() as conn:
-        upsert(
-            conn,
-            Label.__table__,
-            [
-                {
-                    "ticket_id": ticket_id,
-                    "category": category,
-                    "labeled_by": by,
-                    "source": "correction",
-                    "labeled_at": utcnow(),
-                }
-            ],
-            ["ticket_id", "labeled_by"],
-            ["category", "source", "labeled_at"],
-        )
+    """An analyst's correction is a label for the next retraining (triage.labels owns the rule:
+    one label per ticket and labeller, the newest wins)."""
+    from triage.labels import record_correction
+
+    record_correction(ticket_id, category, by)
 
 
 def events(item_id: int, who: Principal | None = None) -> list[dict[str, Any]]:
