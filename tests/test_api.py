@@ -224,3 +224,26 @@ def test_openapi_is_published_and_responses_carry_security_headers(live):
         page.headers["x-frame-options"] == "DENY"
         and "default-src 'self'" in page.headers["content-security-policy"]
     )
+
+
+def test_queue_totals_are_cached_briefly_per_filter_and_dropped_after_a_write(db, monkeypatch):
+    """A busy street's count is the costly part of its first page: it is reused for TOTAL_TTL_S
+    for the same filters, never across streets, and forgotten after a change."""
+    from triage.api import common
+    from triage.auth import Principal
+
+    monkeypatch.setattr(common, "TOTAL_TTL_S", 60.0)
+    common.forget_totals()
+    clerk = Principal(token_id=1, name="clerk", role="street", street_code=WANGJING)
+    other = Principal(token_id=2, name="other", role="street", street_code=WANSHOULU)
+    seed_item(WANGJING)
+    seed_item(WANSHOULU)
+    total, items = common.list_items(clerk)
+    assert total == 1 and len(items) == 1
+    seed_item(WANGJING)  # written behind this process's back (another worker, the nightly run)
+    total, items = common.list_items(clerk)
+    assert total == 1 and len(items) == 2  # the page is fresh; the total may lag by up to the TTL
+    assert common.list_items(other)[0] == 1  # another street never shares a cached total
+    assert common.list_items(clerk, category=["street_vending"])[0] == 2  # other filters, own count
+    common.forget_totals()  # what the app does after every write request
+    assert common.list_items(clerk)[0] == 2

@@ -28,7 +28,10 @@ WANGJING = "110105026"  # 望京街道
 WANSHOULU = "110108001"  # 万寿路街道
 JIUXIANQIAO = "110105011"  # 酒仙桥街道
 _SEQ = itertools.count(1)
-_ENV_KEYS = ("TRIAGE_VAR_DIR", "TRIAGE_DATABASE_URL", "TRIAGE_DB_SCHEMA", "TRIAGE_API_TOKEN_CACHE_SECONDS")
+_ENV_KEYS = (
+    "TRIAGE_VAR_DIR", "TRIAGE_DATABASE_URL", "TRIAGE_DB_SCHEMA", "TRIAGE_API_TOKEN_CACHE_SECONDS",
+    "TRIAGE_API_TOTAL_CACHE_SECONDS",
+)  # fmt: skip
 
 
 @dataclass
@@ -124,6 +127,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     tmp = tmp_path_factory.mktemp("api")
     os.environ["TRIAGE_VAR_DIR"] = str(tmp / "var")
     os.environ["TRIAGE_API_TOKEN_CACHE_SECONDS"] = "0"  # revocation must show at once in tests
+    os.environ["TRIAGE_API_TOTAL_CACHE_SECONDS"] = "0"  # tests seed rows behind the server's back
     schema = None
     if request.param == "postgresql":
         if os.environ.get("TRIAGE_TEST_SKIP_PG") == "1":

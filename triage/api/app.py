@@ -13,9 +13,25 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triage.api import open311, v1, web
+from triage.api.common import forget_totals
 from triage.lifecycle import LifecycleError
 
 DEFAULT_MAX_BODY = 64 * 1024  # a ticket is a few KB; anything larger is a mistake or an attack
+
+
+class ForgetTotalsOnWrite:
+    """Queue totals are cached briefly per process (api.common); a change made through this
+    process drops them at once, so a clerk sees the new count after their own action."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and scope.get("method") not in ("GET", "HEAD", "OPTIONS"):
+                forget_totals()
 
 
 class BodyLimit:
@@ -173,6 +189,7 @@ def create_app() -> FastAPI:
         return JSONResponse({"detail": errors}, status_code=422)
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ForgetTotalsOnWrite)
     app.add_middleware(
         BodyLimit, max_bytes=int(os.environ.get("TRIAGE_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
     )

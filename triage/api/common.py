@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import time
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -18,6 +20,8 @@ from triage.text import mask_pii
 COOKIE = "t345_session"
 _Q = QueueItem.__table__
 _T = Ticket.__table__
+TOTAL_TTL_S = float(os.environ.get("TRIAGE_API_TOTAL_CACHE_SECONDS", "5"))
+_TOTALS: dict[tuple, tuple[float, int]] = {}
 ITEM_COLS = [c for c in _Q.c if c.name not in ("returned_from",)] + [
     _T.c.received_at, _T.c.title, _T.c.text, _T.c.address, _T.c.channel, _T.c.caller_masked,
     _T.c.lat, _T.c.lon,
@@ -131,6 +135,18 @@ def list_items(
     joined = _Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id)
     cq = select(func.count()).select_from(joined if (start or end) else _Q).where(where)
     cols = list(ITEM_COLS)
+    # A queue's total is counted at most once per TOTAL_TTL_S per process for the same filters (a
+    # busy street's count costs far more than its first page); pages themselves are always fresh.
+    total_key = None
+    if count and not (ticket_ids or updated_after or start or end):
+        total_key = (who.role, who.street_code, street, tuple(status or ()), tuple(category or ()), overdue)
+        cached = _TOTALS.get(total_key)
+        if cached and time.monotonic() - cached[0] < TOTAL_TTL_S:
+            count = False
+        else:
+            cached = None
+    else:
+        cached = None
     if count:
         # the total rides along as an uncorrelated subquery: one round trip instead of two
         cols.append(cq.correlate(None).scalar_subquery().label("_total"))
@@ -144,10 +160,17 @@ def list_items(
     )
     with get_engine().connect() as conn:
         rows = conn.execute(q).mappings().all()
-        total = None
+        total = cached[1] if cached else None
         if count:
             total = rows[0]["_total"] if rows else conn.execute(cq).scalar_one()
+            if total_key is not None:
+                _TOTALS[total_key] = (time.monotonic(), total)
     return total, [public_item(r) for r in rows]
+
+
+def forget_totals() -> None:
+    """Drop cached queue totals (after a change made by this process)."""
+    _TOTALS.clear()
 
 
 def get_item(
