@@ -59,7 +59,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from triage.cli import geo, main, model, queue
+    from triage.cli import geo, hotspots, main, model, queue
 
     main.register(app)
     app.add_typer(model.app, name="model", help="train, evaluate, predict, list, show, promote models")
@@ -67,6 +67,7 @@ def _register() -> None:
     app.add_typer(geo.app, name="geo", help="address resolution against the gazetteer")
     app.add_typer(main.db_app, name="db", help="database schema")
     app.add_typer(main.label_app, name="label", help="labelled tickets for retraining")
+    app.add_typer(hotspots.app, name="hotspots", help="surges, events, space-time scan, proactive tasks, governance")
 
 
 _register()

@@ -26,14 +26,18 @@ from scipy.sparse.csgraph import connected_components
 _SUFFIXES = (
     "小区|花园|家园|公寓|新城|新村|山庄|广场|大厦|大楼|中心|学院|大学|中学|小学|幼儿园|学校|医院|公司|集团|"
     "市场|商场|超市|酒店|宾馆|饭店|饭庄|餐厅|酒楼|KTV|网吧|工地|项目|搅拌站|加油站|车站|公园|"
-    "苑|园|城|府|湾|庭|阁|里|村|厂"
+    "苑|园|院|楼|城|府|湾|庭|阁|里|村|厂"
 )
 _PLACE_RE = re.compile(r"([A-Za-z0-9\u4e00-\u9fff]{1,10}?(?:" + _SUFFIXES + r"))")
 # where a place name cannot start: everything up to the last of these is dropped
 _CUT_RE = re.compile(
     r".*(?:市|区|县|镇|乡|街道|路|街|道|号|省|在|住|于|的|是|了|和|与|及|对|向|给|从|到|为|被|把|"
     r"我|你|他|她|们|该|本|此|这|那|个|位|反映|关于|请|问|投诉|举报|希望|要求|附近|旁边|门口|对面|"
-    r"一|二|三|四|五|六|七|八|九|十|每|所|个|家|上|下|去|来|据说|并且|不准|找|次|几|某|老|离|隔壁|群|时间|影响|说|报|过|，|,|。)"
+    r"一|二|三|四|五|六|七|八|九|十|每|所|个|家|上|下|去|来|据说|并且|不准|找|次|几|某|老|离|隔壁|群|时间|影响|说|报|过|称|，|,|。)"
+)
+_WEAK_CUT_RE = re.compile(
+    r".*(?:市|区|县|镇|乡|在|住|于|的|是|了|和|与|及|对|向|给|从|到|为|被|把|我|你|他|她|们|该|本|此|这|那|个|位|"
+    r"反映|关于|请|问|投诉|举报|附近|旁边|门口|对面|每|所|家|上|下|去|来|，|,|。)"
 )
 _GENERIC = {
     "小区",
@@ -122,6 +126,9 @@ _GENERIC = {
     "建设项目",
     "安置房项目",
 }
+_NUMBERED = re.compile(
+    r"^[0-9零一二三四五六七八九十百A-Za-z#\-]+号?(楼|院|里|村)$"
+)  # "6号楼": a building, not a place
 _TRAILING = re.compile(r"(小区|社区|家园)$")
 
 
@@ -147,9 +154,12 @@ def extract_places(text: str) -> list[str]:
             continue
         name = _CUT_RE.sub("", head.group(0)) + m.group(0)
         if len(name) < 2 or name in _GENERIC:
-            continue
+            # "燕东路家园": the road is part of the name when nothing else is left
+            name = _WEAK_CUT_RE.sub("", head.group(0)) + m.group(0)
+            if len(name) < 3 or name in _GENERIC:
+                continue
         key = _TRAILING.sub("", name) if len(name) > 3 else name
-        if len(key) < 2 or key in _GENERIC or key.isdigit():
+        if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):
             continue
         if key not in keys:
             keys.append(key)
@@ -229,36 +239,41 @@ def _links(
 
 
 def heat_score(
-    size: int, callers: int, votes: float, age_days: float, growth: float, window_days: int
+    size: int, callers: int, votes: float, age_days: float, growth: float, window_days: int, repeat: int = 0
 ) -> float:
-    """Heat = (ln(1+size) + ln(1+distinct callers) / 2 + ln(1+votes) / 2) × recency × (1 + growth/2),
-    recency = 0.5 + 0.5·exp(−age/window) (an old event keeps half its weight), growth clipped to
+    """Heat = (ln(1+size) + ln(1+distinct callers)/2 + ln(1+repeat callers) + ln(1+votes)/2)
+    × recency × (1 + growth/2). Repeat callers weigh most per person: someone calling again means
+    the problem was not solved. Recency = 0.5 + 0.5·exp(−age/window) (an old event keeps half its weight), growth clipped to
     [0, 1]; growth itself is (last 7 days − previous 7) / (previous 7 + 5), damped so that 3 tickets
     after 0 do not count as explosive."""
     recency = 0.5 + 0.5 * np.exp(-max(age_days, 0.0) / max(window_days, 1))
     g = min(max(growth, 0.0), 1.0)
-    base = np.log1p(size) + 0.5 * np.log1p(callers) + 0.5 * np.log1p(max(votes, 0.0))
+    base = (
+        np.log1p(size) + 0.5 * np.log1p(callers) + np.log1p(max(repeat, 0)) + 0.5 * np.log1p(max(votes, 0.0))
+    )
     return round(float(base * recency * (1 + g / 2)), 4)
 
 
-def _keyed_links(places: list[list[str]], blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each ticket is linked to one node: (its block, its most specific place). The most specific
-    place is the one fewest tickets name (a KTV inside an estate is rarer than the estate), and one
-    place per ticket means events cannot chain through tickets that name several places."""
+def _keyed_links(
+    places: list[list[str]], blocks: np.ndarray, spread: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each ticket is linked to a node per (block, place) it names, keeping only its specific
+    places: those named by at most ``spread`` × as many tickets of the block as its rarest place
+    (a KTV inside an estate is rarer than the estate, so a KTV ticket does not join every complaint
+    about the estate, while "荣丰南院" and "荣丰南院的垃圾楼" still meet). Places no other ticket of
+    the block names link nothing and are ignored."""
     rows = np.repeat(np.arange(len(places)), [len(p) for p in places])
     if len(rows) == 0:
         return np.empty(0, int), np.empty(0, int)
     flat = pd.Series([k for p in places for k in p])
     bk = pd.Series(blocks[rows]) + "\x1f" + flat
     freq = bk.map(bk.value_counts()).to_numpy()
-    # a place no other ticket of the block names links nothing: rank it last
-    freq = np.where(freq >= 2, freq, np.iinfo(np.int64).max)
-    pick = pd.DataFrame({"row": rows, "f": freq, "k": flat}).sort_values(["row", "f"], kind="stable")
-    pick = pick.drop_duplicates("row")
-    keys = pd.Series(blocks[pick["row"].to_numpy()]) + "\x1f" + pick["k"].reset_index(drop=True)
-    codes, _ = pd.factorize(keys)
+    d = pd.DataFrame({"row": rows, "f": freq, "bk": bk})
+    d = d[d["f"] >= 2]
+    d = d[d["f"] <= spread * d.groupby("row")["f"].transform("min")]
+    codes, _ = pd.factorize(d["bk"])
     # key nodes are numbered after the tickets
-    return pick["row"].to_numpy(), codes + len(places)
+    return d["row"].to_numpy(), codes + len(places)
 
 
 def cluster_events(
@@ -412,8 +427,10 @@ def cluster_events(
     ev["title"] = [title.iloc[r] or body.iloc[r][:40] for r in rr]
     age = ((ref - ev["last"]).dt.total_seconds() / 86400.0).to_numpy()
     ev["score"] = [
-        heat_score(int(a), int(b), float(v), float(ag), float(gr), p.window_days)
-        for a, b, v, ag, gr in zip(ev["size"], ev["callers"], ev["votes"], age, ev["growth"], strict=True)
+        heat_score(int(a), int(b), float(v), float(ag), float(gr), p.window_days, int(rc))
+        for a, b, v, ag, gr, rc in zip(
+            ev["size"], ev["callers"], ev["votes"], age, ev["growth"], ev["repeat_callers"], strict=True
+        )
     ]
     ids0 = data[id_col].astype(str).to_numpy()
     ev["event_id"] = [

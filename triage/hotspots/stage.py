@@ -128,7 +128,8 @@ def store_hotspots(night: dt.date, result: dict[str, Any], min_signal_count: int
     ]  # fmt: skip
     ev = result["events"]
     ev_rows = [
-        {"night": night, "event_key": r.event_id, "street_code": None if r.block_street == "-" else r.block_street,
+        {"night": night, "event_key": r.event_id,
+         "street_code": r.block_street if len(r.block_street) == 9 else None,  # else a district or "-"
          "district_code": None if r.block_street == "-" else r.block_street[:6],
          "category": None if r.block_cat == "-" else r.block_cat, "place": r.place, "title": r.title,
          "size": int(r.size), "first_seen": _utc(r.first_seen), "last_seen": _utc(r.last_seen),
