@@ -255,10 +255,10 @@ def heat_score(
 
 
 def _keyed_links(
-    places: list[list[str]], blocks: np.ndarray, spread: float = 3.0
+    places: list[list[str]], blocks: np.ndarray, spread: float = 2.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each ticket is linked to a node per (block, place) it names, keeping only its specific
-    places: those named by at most ``spread`` × as many tickets of the block as its rarest place
+    places: those named by at most ``spread`` (2) × as many tickets of the block as its rarest place
     (a KTV inside an estate is rarer than the estate, so a KTV ticket does not join every complaint
     about the estate, while "荣丰南院" and "荣丰南院的垃圾楼" still meet). Places no other ticket of
     the block names link nothing and are ignored."""

@@ -116,6 +116,7 @@ def monthly_themes(tickets: pd.DataFrame, month: str, params: GovernanceParams |
     p = params or GovernanceParams()
     start, end = month_bounds(month)
     t = tickets.assign(day=pd.to_datetime(tickets["day"]).dt.date).dropna(subset=["category"])
+    t = t[t["category"] != "other"]  # "其他" is not a theme
     rows = []
     months = [start]
     for _ in range(3):
