@@ -1,4 +1,4 @@
-"""接诉即办 nightly triage: ingest → classify (sharded) → route → report.
+"""接诉即办 nightly triage: ingest → classify (sharded) → route → hotspots → proactive → report.
 
 Thin wiring only: every task calls a function of ``triage.pipeline``; nothing heavy is imported
 when the scheduler parses this file. Tasks pass small dicts of counts through XCom, never data.
@@ -35,7 +35,7 @@ def night_of_run() -> str:
 
 @dag(
     dag_id="nightly_triage",
-    description="接诉即办夜间分拣: ingest, classify, route, report",
+    description="接诉即办夜间分拣: ingest, classify, route, hotspots, proactive tasks, report",
     schedule=CronDataIntervalTimetable("30 1 * * *", timezone=TZ),
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
@@ -84,6 +84,18 @@ def nightly_triage():
         return route_stage(dt.date.fromisoformat(night))
 
     @task
+    def hotspots(_: dict, night: str) -> dict:
+        from triage.pipeline import hotspots_stage
+
+        return hotspots_stage(dt.date.fromisoformat(night))
+
+    @task
+    def proactive(_: dict, night: str) -> dict:
+        from triage.pipeline import proactive_stage
+
+        return proactive_stage(dt.date.fromisoformat(night))
+
+    @task
     def report(_: dict, night: str) -> dict:
         from triage.pipeline import report_stage
 
@@ -93,7 +105,9 @@ def nightly_triage():
     ingested = ingest(night)
     classified = classify.partial(night=night).expand(shard=shards(ingested))
     routed = route(classified, night)
-    report(routed, night)
+    found = hotspots(routed, night)
+    tasks = proactive(found, night)
+    report(tasks, night)
 
 
 nightly_triage()

@@ -34,11 +34,18 @@ def test_dag_folder_loads_without_import_errors(airflow_db):
         "shards",
         "classify",
         "route",
+        "hotspots",
+        "proactive",
         "report",
     }
     assert dag.timetable.expression == "30 1 * * *"
     assert str(dag.timetable.timezone) == "Asia/Shanghai"
     assert all(t.retries >= 1 for t in dag.tasks)
+    assert dag.get_task("hotspots").upstream_task_ids == {"route", "check_database"}
+    assert dag.get_task("report").upstream_task_ids == {"proactive", "check_database"}
+    monthly = bag.get_dag("monthly_governance")
+    assert {t.task_id for t in monthly.tasks} == {"check_database", "governance", "report"}
+    assert monthly.timetable.expression == "0 3 1 * *"
 
 
 def test_dag_files_import_nothing_heavy_at_parse_time():
@@ -79,13 +86,18 @@ def test_nightly_dag_runs_end_to_end(airflow_db, sqlite_db, tmp_path):
         assert n(select(func.count()).select_from(Ticket)) == 239
         assert n(select(func.count()).select_from(Quarantine)) == 1
         assert n(select(func.count()).select_from(Prediction)) == 239
-        items = c.execute(select(QueueItem.queue, QueueItem.due_at, QueueItem.street_code)).all()
+        items = c.execute(
+            select(QueueItem.queue, QueueItem.due_at, QueueItem.street_code).where(QueueItem.kind == "ticket")
+        ).all()
         assert len(items) == 239
         assert all(i.due_at is not None for i in items)
         assert all((i.queue == "street") == (i.street_code is not None) for i in items)
         assert sum(i.queue == "street" for i in items) > 150  # most tickets name a place
         stages = {r.stage for r in c.execute(select(PipelineRun.stage)).all()}
-        assert stages == {"ingest", "classify", "route", "report"}
+        assert stages == {"ingest", "classify", "route", "hotspots", "proactive", "report"}
+        n_proactive_first = n(
+            select(func.count()).select_from(QueueItem).where(QueueItem.kind == "proactive")
+        )
     report = sqlite_db / "var" / "reports" / "nightly-2026-11-20.html"
     assert report.exists() and "接诉即办夜间分拣报告" in report.read_text(encoding="utf-8")
 
@@ -97,4 +109,14 @@ def test_nightly_dag_runs_end_to_end(airflow_db, sqlite_db, tmp_path):
     assert run2.state == "success"
     with get_engine().connect() as c:
         assert c.execute(select(func.count()).select_from(Ticket)).scalar_one() == 239
-        assert c.execute(select(func.count()).select_from(QueueItem)).scalar_one() == 239
+        assert (
+            c.execute(
+                select(func.count()).select_from(QueueItem).where(QueueItem.kind == "ticket")
+            ).scalar_one()
+            == 239
+        )
+        # proactive tasks of a re-run night are updated, not duplicated
+        n_proactive = c.execute(
+            select(func.count()).select_from(QueueItem).where(QueueItem.kind == "proactive")
+        ).scalar_one()
+        assert n_proactive == n_proactive_first

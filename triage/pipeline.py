@@ -1,4 +1,4 @@
-"""The nightly pipeline as plain functions: ingest → classify → route → report.
+"""The nightly pipeline as plain functions: ingest → classify → route → hotspots → proactive → report.
 
 The CLI (`triage run-nightly`) calls :func:`run_nightly`; the Airflow DAG calls each stage as its
 own task. Every stage reads what the previous one committed, returns a small JSON-able dict of
@@ -84,6 +84,20 @@ def route_stage(night: dt.date) -> dict[str, Any]:
     return record_stage(night, "route", -1, route_pending)
 
 
+def hotspots_stage(night: dt.date) -> dict[str, Any]:
+    """Surges, events and the space-time scan over the 90 days up to the night (stored per night)."""
+    from triage.hotspots.stage import run_hotspots
+
+    return record_stage(night, "hotspots", -1, lambda: run_hotspots(night))
+
+
+def proactive_stage(night: dt.date) -> dict[str, Any]:
+    """The night's hotspots as proactive tasks in the streets' queues (open tasks are updated)."""
+    from triage.hotspots.proactive import run_proactive
+
+    return record_stage(night, "proactive", -1, lambda: run_proactive(night))
+
+
 def report_stage(night: dt.date, out: Path | str | None = None) -> dict[str, Any]:
     from triage.report.nightly import write_nightly_report
 
@@ -106,6 +120,8 @@ def run_nightly(
         ("ingest", lambda: ingest_stage(night, inbox)),
         ("classify", lambda: classify_stage(night)),
         ("route", lambda: route_stage(night)),
+        ("hotspots", lambda: hotspots_stage(night)),
+        ("proactive", lambda: proactive_stage(night)),
         ("report", lambda: report_stage(night)),
     ):
         out[name] = fn()

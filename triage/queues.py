@@ -103,7 +103,7 @@ def item_dict(item: QueueItem, ticket: Ticket | None) -> dict[str, Any]:
         "satisfaction": item.satisfaction,
         "version": item.version,
         "received_at": ticket.received_at if ticket else None,
-        "title": ticket.title if ticket else None,
+        "title": ticket.title if ticket else item.title,  # a proactive task has its own title
         "text": ticket.text if ticket else None,
         "address": ticket.address if ticket else None,
         "channel": ticket.channel if ticket else None,

@@ -59,7 +59,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from triage.cli import api, geo, main, model, queue
+    from triage.cli import api, geo, hotspots, main, model, queue
 
     main.register(app)
     app.add_typer(model.app, name="model", help="train, evaluate, predict, list, show, promote models")
@@ -69,6 +69,9 @@ def _register() -> None:
     app.add_typer(main.label_app, name="label", help="labelled tickets for retraining")
     api.register(app)
     app.add_typer(api.token_app, name="token", help="API tokens: create, list, revoke")
+    app.add_typer(
+        hotspots.app, name="hotspots", help="surges, events, space-time scan, proactive tasks, governance"
+    )
 
 
 _register()

@@ -210,13 +210,26 @@ def register(app: typer.Typer) -> None:
     def report(
         night: NightOpt = None,
         out: Annotated[Path | None, typer.Option(help="output HTML file")] = None,
+        month: Annotated[
+            str | None, typer.Option("--month", help="write the monthly edition for YYYY-MM instead")
+        ] = None,
     ) -> None:
-        """Write the night's HTML summary report."""
-        from triage.report.nightly import write_nightly_report
+        """Write the night's HTML report (with the analysts' hotspot sections), or the monthly edition."""
         from triage.store import require_schema
 
         require_schema()
-        path = write_nightly_report(parse_night(night), out)
+        if month:
+            from triage.report.analysts import write_monthly_report
+
+            try:
+                dt.date.fromisoformat(f"{month}-01")
+            except ValueError:
+                raise typer.BadParameter(f"{month!r} is not a month like 2026-11") from None
+            path = write_monthly_report(month, out)
+        else:
+            from triage.report.nightly import write_nightly_report
+
+            path = write_nightly_report(parse_night(night), out)
         console.print(f"report written to {path}")
 
     @app.command()

@@ -12,6 +12,8 @@ from triage.store.db import (
 )
 from triage.store.models import (
     Base,
+    HotspotEvent,
+    HotspotSignal,
     IngestFile,
     Label,
     PipelineRun,
@@ -19,12 +21,16 @@ from triage.store.models import (
     Quarantine,
     QueueEvent,
     QueueItem,
+    ScanCluster,
     SourceWatermark,
     Ticket,
 )
 
 __all__ = [
     "Base",
+    "HotspotEvent",
+    "HotspotSignal",
+    "ScanCluster",
     "DatabaseError",
     "IngestFile",
     "Label",

@@ -188,6 +188,11 @@ class QueueItem(Base):
     returned_from: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    # proactive tasks (kind='proactive', ticket_id NULL): a stable key to update an open task
+    # instead of duplicating it, a title, and the evidence (signal / event / pattern ids, figures)
+    task_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class QueueEvent(Base):
@@ -260,3 +265,69 @@ class SourceWatermark(Base):
     source: Mapped[str] = mapped_column(String(128), primary_key=True)
     watermark: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HotspotSignal(Base):
+    """One tested (unit × category) series of one night: observed, expected, p and BH q-value."""
+
+    __tablename__ = "hotspot_signals"
+    __table_args__ = (UniqueConstraint("night", "level", "unit_code", "category", name="uq_hotspot_signal"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night: Mapped[dt.date] = mapped_column(Date, index=True)
+    level: Mapped[str] = mapped_column(String(16))  # street | district
+    unit_code: Mapped[str] = mapped_column(String(12))
+    category: Mapped[str] = mapped_column(String(64))
+    observed: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    q_value: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(16))  # glm_nb | ears_c2
+    history_days: Mapped[int] = mapped_column(Integer)
+    significant: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HotspotEvent(Base):
+    """A repeated-complaint event (same place and problem) as seen on one night."""
+
+    __tablename__ = "hotspot_events"
+    __table_args__ = (UniqueConstraint("night", "event_key", name="uq_hotspot_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night: Mapped[dt.date] = mapped_column(Date, index=True)
+    event_key: Mapped[str] = mapped_column(String(32))
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    category: Mapped[str | None] = mapped_column(String(64))
+    place: Mapped[str | None] = mapped_column(String(128))
+    title: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+    first_seen: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
+    growth: Mapped[float] = mapped_column(Float, default=0.0)
+    recent_7d: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_callers: Mapped[int] = mapped_column(Integer, default=0)
+    votes: Mapped[float] = mapped_column(Float, default=0.0)
+    score: Mapped[float] = mapped_column(Float)
+    member_ids: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ScanCluster(Base):
+    """The most likely space-time cluster of a night (space-time permutation scan), with p-value."""
+
+    __tablename__ = "scan_clusters"
+    __table_args__ = (UniqueConstraint("night", "rank", name="uq_scan_cluster"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    night: Mapped[dt.date] = mapped_column(Date, index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    center_lat: Mapped[float] = mapped_column(Float)
+    center_lon: Mapped[float] = mapped_column(Float)
+    radius_km: Mapped[float] = mapped_column(Float)
+    start_day: Mapped[dt.date] = mapped_column(Date)
+    end_day: Mapped[dt.date] = mapped_column(Date)
+    observed: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float] = mapped_column(Float)
+    llr: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,141 @@
+"""Governance lists: fair ranking with a minimum volume and empirical-Bayes shrinkage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, update
+
+from triage.hotspots.governance import (
+    GovernanceParams,
+    beta_binomial_shrink,
+    gamma_poisson_shrink,
+    month_bounds,
+    monthly_themes,
+    street_candidates,
+    three_rates,
+)
+
+
+def test_beta_binomial_shrinkage_does_not_let_tiny_units_win():
+    rng = np.random.default_rng(0)
+    n = np.r_[rng.integers(80, 200, 30), 2, 3]
+    k = np.r_[rng.binomial(n[:30], 0.8), 2, 0]  # two tiny units: 2/2 and 0/3
+    post, a, b = beta_binomial_shrink(k, n, min_n=20)
+    assert 0.7 < a / (a + b) < 0.9
+    raw = k / n
+    assert raw[30] == 1.0 and post[30] < post[:30].max()  # 2/2 is not the best unit any more
+    assert raw[31] == 0.0 and post[31] > 0.5  # 0/3 is pulled towards the city level
+    big = np.argmax(n[:30])
+    assert abs(post[big] - raw[big]) < 0.02  # large units barely move
+
+
+def test_gamma_poisson_shrinks_small_counts_towards_one():
+    c = np.array([3, 300, 100, 110, 95, 120, 0])
+    e = np.array([1.0, 150, 100, 100, 100, 100, 2.0])
+    rr, alpha = gamma_poisson_shrink(c, e)
+    assert alpha > 0
+    assert rr[0] < 3.0 and rr[0] > 1.0  # 3 vs 1 expected is weak evidence
+    assert rr[1] > 1.8  # 300 vs 150 is strong evidence
+    assert rr[6] > 0.3
+
+
+def _tickets() -> pd.DataFrame:
+    rows = []
+    rng = np.random.default_rng(1)
+    for month, scale in (("2026-08", 1.0), ("2026-09", 1.0), ("2026-10", 1.0), ("2026-11", 1.0)):
+        start, end = month_bounds(month)
+        days = (end - start).days + 1
+        for s in range(20):
+            street = f"1101010{s:02d}"
+            lam = 60 if s < 18 else 5
+            if month == "2026-11" and s == 0:
+                lam = 150  # getting much worse
+            if month == "2026-11" and s == 19:
+                lam = 12  # tiny street doubling: below the minimum volume
+            for _ in range(rng.poisson(lam * scale)):
+                cat = "sanitation" if rng.random() < 0.5 else f"c{rng.integers(0, 6)}"
+                rows.append(
+                    {
+                        "day": start + dt.timedelta(days=int(rng.integers(0, days))),
+                        "street": street,
+                        "category": cat,
+                    }
+                )
+    rows.append({"day": dt.date(2027, 5, 1), "street": "110101000", "category": "x"})  # future: ignored
+    rows.append({"day": dt.date(2026, 11, 3), "street": None, "category": "x"})  # no street
+    return pd.DataFrame(rows)
+
+
+def test_street_candidates_need_volume_and_rank_big_worsening_first():
+    out = street_candidates(_tickets(), "2026-11", GovernanceParams(min_volume=30))
+    cands = out[out["candidate"]]
+    assert cands.iloc[0]["street"] == "110101000"
+    assert "110101019" not in set(cands["street"])
+    assert not out.set_index("street").loc["110101019", "ranked"]
+    assert out["volume"].sum() == len(
+        _tickets()
+        .query("day >= @dt.date(2026,11,1) and day <= @dt.date(2026,11,30)")
+        .dropna(subset=["street"])
+    )
+
+
+def test_monthly_themes_prefer_widespread_recurring_categories():
+    th = monthly_themes(_tickets(), "2026-11")
+    assert th.iloc[0]["category"] == "sanitation"
+    assert th.iloc[0]["streets_affected"] >= 18 and th.iloc[0]["months_recurring"] == 3
+
+
+def test_three_rates_rank_only_units_with_enough_items():
+    rng = np.random.default_rng(2)
+    rows = []
+    for s, (n, p) in {"A": (200, 0.9), "B": (150, 0.7), "C": (3, 1.0)}.items():
+        for _ in range(n):
+            ok = rng.random() < p
+            rows.append(
+                {
+                    "street": s,
+                    "due": True,
+                    "responded_in_time": ok,
+                    "resolved": ok,
+                    "rated": True,
+                    "satisfied": ok,
+                }
+            )
+    out = three_rates(pd.DataFrame(rows), "street").set_index("street")
+    assert out.loc["A", "rank"] == 1 and out.loc["B", "rank"] == 2
+    assert np.isnan(out.loc["C", "rank"]) and out.loc["C", "resolution_raw"] == 1.0
+    assert out.loc["C", "resolution_shrunk"] < 1.0
+
+
+def test_scoreboard_from_the_database(db, tmp_path):
+    from triage.classify.batch import classify_pending
+    from triage.ingest import ingest_file
+    from triage.report.analysts import scoreboard
+    from triage.route import route_pending
+    from triage.store import QueueItem, get_engine
+    from triage.synth import generate_tickets
+    from triage.tables import write_table
+
+    night = dt.date(2026, 11, 20)
+    df = generate_tickets(600, seed=4, start=dt.date(2026, 11, 1), end=night, labeled=False).tickets
+    ingest_file(write_table(df, tmp_path / "t.parquet"), night=night)
+    classify_pending()
+    route_pending()
+    empty = scoreboard(dt.date(2026, 11, 1), night)
+    assert not empty["has_handling"]
+    with get_engine().begin() as c:
+        ids = c.execute(select(QueueItem.id, QueueItem.due_at).where(QueueItem.queue == "street")).all()
+        for i, (item_id, due) in enumerate(ids):
+            if i % 3 == 0:
+                continue
+            c.execute(update(QueueItem).where(QueueItem.id == item_id).values(
+                status="resolved", resolved_at=due - dt.timedelta(hours=1),
+                satisfaction="satisfied" if i % 2 else "unsatisfied"))  # fmt: skip
+    b = scoreboard(dt.date(2026, 11, 1), night)
+    assert b["has_handling"] and b["districts"]
+    top = b["districts"][0]
+    assert 0 < top["resolution"] < 1 and top["resolution_raw"] is not None
+    assert all((r["rank"] is None) == (not r["ranked"]) for r in b["streets"])

@@ -1,0 +1,460 @@
+"""Event clustering: tickets about the same specific place and problem, grouped into events.
+
+Works on any ticket table (a file or the database). Two tickets are linked when they fall within
+``window_days`` of each other (and in the same block, e.g. street, when blocks are given) and either
+
+* name the same place (a named estate, school, company … extracted by suffix rules, no gazetteer)
+  and their texts are at least ``place_sim`` similar, or
+* their texts are at least ``text_sim`` similar (cosine of character 2–3-gram TF-IDF),
+
+and events are the connected components of that graph (size ≥ ``min_size``). The heat score is
+defined in docs/hotspots.md and :func:`heat_score`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+# named places: a short name followed by a place-type suffix (longest suffixes first)
+_SUFFIXES = (
+    "小区|花园|家园|公寓|新城|新村|山庄|广场|大厦|大楼|中心|学院|大学|中学|小学|幼儿园|学校|医院|公司|集团|"
+    "市场|商场|超市|酒店|宾馆|饭店|饭庄|餐厅|酒楼|KTV|网吧|工地|项目|搅拌站|加油站|车站|公园|"
+    "苑|园|院|楼|城|府|湾|庭|阁|里|村|厂"
+)
+_PLACE_RE = re.compile(r"([A-Za-z0-9\u4e00-\u9fff]{1,10}?(?:" + _SUFFIXES + r"))")
+# where a place name cannot start: everything up to the last of these is dropped
+_CUT_RE = re.compile(
+    r".*(?:市|区|县|镇|乡|街道|路|街|道|号|省|在|住|于|的|是|了|和|与|及|对|向|给|从|到|为|被|把|"
+    r"我|你|他|她|们|该|本|此|这|那|个|位|反映|关于|请|问|投诉|举报|希望|要求|附近|旁边|门口|对面|"
+    r"一|二|三|四|五|六|七|八|九|十|每|所|个|家|上|下|去|来|据说|并且|不准|找|次|几|某|老|离|隔壁|群|时间|影响|说|报|过|称|，|,|。)"
+)
+_WEAK_CUT_RE = re.compile(
+    r".*(?:市|区|县|镇|乡|在|住|于|的|是|了|和|与|及|对|向|给|从|到|为|被|把|我|你|他|她|们|该|本|此|这|那|个|位|"
+    r"反映|关于|请|问|投诉|举报|附近|旁边|门口|对面|每|所|家|上|下|去|来|，|,|。)"
+)
+_GENERIC = {
+    "小区",
+    "花园",
+    "家园",
+    "公寓",
+    "新城",
+    "新村",
+    "广场",
+    "大厦",
+    "中心",
+    "学院",
+    "大学",
+    "中学",
+    "小学",
+    "幼儿园",
+    "学校",
+    "医院",
+    "公司",
+    "集团",
+    "市场",
+    "商场",
+    "超市",
+    "酒店",
+    "工地",
+    "项目",
+    "公园",
+    "物业公司",
+    "开发商",
+    "城市",
+    "县城",
+    "进城",
+    "城区",
+    "老城",
+    "全城",
+    "农村",
+    "乡村",
+    "村里",
+    "村委",
+    "物业",
+    "居",
+    "里",
+    "城",
+    "园",
+    "苑",
+    "村",
+    "厂",
+    "府",
+    "湾",
+    "庭",
+    "阁",
+    "家里",
+    "心里",
+    "这里",
+    "那里",
+    "哪里",
+    "群里",
+    "夜里",
+    "楼里",
+    "院里",
+    "城里",
+    "邻居",
+    "城管",
+    "工厂",
+    "社区",
+    "车站",
+    "加油站",
+    "网吧",
+    "宾馆",
+    "饭店",
+    "餐厅",
+    "房地产公司",
+    "培训学校",
+    "政府",
+    "市政府",
+    "区政府",
+    "有限公司",
+    "限公司",
+    "股份有限公司",
+    "责任公司",
+    "医疗中心",
+    "服务中心",
+    "政务中心",
+    "运营公司",
+    "施工项目",
+    "建设项目",
+    "安置房项目",
+}
+_NUMBERED = re.compile(
+    r"^[0-9零一二三四五六七八九十百A-Za-z#\-]+号?(楼|院|里|村)$"
+)  # "6号楼": a building, not a place
+_TRAILING = re.compile(r"(小区|社区|家园)$")
+
+
+# a suffix may be followed by a second one ("广华新城东小区", "魅力之城小区"): take the whole
+_SUFFIX_RE = re.compile(
+    r"(?:" + _SUFFIXES + r")(?:[\u4e00-\u9fff]{0,2}?(?:小区|社区|花园|家园|公寓|里|苑|园))?"
+)
+_CJK_TAIL = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,10}$")
+
+
+def extract_places(text: str) -> list[str]:
+    """Named places in free text, as matching keys: '丽发新城小区' and '丽发新城' give the same key.
+
+    Finds each place-type suffix, takes up to 10 name characters before it, and drops everything up
+    to the last administrative unit, verb, pronoun or particle (no gazetteer needed)."""
+    keys: list[str] = []
+    text = text or ""
+    last_end = 0
+    for m in _SUFFIX_RE.finditer(text):
+        head = _CJK_TAIL.search(text, max(last_end, m.start() - 10), m.start())
+        last_end = m.end()
+        if head is None:
+            continue
+        name = _CUT_RE.sub("", head.group(0)) + m.group(0)
+        if len(name) < 2 or name in _GENERIC:
+            # "燕东路家园": the road is part of the name when nothing else is left
+            name = _WEAK_CUT_RE.sub("", head.group(0)) + m.group(0)
+            if len(name) < 3 or name in _GENERIC:
+                continue
+        key = _TRAILING.sub("", name) if len(name) > 3 else name
+        if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):
+            continue
+        if key not in keys:
+            keys.append(key)
+    # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
+    # (a two-character piece such as "西里" inside "同泽园西里" is a fragment, not the place)
+    keys = [k for k in keys if not (len(k) <= 2 and any(o != k and k in o for o in keys))]
+    return [k for k in keys if not any(o != k and o in k for o in keys)]
+
+
+GROWTH_PSEUDO = 5
+
+
+@dataclass
+class EventParams:
+    window_days: int = 90
+    text_sim: float = 0.5
+    place_sim: float = 0.12
+    min_size: int = 2
+    max_chars: int = 300  # texts are cut: the place and the problem come first in tickets
+
+
+def _vectorise(texts: list[str]) -> sparse.csr_matrix:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), min_df=1, sublinear_tf=True, dtype=np.float32)
+    try:
+        return vec.fit_transform(texts).tocsr()
+    except ValueError:  # every text empty
+        return sparse.csr_matrix((len(texts), 1), dtype=np.float32)
+
+
+def _combine(T: sparse.csr_matrix, B: sparse.csr_matrix, title_weight: float = 0.6) -> sparse.csr_matrix:
+    """One row vector per ticket: the title view weighted over the body view (titles are short and
+    name the place and problem; bodies add context), rows re-normalised to unit length."""
+    from sklearn.preprocessing import normalize
+
+    has_title = np.asarray(T.getnnz(axis=1) > 0)
+    w = np.where(has_title, title_weight, 0.0).astype(np.float32)
+    X = sparse.hstack([sparse.diags(w) @ T, sparse.diags(1 - w) @ B]).tocsr()
+    return normalize(X)
+
+
+def _links(
+    X: sparse.csr_matrix, days: np.ndarray, place_sets: list[set[str]], rows: np.ndarray, p: EventParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (i, j) inside one block of rows."""
+    if len(rows) < 2:
+        return np.empty(0, int), np.empty(0, int)
+    S = (X[rows] @ X[rows].T).tocoo()
+    i, j, s = S.row, S.col, S.data
+    upper = i < j
+    i, j, s = i[upper], j[upper], s[upper]
+    near = np.abs(days[rows][i] - days[rows][j]) <= p.window_days
+    i, j, s = i[near], j[near], s[near]
+    strong = s >= p.text_sim
+    if strong.any():  # naming two different places means two different events
+        si, sj = rows[i[strong]], rows[j[strong]]
+        clash = np.fromiter(
+            (bool(place_sets[a]) and bool(place_sets[b]) and not (place_sets[a] & place_sets[b])
+             for a, b in zip(si, sj, strict=True)),
+            dtype=bool, count=len(si),
+        )  # fmt: skip
+        strong[np.flatnonzero(strong)[clash]] = False
+    cand = (~strong) & (s >= p.place_sim)
+    if cand.any():
+        ci, cj = i[cand], j[cand]
+        same = np.fromiter(
+            (bool(place_sets[rows[a]] & place_sets[rows[b]]) for a, b in zip(ci, cj, strict=True)),
+            dtype=bool,
+            count=len(ci),
+        )
+        keep = strong.copy()
+        keep[np.flatnonzero(cand)[same]] = True
+    else:
+        keep = strong
+    return rows[i[keep]], rows[j[keep]]
+
+
+def heat_score(
+    size: int, callers: int, votes: float, age_days: float, growth: float, window_days: int, repeat: int = 0
+) -> float:
+    """Heat = (ln(1+size) + ln(1+distinct callers)/2 + ln(1+repeat callers) + ln(1+votes)/2)
+    × recency × (1 + growth/2). Repeat callers weigh most per person: someone calling again means
+    the problem was not solved. Recency = 0.5 + 0.5·exp(−age/window) (an old event keeps half its weight), growth clipped to
+    [0, 1]; growth itself is (last 7 days − previous 7) / (previous 7 + 5), damped so that 3 tickets
+    after 0 do not count as explosive."""
+    recency = 0.5 + 0.5 * np.exp(-max(age_days, 0.0) / max(window_days, 1))
+    g = min(max(growth, 0.0), 1.0)
+    base = (
+        np.log1p(size) + 0.5 * np.log1p(callers) + np.log1p(max(repeat, 0)) + 0.5 * np.log1p(max(votes, 0.0))
+    )
+    return round(float(base * recency * (1 + g / 2)), 4)
+
+
+def _keyed_links(
+    places: list[list[str]], blocks: np.ndarray, spread: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each ticket is linked to a node per (block, place) it names, keeping only its specific
+    places: those named by at most ``spread`` (2) × as many tickets of the block as its rarest place
+    (a KTV inside an estate is rarer than the estate, so a KTV ticket does not join every complaint
+    about the estate, while "荣丰南院" and "荣丰南院的垃圾楼" still meet). Places no other ticket of
+    the block names link nothing and are ignored."""
+    rows = np.repeat(np.arange(len(places)), [len(p) for p in places])
+    if len(rows) == 0:
+        return np.empty(0, int), np.empty(0, int)
+    flat = pd.Series([k for p in places for k in p])
+    bk = pd.Series(blocks[rows]) + "\x1f" + flat
+    freq = bk.map(bk.value_counts()).to_numpy()
+    d = pd.DataFrame({"row": rows, "f": freq, "bk": bk})
+    d = d[d["f"] >= 2]
+    d = d[d["f"] <= spread * d.groupby("row")["f"].transform("min")]
+    codes, _ = pd.factorize(d["bk"])
+    # key nodes are numbered after the tickets
+    return d["row"].to_numpy(), codes + len(places)
+
+
+def cluster_events(
+    df: pd.DataFrame,
+    id_col: str,
+    text_col: str,
+    time_col: str,
+    title_col: str | None = None,
+    votes_col: str | None = None,
+    caller_col: str | None = None,
+    place_cols: tuple[str, ...] = (),
+    block_cols: tuple[str, ...] = (),
+    params: EventParams | None = None,
+    ref_time: pd.Timestamp | None = None,
+    mode: str = "text",
+    exclude_keys: set[str] | frozenset[str] = frozenset(),
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Events of a ticket table, sorted by heat score, and each row's event id (or None).
+
+    ``mode="text"`` (files): links by text similarity and shared places, as in the module doc.
+    ``mode="keyed"`` (the nightly database stage, 1M tickets): links tickets of the same block
+    (street × category from routing and the classifier) that name the same place; no text model.
+    Rows with an unparseable time are left out (``attrs['skipped']``); input order does not matter.
+    ``place_cols`` (e.g. address) are searched for places as well as title and text."""
+    p = params or EventParams()
+    times = pd.to_datetime(df[time_col], errors="coerce", format="mixed")
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    ok = times.notna().to_numpy()
+    data = df.loc[ok].reset_index(drop=True)
+    times = times[ok].reset_index(drop=True)
+    membership = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if data.empty:
+        out = _empty_events()
+        out.attrs["skipped"] = int((~ok).sum())
+        return out, membership
+    n = len(data)
+    title = data[title_col].fillna("").astype(str) if title_col else pd.Series([""] * n)
+    body = data[text_col].fillna("").astype(str).str.slice(0, p.max_chars)
+    place_src = title + " " + body
+    for c in place_cols:
+        place_src = place_src + " " + data[c].fillna("").astype(str)
+    places = [extract_places(t) for t in place_src.tolist()]
+    if exclude_keys:  # e.g. district and street names: areas, not places
+        places = [[k for k in ks if k not in exclude_keys] for ks in places]
+    if block_cols:
+        blocks = data[block_cols[0]].astype(str).to_numpy()
+        for c in block_cols[1:]:
+            blocks = blocks + "|" + data[c].astype(str).to_numpy()
+    else:
+        blocks = np.full(n, "", dtype=object)
+    X = None
+    if mode == "keyed":
+        ei_a, ej_a = _keyed_links(places, blocks)
+        n_nodes = n + (int(ej_a.max()) - n + 1 if len(ej_a) else 0)
+    else:
+        X = _combine(_vectorise(title.tolist()), _vectorise(body.tolist()))
+        days = (times - times.min()).dt.total_seconds().to_numpy() / 86400.0
+        place_sets = [set(x) for x in places]
+        order = np.argsort(blocks, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, blocks[order][1:] != blocks[order][:-1], True])
+        ei, ej = [np.empty(0, int)], [np.empty(0, int)]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            x, y = _links(X, days, place_sets, order[a:b], p)
+            ei.append(x)
+            ej.append(y)
+        ei_a, ej_a = np.concatenate(ei), np.concatenate(ej)
+        n_nodes = n
+    G = sparse.coo_matrix((np.ones(len(ei_a)), (ei_a, ej_a)), shape=(n_nodes, n_nodes))
+    _, labels = connected_components(G, directed=False)
+    labels = labels[:n]
+    sizes = np.bincount(labels)
+    keep = sizes[labels] >= p.min_size
+    if not keep.any():
+        out = _empty_events()
+        out.attrs["skipped"] = int((~ok).sum())
+        return out, membership
+    ref = ref_time if ref_time is not None else times.max()
+    idx = np.flatnonzero(keep)
+    m = pd.DataFrame(
+        {
+            "lab": labels[idx],
+            "t": times.to_numpy()[idx],
+            "id": data[id_col].astype(str).to_numpy()[idx],
+            "votes": (
+                pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy()[idx]
+                if votes_col
+                else 0.0
+            ),
+            "caller": data[caller_col].to_numpy()[idx] if caller_col else None,
+            "title": title.to_numpy()[idx],
+            "row": idx,
+        }
+    ).sort_values(["lab", "t", "id"], kind="stable")
+    g = m.groupby("lab", sort=False)
+    ev = g.agg(size=("id", "size"), first=("t", "min"), last=("t", "max"), votes=("votes", "sum"),
+               first_row=("row", "first"))  # fmt: skip
+    ev["member_ids"] = g["id"].agg(list)
+    ev["days_active"] = m.assign(d=m["t"].dt.normalize()).groupby("lab")["d"].nunique()
+    ev["recent_7d"] = m[m["t"] > ref - pd.Timedelta(days=7)].groupby("lab").size()
+    ev["prev_7d"] = (
+        m[(m["t"] <= ref - pd.Timedelta(days=7)) & (m["t"] > ref - pd.Timedelta(days=14))]
+        .groupby("lab")
+        .size()
+    )
+    ev[["recent_7d", "prev_7d"]] = ev[["recent_7d", "prev_7d"]].fillna(0).astype(int)
+    ev["growth"] = (ev["recent_7d"] - ev["prev_7d"]) / (ev["prev_7d"] + GROWTH_PSEUDO)
+    if caller_col:
+        cv = m.dropna(subset=["caller"])
+        ev["callers"] = cv.groupby("lab")["caller"].nunique()
+        per = cv.groupby(["lab", "caller"]).size()
+        ev["repeat_callers"] = (per > 1).groupby(level=0).sum()
+        ev["callers"] = ev["callers"].fillna(ev["size"]).astype(int)
+        ev["repeat_callers"] = ev["repeat_callers"].fillna(0).astype(int)
+    else:
+        ev["callers"], ev["repeat_callers"] = ev["size"], 0
+    # the place most members name (if at least a third of them do)
+    pl = pd.DataFrame({"lab": np.repeat(labels[idx], [len(places[i]) for i in idx]),
+                       "k": [k for i in idx for k in places[i]]})  # fmt: skip
+    if len(pl):
+        pc = (
+            pl.groupby(["lab", "k"])
+            .size()
+            .rename("c")
+            .reset_index()
+            .sort_values(["lab", "c"], ascending=[True, False])
+        )
+        top = pc.drop_duplicates("lab").set_index("lab")
+        ev["place"] = top["k"].where(top["c"] >= np.maximum(2, ev.loc[top.index, "size"] // 3))
+    else:
+        ev["place"] = None
+    # representative title: the medoid (closest to the centroid) in text mode, else the most common
+    if X is not None:
+        rep = {}
+        for lab, rows in m.groupby("lab")["row"]:
+            sub = X[rows.to_numpy()]
+            c = np.asarray(sub.mean(axis=0)).ravel()
+            rep[lab] = int(rows.to_numpy()[int(np.argmax(sub @ c))])
+        ev["rep_row"] = pd.Series(rep)
+    else:
+        tc = (
+            m[m["title"] != ""]
+            .groupby(["lab", "title"])
+            .agg(c=("row", "size"), r=("row", "first"))
+            .reset_index()
+        )
+        tc = tc.sort_values(["lab", "c"], ascending=[True, False]).drop_duplicates("lab").set_index("lab")
+        ev["rep_row"] = tc["r"]
+        ev["rep_row"] = ev["rep_row"].fillna(ev["first_row"]).astype(int)
+    rr = ev["rep_row"].to_numpy()
+    ev["title"] = [title.iloc[r] or body.iloc[r][:40] for r in rr]
+    age = ((ref - ev["last"]).dt.total_seconds() / 86400.0).to_numpy()
+    ev["score"] = [
+        heat_score(int(a), int(b), float(v), float(ag), float(gr), p.window_days, int(rc))
+        for a, b, v, ag, gr, rc in zip(
+            ev["size"], ev["callers"], ev["votes"], age, ev["growth"], ev["repeat_callers"], strict=True
+        )
+    ]
+    ids0 = data[id_col].astype(str).to_numpy()
+    ev["event_id"] = [
+        "E" + hashlib.sha1(f"{pl_}|{blocks[fr]}|{ids0[fr]}".encode()).hexdigest()[:12]
+        for pl_, fr in zip(ev["place"].fillna(""), ev["first_row"], strict=True)
+    ]
+    for c in block_cols:
+        ev[c] = data[c].to_numpy()[ev["first_row"].to_numpy()]
+    ev["first_seen"] = ev["first"].map(lambda x: x.isoformat())
+    ev["last_seen"] = ev["last"].map(lambda x: x.isoformat())
+    ev["growth"] = ev["growth"].round(3)
+    out = ev[["event_id", "score", "size", "first_seen", "last_seen", "days_active", "growth", "recent_7d",
+              "callers", "repeat_callers", "votes", "place", "title", "member_ids", *block_cols]]  # fmt: skip
+    out = out.sort_values(["score", "size", "event_id"], ascending=[False, False, True]).reset_index(
+        drop=True
+    )
+    eid = pd.Series(ev["event_id"].to_numpy(), index=ev.index)
+    membership.iloc[np.flatnonzero(ok)[idx]] = eid.reindex(labels[idx]).to_numpy()
+    out.attrs["skipped"] = int((~ok).sum())
+    return out, membership
+
+
+def _empty_events() -> pd.DataFrame:
+    return pd.DataFrame(
+        columns=["event_id", "score", "size", "first_seen", "last_seen", "days_active", "growth", "recent_7d",
+                 "callers", "repeat_callers", "votes", "place", "title", "member_ids"]
+    )  # fmt: skip

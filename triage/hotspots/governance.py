@@ -1,0 +1,253 @@
+"""Monthly governance lists: 治理类街乡镇 candidates, 每月一题 themes, the three-rates scoreboard.
+
+Fair ranking (the lesson of FixMyStreet #1957: raw rates rank tiny units first or last by chance):
+units below a minimum volume are listed but not ranked, and every rate or ratio is shrunk towards
+the city-wide level by empirical Bayes before ranking —
+
+* rates (response in time, resolution, satisfaction): beta-binomial; the Beta(a, b) prior is fitted
+  by moments to the units with enough volume; the ranked value is (k + a) / (n + a + b);
+* trend (this month against the previous months' mean, exposure-adjusted): gamma-Poisson; the
+  relative risk RR = c / e gets the Gamma(α, α) prior (mean 1) with α by moments; the ranked value
+  is (c + α) / (e + α).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class GovernanceParams:
+    min_volume: int = 30  # a street needs this many tickets in the month to be ranked
+    min_rate_n: int = 20  # … and this many closed/rated items for a rate to be ranked
+    candidates: int = 20
+    themes: int = 8
+    theme_min_per_street: int = 3
+    rr_threshold: float = 1.1
+
+
+def beta_binomial_shrink(k: np.ndarray, n: np.ndarray, min_n: int) -> tuple[np.ndarray, float, float]:
+    """Posterior means of k/n under a Beta prior fitted by moments to units with n ≥ min_n."""
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    ok = n >= max(min_n, 1)
+    if ok.sum() >= 3:
+        p = k[ok] / n[ok]
+        m, v = float(p.mean()), float(p.var(ddof=1))
+        # the between-unit variance left after binomial noise; tiny or negative → strong pooling
+        noise = float(np.mean(m * (1 - m) / n[ok]))
+        between = max(v - noise, 1e-6)
+        strength = max(m * (1 - m) / between - 1, 1.0)
+    else:
+        tot = n.sum()
+        m = float(k.sum() / tot) if tot else 0.5
+        strength = 10.0
+    m = min(max(m, 1e-4), 1 - 1e-4)
+    a, b = m * strength, (1 - m) * strength
+    with np.errstate(invalid="ignore", divide="ignore"):
+        post = (k + a) / (n + a + b)
+    return post, a, b
+
+
+def gamma_poisson_shrink(c: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, float]:
+    """Shrunk relative risks (c + α) / (e + α) with a Gamma(α, α) prior fitted by moments."""
+    c, e = np.asarray(c, float), np.asarray(e, float)
+    ok = e > 0
+    if ok.sum() >= 3:
+        rr = c[ok] / e[ok]
+        v = float(np.var(rr, ddof=1))
+        noise = float(np.mean(1.0 / e[ok]))  # Poisson noise of c/e around RR = 1
+        between = max(v - noise, 1e-3)
+        alpha = 1.0 / between
+    else:
+        alpha = 10.0
+    return (c + alpha) / (e + alpha), alpha
+
+
+def month_bounds(month: str | dt.date) -> tuple[dt.date, dt.date]:
+    d = dt.date.fromisoformat(f"{month}-01") if isinstance(month, str) else month.replace(day=1)
+    nxt = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return d, nxt - dt.timedelta(days=1)
+
+
+def street_candidates(
+    tickets: pd.DataFrame, month: str, params: GovernanceParams | None = None
+) -> pd.DataFrame:
+    """治理类街乡镇 candidates. ``tickets``: columns day, street (may be NaN). Volume this month,
+    expected from the previous (up to 3) months scaled to the month's days, shrunk trend."""
+    p = params or GovernanceParams()
+    start, end = month_bounds(month)
+    day = pd.to_datetime(tickets["day"]).dt.date
+    t = tickets.assign(day=day).dropna(subset=["street"])
+    t = t[t["day"] <= end]  # future-dated tickets do not count
+    cur = t[(t["day"] >= start)].groupby("street").size()
+    prev_start = start - dt.timedelta(days=92)
+    prev = t[(t["day"] >= prev_start) & (t["day"] < start)]
+    prev_days = (start - max(prev_start, prev["day"].min())).days if len(prev) else 0
+    n_days = (end - start).days + 1
+    streets = sorted(set(cur.index) | set(prev["street"]))
+    out = pd.DataFrame(index=pd.Index(streets, name="street"))
+    out["volume"] = cur.reindex(out.index).fillna(0).astype(int)
+    prev_counts = prev.groupby("street").size().reindex(out.index).fillna(0)
+    out["expected"] = prev_counts * (n_days / prev_days) if prev_days else np.nan
+    out["raw_ratio"] = out["volume"] / out["expected"].where(out["expected"] > 0)
+    if prev_days:
+        out["trend"], _ = gamma_poisson_shrink(out["volume"].to_numpy(), out["expected"].to_numpy())
+    else:
+        out["trend"] = np.nan
+    out["ranked"] = out["volume"] >= p.min_volume
+    out["candidate"] = (
+        out["ranked"]
+        & (out["volume"] >= out.loc[out["ranked"], "volume"].quantile(0.5))
+        & (out["trend"].fillna(1.0) >= p.rr_threshold)
+    )
+    # rank by volume weighted by the shrunk trend: big and getting worse first
+    out["score"] = np.where(out["ranked"], out["volume"] * out["trend"].fillna(1.0), np.nan)
+    return out.reset_index().sort_values(["ranked", "score", "volume"], ascending=[False, False, False])
+
+
+def monthly_themes(tickets: pd.DataFrame, month: str, params: GovernanceParams | None = None) -> pd.DataFrame:
+    """每月一题 candidate themes: categories that are widespread (many streets with ≥ k tickets),
+    recurring (also widespread in the previous months) and large. ``tickets``: day, street, category."""
+    p = params or GovernanceParams()
+    start, end = month_bounds(month)
+    t = tickets.assign(day=pd.to_datetime(tickets["day"]).dt.date).dropna(subset=["category"])
+    t = t[t["category"] != "other"]  # "其他" is not a theme
+    rows = []
+    months = [start]
+    for _ in range(3):
+        months.append((months[-1] - dt.timedelta(days=1)).replace(day=1))
+    spread = {}
+    for m in months:
+        ms, me = month_bounds(m)
+        sub = t[(t["day"] >= ms) & (t["day"] <= me)].dropna(subset=["street"])
+        per = sub.groupby(["category", "street"]).size()
+        spread[m] = (per >= p.theme_min_per_street).groupby(level=0).sum()
+    cur = t[(t["day"] >= start) & (t["day"] <= end)]
+    vol = cur.groupby("category").size()
+    n_streets = max(cur["street"].nunique(), 1)
+    for cat, v in vol.items():
+        now = int(spread[start].get(cat, 0))
+        past = [int(spread[m].get(cat, 0)) for m in months[1:]]
+        recurring = sum(x >= max(3, now // 2) for x in past)
+        rows.append({"category": cat, "volume": int(v), "streets_affected": now,
+                     "spread": now / n_streets, "months_recurring": recurring})  # fmt: skip
+    out = pd.DataFrame(rows, columns=["category", "volume", "streets_affected", "spread", "months_recurring"])
+    out["score"] = out["spread"] * (1 + out["months_recurring"]) * np.log1p(out["volume"])
+    return out.sort_values("score", ascending=False).head(p.themes).reset_index(drop=True)
+
+
+def three_rates(items: pd.DataFrame, by: str, params: GovernanceParams | None = None) -> pd.DataFrame:
+    """响应率/解决率/满意率 per unit with beta-binomial shrinkage. ``items``: the unit column ``by``,
+    ``due`` (bool: the deadline fell in the period), ``responded_in_time`` (bool), ``resolved``
+    (bool), ``rated`` (bool), ``satisfied`` (bool)."""
+    p = params or GovernanceParams()
+    g = items.groupby(by)
+    out = pd.DataFrame(
+        {
+            "items": g.size(),
+            "due": g["due"].sum(),
+            "in_time": g["responded_in_time"].sum(),
+            "resolved": g["resolved"].sum(),
+            "rated": g["rated"].sum(),
+            "satisfied": g["satisfied"].sum(),
+        }
+    ).fillna(0)
+    for name, k, n in (("response", "in_time", "due"), ("resolution", "resolved", "items"),
+                       ("satisfaction", "satisfied", "rated")):  # fmt: skip
+        out[f"{name}_raw"] = out[k] / out[n].where(out[n] > 0)
+        post, _, _ = beta_binomial_shrink(out[k].to_numpy(), out[n].to_numpy(), p.min_rate_n)
+        out[f"{name}_shrunk"] = np.where(out[n] > 0, post, np.nan)
+        out[f"{name}_ranked"] = out[n] >= p.min_rate_n
+    # the composite ranks only units with enough closed items; others are shown unranked
+    out["composite"] = out[["response_shrunk", "resolution_shrunk", "satisfaction_shrunk"]].mean(
+        axis=1, skipna=True
+    )
+    out["ranked"] = out["resolution_ranked"]
+    out = out.reset_index().sort_values(["ranked", "composite"], ascending=[False, False])
+    out["rank"] = np.where(out["ranked"], np.arange(1, len(out) + 1), np.nan)
+    return out
+
+
+def load_month_tickets(month: str, months_back: int = 3) -> pd.DataFrame:
+    """Tickets of the month and the ``months_back`` before it: day, street, district, category."""
+    from sqlalchemy import and_, select
+
+    from triage.store import Prediction, QueueItem, Ticket, get_engine
+
+    start, end = month_bounds(month)
+    lo = start
+    for _ in range(months_back):
+        lo = (lo - dt.timedelta(days=1)).replace(day=1)
+    q = (
+        select(Ticket.received_date.label("day"), QueueItem.street_code.label("street"),
+               QueueItem.district_code.label("district"), Prediction.category)
+        .select_from(Ticket)
+        .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)
+        .outerjoin(QueueItem, and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
+        .where(Ticket.received_date >= lo, Ticket.received_date <= end)
+    )  # fmt: skip
+    with get_engine().connect() as conn:
+        return pd.DataFrame(conn.execute(q).all(), columns=["day", "street", "district", "category"])
+
+
+def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Ticket queue items received in [start, end] with what the three rates need."""
+    from sqlalchemy import and_, func, select
+
+    from triage.store import QueueEvent, QueueItem, Ticket, get_engine
+
+    first_action = (
+        select(QueueEvent.item_id, func.min(QueueEvent.at).label("first_at"))
+        .where(~QueueEvent.actor.like("system:%"))
+        .group_by(QueueEvent.item_id)
+        .subquery()
+    )
+    q = (
+        select(QueueItem.street_code, QueueItem.district_code, QueueItem.due_at, QueueItem.resolved_at,
+               QueueItem.satisfaction, QueueItem.status, first_action.c.first_at)
+        .join(Ticket, and_(Ticket.ticket_id == QueueItem.ticket_id, QueueItem.kind == "ticket"))
+        .outerjoin(first_action, first_action.c.item_id == QueueItem.id)
+        .where(Ticket.received_date >= start, Ticket.received_date <= end, QueueItem.queue == "street")
+    )  # fmt: skip
+    with get_engine().connect() as conn:
+        rows = conn.execute(q).all()
+    df = pd.DataFrame(
+        rows, columns=["street", "district", "due_at", "resolved_at", "satisfaction", "status", "first_at"]
+    )
+    if df.empty:
+        return df
+    # timestamps may come back naive (SQLite) or aware (PostgreSQL); compare in UTC
+    for c in ("due_at", "resolved_at", "first_at"):
+        df[c] = pd.to_datetime(df[c], utc=True)
+    end_utc = pd.Timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()), tz="Asia/Shanghai")
+    answered = df["first_at"].fillna(df["resolved_at"])
+    df["due"] = df["due_at"] < end_utc
+    df["responded_in_time"] = df["due"] & answered.notna() & (answered <= df["due_at"])
+    df["resolved"] = df["resolved_at"].notna()
+    df["rated"] = df["satisfaction"].notna()
+    df["satisfied"] = df["satisfaction"].isin(["satisfied", "满意", "基本满意"])
+    return df
+
+
+def governance_lists(month: str, params: GovernanceParams | None = None) -> dict[str, Any]:
+    """Everything the monthly edition shows, from the database."""
+    p = params or GovernanceParams()
+    start, end = month_bounds(month)
+    t = load_month_tickets(month)
+    items = load_rate_items(start, end)
+    has_handling = bool(len(items)) and bool(items["first_at"].notna().any() or items["resolved"].any())
+    return {
+        "month": start.strftime("%Y-%m"),
+        "tickets": t,
+        "candidates": street_candidates(t, month, p) if len(t) else pd.DataFrame(),
+        "themes": monthly_themes(t, month, p) if len(t) else pd.DataFrame(),
+        "rates_street": three_rates(items, "street", p) if len(items) else pd.DataFrame(),
+        "rates_district": three_rates(items, "district", p) if len(items) else pd.DataFrame(),
+        "has_handling": has_handling,
+        "params": p,
+    }

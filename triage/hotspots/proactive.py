@@ -1,0 +1,248 @@
+"""Proactive tasks (未诉先办): the night's hotspots become work items in the responsible street's
+queue, ``kind='proactive'``, linked to their evidence, deduplicated across nights.
+
+Sources: significant street surges, large or growing events, recurring patterns (≥ N distinct
+places of one street × category in the 90-day window, or one community × category in the same
+season in earlier years). Each has a stable ``task_key``; while a task with that key is open it is
+updated (evidence, title, version), never duplicated; once closed, a new occurrence opens a new one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from triage.store import HotspotEvent, HotspotSignal, Prediction, QueueEvent, QueueItem, Ticket, get_engine
+from triage.store.models import utcnow
+
+CLOSED = ("resolved", "closed", "cancelled")
+STATUS = "dispatched"
+
+
+@dataclass
+class ProactiveParams:
+    event_min_size: int = 15
+    event_repeat_size: int = 8  # smaller events count when the same callers keep calling
+    event_repeat_callers: int = 2
+    recurring_min_size: int = 5
+    event_growing_recent: int = 6
+    recurring_places: int = 4
+    seasonal_years: int = 2
+    seasonal_min: int = 3
+    due_days: int = 7
+
+
+def _cat_name(code: str | None) -> str:
+    from triage.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    return tax.categories[code].name if code in tax.categories else (code or "未分类")
+
+
+def _unit_name(code: str | None) -> str:
+    from triage.geo import get_gazetteer
+
+    u = get_gazetteer().unit(code) if code else None
+    return u.name if u else (code or "")
+
+
+def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[dict[str, Any]]:
+    """The tasks the night's stored hotspots call for (not yet written)."""
+    p = params or ProactiveParams()
+    tasks: list[dict[str, Any]] = []
+    eng = get_engine()
+    with eng.connect() as conn:
+        sigs = conn.execute(
+            select(HotspotSignal).where(
+                HotspotSignal.night == night, HotspotSignal.significant, HotspotSignal.level == "street"
+            )
+        ).all()
+        for s in sigs:
+            ids = conn.execute(
+                select(Ticket.ticket_id)
+                .join(Prediction, Prediction.ticket_id == Ticket.ticket_id)
+                .join(QueueItem, and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
+                .where(Ticket.received_date == night, QueueItem.street_code == s.unit_code,
+                       Prediction.category == s.category)
+                .order_by(Ticket.ticket_id).limit(100)
+            ).scalars().all()  # fmt: skip
+            tasks.append(
+                {
+                    "task_key": f"surge:{s.unit_code}:{s.category}",
+                    "street_code": s.unit_code,
+                    "category": s.category,
+                    "priority": 2,
+                    "title": f"[未诉先办·激增] {_unit_name(s.unit_code)} {_cat_name(s.category)}：当日 {s.observed} 件，"
+                    f"预期 {s.expected:.1f} 件 (q={s.q_value:.2g})",
+                    "evidence": {
+                        "type": "surge",
+                        "signal_id": s.id,
+                        "observed": s.observed,
+                        "expected": s.expected,
+                        "p": s.p_value,
+                        "q": s.q_value,
+                        "method": s.method,
+                        "ticket_ids": list(ids),
+                    },  # fmt: skip
+                }
+            )
+        events = conn.execute(
+            select(HotspotEvent).where(HotspotEvent.night == night, HotspotEvent.street_code.is_not(None))
+        ).all()
+    by_pair: dict[tuple[str, str], list[Any]] = {}
+    for e in events:
+        if e.size >= p.recurring_min_size:
+            by_pair.setdefault((e.street_code, e.category), []).append(e)
+        big = e.size >= p.event_min_size or (
+            e.size >= p.event_repeat_size and e.repeat_callers >= p.event_repeat_callers
+        )
+        growing = e.recent_7d >= p.event_growing_recent and e.growth >= 0.5
+        if not (big or growing):
+            continue
+        what = "持续反映" if big else "近期增多"
+        tasks.append(
+            {
+                "task_key": f"event:{e.street_code}:{e.category}:{e.place or e.event_key}",
+                "street_code": e.street_code,
+                "category": e.category,
+                "priority": 3,
+                "title": f"[未诉先办·{what}] {_unit_name(e.street_code)} {e.place or ''} {_cat_name(e.category)}："
+                f"{e.size} 件 ({e.first_seen:%m-%d}–{e.last_seen:%m-%d})，近 7 天 {e.recent_7d} 件",
+                "evidence": {
+                    "type": "event",
+                    "event_id": e.id,
+                    "event_key": e.event_key,
+                    "place": e.place,
+                    "size": e.size,
+                    "score": e.score,
+                    "title": e.title,
+                    "ticket_ids": list(e.member_ids)[:200],
+                },  # fmt: skip
+            }
+        )
+    for (street, cat), evs in by_pair.items():
+        places = {e.place for e in evs if e.place}
+        if len(places) >= p.recurring_places:
+            tasks.append(
+                {
+                    "task_key": f"recurring:{street}:{cat}",
+                    "street_code": street,
+                    "category": cat,
+                    "priority": 3,
+                    "title": f"[未诉先办·多点反复] {_unit_name(street)} {_cat_name(cat)}：90 天内 {len(places)} 处反复投诉",
+                    "evidence": {
+                        "type": "recurring_places",
+                        "places": sorted(places),
+                        "event_ids": [e.id for e in evs],
+                    },  # fmt: skip
+                }
+            )
+    tasks += seasonal_patterns(night, p)
+    return tasks
+
+
+def seasonal_patterns(night: dt.date, params: ProactiveParams | None = None) -> list[dict[str, Any]]:
+    """Community × category with ≥ ``seasonal_min`` tickets in the same ±15-day season of at least
+    ``seasonal_years`` earlier years, and at least one ticket in this season so far."""
+    p = params or ProactiveParams()
+    eng = get_engine()
+    counts: dict[tuple[str, str, str], set[int]] = {}
+    now_pairs: set[tuple[str, str]] = set()
+    with eng.connect() as conn:
+        for back in range(0, 6):
+            try:
+                centre = night.replace(year=night.year - back)
+            except ValueError:  # 29 February
+                centre = night.replace(year=night.year - back, day=28)
+            lo, hi = centre - dt.timedelta(days=15), centre + dt.timedelta(days=15 if back else 0)
+            rows = conn.execute(
+                select(QueueItem.street_code, QueueItem.community_code, Prediction.category, func.count())
+                .join(Ticket, Ticket.ticket_id == QueueItem.ticket_id)
+                .join(Prediction, Prediction.ticket_id == Ticket.ticket_id)
+                .where(QueueItem.kind == "ticket", QueueItem.community_code.is_not(None),
+                       QueueItem.street_code.is_not(None), Ticket.received_date.between(lo, hi))
+                .group_by(QueueItem.street_code, QueueItem.community_code, Prediction.category)
+            ).all()  # fmt: skip
+            for street, comm, cat, n in rows:
+                if back == 0:
+                    now_pairs.add((comm, cat))
+                elif n >= p.seasonal_min:
+                    counts.setdefault((street, comm, cat), set()).add(back)
+    out = []
+    for (street, comm, cat), years in counts.items():
+        if len(years) >= p.seasonal_years and (comm, cat) in now_pairs:
+            out.append(
+                {
+                    "task_key": f"seasonal:{comm}:{cat}",
+                    "street_code": street,
+                    "community_code": comm,
+                    "category": cat,
+                    "priority": 3,
+                    "title": f"[未诉先办·季节性] {_unit_name(comm)} {_cat_name(cat)}：往年同期 {len(years)} 年反复出现",
+                    "evidence": {"type": "seasonal", "years_back": sorted(years)},
+                }
+            )
+    return out
+
+
+def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) -> dict[str, int]:
+    """Insert new tasks, update open ones with the same key. Returns counts."""
+    from triage.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    now = utcnow()
+    created = updated = 0
+    with get_engine().begin() as conn:
+        for t in tasks:
+            cat = tax.categories.get(t["category"]) if t.get("category") else None
+            open_item = conn.execute(
+                select(QueueItem.id, QueueItem.version, QueueItem.evidence).where(
+                    QueueItem.kind == "proactive", QueueItem.task_key == t["task_key"],
+                    QueueItem.status.not_in(CLOSED))
+            ).first()  # fmt: skip
+            evidence = dict(t["evidence"])
+            if open_item is not None:
+                prev = open_item.evidence or {}
+                evidence["nights"] = sorted(set(prev.get("nights", [])) | {night.isoformat()})
+                conn.execute(
+                    QueueItem.__table__.update()
+                    .where(QueueItem.id == open_item.id)
+                    .values(
+                        title=t["title"], evidence=evidence, updated_at=now, version=open_item.version + 1
+                    )
+                )
+                action, item_id = "proactive_update", open_item.id
+                updated += 1
+            else:
+                evidence["nights"] = [night.isoformat()]
+                item_id = conn.execute(
+                    QueueItem.__table__.insert().returning(QueueItem.id),
+                    {
+                        "kind": "proactive", "ticket_id": None, "queue": "street", "street_code": t["street_code"],
+                        "district_code": t["street_code"][:6], "community_code": t.get("community_code"),
+                        "category": t.get("category"), "lead_unit": cat.lead if cat else "街道办事处",
+                        "departments": list(cat.departments) if cat else [],
+                        "sla_tier": cat.sla_tier if cat else "standard", "priority": t["priority"],
+                        "due_at": now + dt.timedelta(days=due_days), "status": STATUS, "route_method": "proactive",
+                        "route_confidence": None, "centre_reason": None, "return_count": 0, "escalated": False,
+                        "version": 1, "created_at": now, "updated_at": now, "task_key": t["task_key"],
+                        "title": t["title"], "evidence": evidence,
+                    },
+                ).scalar_one()  # fmt: skip
+                action = "proactive_create"
+                created += 1
+            conn.execute(
+                QueueEvent.__table__.insert(),
+                {"item_id": item_id, "at": now, "actor": "system:hotspots", "action": action,
+                 "from_status": None, "to_status": STATUS, "to_street": t["street_code"],
+                 "note": f"{night.isoformat()} {t['evidence'].get('type')}"},
+            )  # fmt: skip
+    return {"tasks_planned": len(tasks), "tasks_created": created, "tasks_updated": updated}
+
+
+def run_proactive(night: dt.date, params: ProactiveParams | None = None) -> dict[str, int]:
+    p = params or ProactiveParams()
+    return write_tasks(night, plan_tasks(night, p), p.due_days)
