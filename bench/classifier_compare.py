@@ -32,7 +32,7 @@ from sklearn.svm import LinearSVC
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SAMPLE = ROOT.parent / "shared/data/tipdm2020c_sample/messages_labeled.csv"
+SAMPLE = ROOT / "data_samples/real/tipdm2020c_sample/messages_labeled.csv"
 
 
 def load_sample(path: Path = SAMPLE) -> tuple[np.ndarray, np.ndarray]:

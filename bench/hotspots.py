@@ -1,7 +1,7 @@
 """Benchmark of the nightly hotspot stage (surges + events + space-time scan) and of event
 clustering on real messages. Prints figures and writes bench/results/hotspots-<n>.json.
 
-    .venv/bin/python bench/hotspots.py --n 100000 --n 1000000 [--real ../shared/data/tipdm2020c_sample]
+    .venv/bin/python bench/hotspots.py --n 100000 --n 1000000 [--real data_samples/real/tipdm2020c_sample]
 
 Input is made with triage.synth (90 days ending 2026-11-20, injected surges and events). The
 stage is timed on the frame the database load returns (ticket, time, title, text, address,
@@ -125,7 +125,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, action="append", help="tickets (repeatable)")
     ap.add_argument(
-        "--real", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/tipdm2020c_sample"
+        "--real", type=Path, default=Path(__file__).resolve().parents[1] / "data_samples/real/tipdm2020c_sample"
     )
     a = ap.parse_args()
     OUT.mkdir(exist_ok=True)

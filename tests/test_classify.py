@@ -16,7 +16,7 @@ from triage.classify.model import TicketClassifier
 from triage.classify.train import TrainingDataError, prepare
 
 REAL_SAMPLE = (
-    Path(__file__).resolve().parent.parent.parent / "shared/data/tipdm2020c_sample/messages_labeled.csv"
+    Path(__file__).resolve().parent.parent / "data_samples/real/tipdm2020c_sample/messages_labeled.csv"
 )
 SMALL = {"max_features": 20_000}
 

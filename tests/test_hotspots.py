@@ -16,7 +16,7 @@ from triage.hotspots.surges import SurgeParams, benjamini_hochberg, detect_surge
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data_samples"
-TIPDM = REPO.parent / "shared" / "data" / "tipdm2020c_sample"
+TIPDM = REPO / "data_samples" / "real" / "tipdm2020c_sample"
 NIGHT = dt.date(2026, 11, 20)
 
 
@@ -164,7 +164,6 @@ def test_heat_score_rises_with_size_votes_recency_growth():
     assert heat_score(10, 8, 0, 10_000, 0, 90) >= base / 2 - 1e-9  # old events keep half
 
 
-@pytest.mark.skipif(not TIPDM.exists(), reason="shared real TipDM sample not present")
 def test_real_messages_hot_issue_is_one_top_event():
     """Real TipDM messages: the 魅力之城 fumes/noise issue (every message naming the estate) is
     captured by one top-3 event at ≥ 60 % purity holding ≥ 50 % of those messages."""

@@ -16,10 +16,21 @@ pytestmark = pytest.mark.browser
 
 def _wait_text(chrome, element_id: str, text: str) -> str:
     """Form posts navigate asynchronously: wait until the new page shows ``text``."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(chrome, 20).until(lambda d: any(text in e.text for e in d.find_elements(By.ID, element_id)))
-    return chrome.find_element(By.ID, element_id).text
+    seen: dict[str, str] = {}
+
+    def shows_text(d) -> bool:
+        for e in d.find_elements(By.ID, element_id):
+            if text in (t := e.text):
+                seen["text"] = t
+                return True
+        return False
+
+    # the old page's element goes stale mid-navigation: that just means "not yet"
+    WebDriverWait(chrome, 20, ignored_exceptions=(StaleElementReferenceException,)).until(shows_text)
+    return seen["text"]
 
 
 def _sign_in(chrome, live, who: str) -> None:

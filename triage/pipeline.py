@@ -176,6 +176,7 @@ def night_status(night: dt.date) -> dict[str, Any]:
             .where(Ticket.night == night, QueueItem.queue == "street")
             .group_by(QueueItem.street_code).order_by(func.count().desc()).limit(5)
         ).all()  # fmt: skip
+    hotspots = _hotspot_status(engine, night)
     rows_read = sum(f["rows_read"] for f in files)
     upserted = sum(f["rows_new"] + f["rows_unchanged"] for f in files)
     report = get_settings().reports_dir / f"nightly-{night.isoformat()}.html"
@@ -196,4 +197,31 @@ def night_status(night: dt.date) -> dict[str, Any]:
         "unaccounted": n_tickets - routed,
         "top_streets": [(s, n) for s, n in top_streets],
         "report": str(report) if report.exists() else None,
+        **hotspots,
+    }
+
+
+def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
+    """Significant surges (street level), events seen and proactive tasks touched that night."""
+    from sqlalchemy import func, select
+
+    from triage.store.models import HotspotEvent, HotspotSignal, QueueItem
+
+    with engine.connect() as conn:
+        surges = conn.execute(
+            select(HotspotSignal.unit_code, HotspotSignal.category, HotspotSignal.observed, HotspotSignal.expected)
+            .where(HotspotSignal.night == night, HotspotSignal.significant, HotspotSignal.level == "street")
+            .order_by(HotspotSignal.q_value)
+        ).all()  # fmt: skip
+        n_events = conn.execute(
+            select(func.count()).select_from(HotspotEvent).where(HotspotEvent.night == night)
+        ).scalar_one()
+        open_tasks = conn.execute(
+            select(func.count()).select_from(QueueItem)
+            .where(QueueItem.kind == "proactive", QueueItem.resolved_at.is_(None))
+        ).scalar_one()  # fmt: skip
+    return {
+        "surges": [(u, c, o, round(e, 1)) for u, c, o, e in surges],
+        "events": n_events,
+        "open_proactive_tasks": open_tasks,
     }

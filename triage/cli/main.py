@@ -201,6 +201,15 @@ def register(app: typer.Typer) -> None:
         if st["top_streets"]:
             busiest = ", ".join(f"{gaz.unit(s).name if gaz.unit(s) else s} {n}" for s, n in st["top_streets"])
             console.print(f"  busiest streets: {busiest}", highlight=False)
+        surges = ", ".join(
+            f"{gaz.unit(u).name if gaz.unit(u) else u}×{c} {o} (expected {e})"
+            for u, c, o, e in st["surges"][:5]
+        )
+        console.print(
+            f"  hotspots: {len(st['surges'])} street surges{': ' + surges if surges else ''}; "
+            f"{st['events']} events; {st['open_proactive_tasks']} open proactive tasks",
+            highlight=False,
+        )
         console.print(
             f"  report: {st['report'] or 'not written yet (triage report --date …)'}", highlight=False
         )
