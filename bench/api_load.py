@@ -75,6 +75,11 @@ def seed(n: int, url: str, reseed: bool) -> dict:
         if exists and not reseed:
             have = conn.execute(f"SELECT count(*) FROM {SCHEMA}.queue_items").fetchone()[0]
             if have == n:
+                # reused: bring its schema up to the code's (later migrations are additive)
+                os.environ["TRIAGE_DATABASE_URL"], os.environ["TRIAGE_DB_SCHEMA"] = url, SCHEMA
+                reset_settings()
+                dispose_engines()
+                upgrade()
                 return {"seeded": False, "rows": have}
         conn.execute(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE')
     os.environ["TRIAGE_DATABASE_URL"], os.environ["TRIAGE_DB_SCHEMA"] = url, SCHEMA

@@ -125,7 +125,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, action="append", help="tickets (repeatable)")
     ap.add_argument(
-        "--real", type=Path, default=Path(__file__).resolve().parents[1] / "data_samples/real/tipdm2020c_sample"
+        "--real",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "data_samples/real/tipdm2020c_sample",
     )
     a = ap.parse_args()
     OUT.mkdir(exist_ok=True)
