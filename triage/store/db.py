@@ -113,25 +113,22 @@ def _alembic_config(settings: Settings):
 
 def upgrade(settings: Settings | None = None, revision: str = "head") -> str:
     """Bring the database schema to ``revision``; returns the resulting revision id."""
-    from alembic import command
-
-    s = settings or get_settings()
-    cfg = _alembic_config(s)
-    with get_engine(s).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    return current_revision(s) or ""
+    return _migrate("upgrade", settings, revision)
 
 
 def downgrade(settings: Settings | None = None, revision: str = "-1") -> str:
     """Step the schema back (``base`` drops every product table); returns the resulting revision."""
+    return _migrate("downgrade", settings, revision)
+
+
+def _migrate(direction: str, settings: Settings | None, revision: str) -> str:
     from alembic import command
 
     s = settings or get_settings()
     cfg = _alembic_config(s)
     with get_engine(s).begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        getattr(command, direction)(cfg, revision)
     return current_revision(s) or ""
 
 
