@@ -79,12 +79,17 @@ def db(request: pytest.FixtureRequest, env: Path, monkeypatch: pytest.MonkeyPatc
     yield request.param
     _reset_caches()
     if schema:
-        import sqlalchemy as sa
+        drop_pg_schema(schema)
 
-        eng = sa.create_engine(PG_URL)
-        with eng.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        eng.dispose()
+
+def drop_pg_schema(schema: str) -> None:
+    """Remove a test's private PostgreSQL schema and everything in it."""
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(PG_URL)
+    with eng.begin() as c:
+        c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    eng.dispose()
 
 
 @pytest.fixture

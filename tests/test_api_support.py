@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, REPO, _pg_available, _reset_caches
+from tests.conftest import PG_URL, REPO, _pg_available, _reset_caches, drop_pg_schema
 
 WANGJING = "110105026"  # 望京街道
 WANSHOULU = "110108001"  # 万寿路街道
@@ -157,12 +157,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         proc.wait(timeout=20)
         _reset_caches()
         if schema:
-            import sqlalchemy as sa
-
-            eng = sa.create_engine(PG_URL)
-            with eng.begin() as c:
-                c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            eng.dispose()
+            drop_pg_schema(schema)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
