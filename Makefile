@@ -17,11 +17,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-# Headless Chromium + ChromeDriver for the browser tests (Debian packages; needs root or sudo).
+# Headless Chromium + ChromeDriver for the browser tests, and a CJK font so pages and screenshots
+# show Chinese rather than empty boxes (Debian packages; needs root or sudo).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list | grep -qi wqy || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; }
 
 demo: env
 	NIGHT=$(NIGHT) scripts/demo.sh
