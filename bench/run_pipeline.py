@@ -3,7 +3,7 @@
 Generates its own input with the project's generator (N tickets of one night, written as Parquet
 files the way the hotline's export drops them), migrates a fresh database (SQLite file in a temp
 folder, or a fresh schema on the local PostgreSQL), and runs the stages exactly as the DAG does:
-ingest → classify (sharded over processes, one per core) → route → hotspots → proactive → report.
+ingest → classify and route (each sharded over processes, one per core) → hotspots → proactive → report.
 The night has no history here, so hotspots measures the stage's cost on the night itself; the
 90-day-window cost is measured by bench/hotspots.py. Prints a table and
 writes ``bench/results/pipeline-<db>-<n>.json``.
@@ -46,10 +46,10 @@ def generate_inbox(n: int, seed: int, inbox: Path, file_rows: int) -> float:
     return time.perf_counter() - t0
 
 
-def _classify_worker(shard: int, n_shards: int, queue: mp.Queue) -> None:
-    from triage.pipeline import classify_stage
+def _shard_worker(stage: str, shard: int, n_shards: int, queue: mp.Queue) -> None:
+    from triage import pipeline
 
-    out = classify_stage(NIGHT, shard, n_shards)
+    out = getattr(pipeline, f"{stage}_stage")(NIGHT, shard, n_shards)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queue.put(out)
 
@@ -69,18 +69,18 @@ def generate_in_child(n: int, seed: int, inbox: Path, file_rows: int) -> float:
     return seconds
 
 
-def classify_parallel(n_shards: int) -> list[dict]:
+def in_parallel(stage: str, n_shards: int) -> list[dict]:
     """One process per shard, like one Airflow task per shard on a worker."""
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker, as Airflow's task runner has
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_classify_worker, args=(k, n_shards, queue)) for k in range(n_shards)]
+    procs = [ctx.Process(target=_shard_worker, args=(stage, k, n_shards, queue)) for k in range(n_shards)]
     for p in procs:
         p.start()
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
         if p.exitcode != 0:
-            raise SystemExit(f"classify worker failed with exit code {p.exitcode}")
+            raise SystemExit(f"{stage} worker failed with exit code {p.exitcode}")
     return results
 
 
@@ -122,14 +122,15 @@ def main() -> None:
 
     print(f"bench: {args.n:,} tickets, {args.db}, {args.shards} classify process(es), work dir {work}")
     ing = timed("ingest", lambda: pipeline.ingest_stage(NIGHT))
-    cls = timed("classify", lambda: classify_parallel(args.shards))
-    rte = timed("route", lambda: pipeline.route_stage(NIGHT))
+    cls = timed("classify", lambda: in_parallel("classify", args.shards))
+    routes = timed("route", lambda: in_parallel("route", args.shards))
+    rte = {k: sum(r[k] for r in routes) for k in ("to_street", "to_centre")}
     timed("hotspots", lambda: pipeline.hotspots_stage(NIGHT))
     timed("proactive", lambda: pipeline.proactive_stage(NIGHT))
     timed("report", lambda: pipeline.report_stage(NIGHT))
     total = sum(s["seconds"] for s in stages.values())
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_child = max(r["peak_rss_mb"] for r in cls)
+    rss_child = max(r["peak_rss_mb"] for r in [*cls, *routes])
 
     assert ing["rows_read"] == args.n, ing  # every generated row was read
     classified = sum(r["classified"] for r in cls)
@@ -163,7 +164,7 @@ def main() -> None:
     for name, s in stages.items():
         print(f"| {name} | {s['seconds']:.1f} | {args.n / max(s['seconds'], 1e-9):,.0f} |")
     print(f"| **total** | **{total:.1f}** | **{args.n / total:,.0f}** |")
-    print(f"peak RSS: main {rss_self:,.0f} MB, largest classify worker {rss_child:,.0f} MB; "
+    print(f"peak RSS: main {rss_self:,.0f} MB, largest worker {rss_child:,.0f} MB; "
           f"{ing['rows_new']:,} new, {ing['rows_quarantined']:,} quarantined, {classified:,} classified")  # fmt: skip
     print(f"written {out}")
 

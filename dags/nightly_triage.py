@@ -1,4 +1,4 @@
-"""接诉即办 nightly triage: ingest → classify (sharded) → route → hotspots → proactive → report.
+"""接诉即办 nightly triage: ingest → classify (sharded) → route (sharded) → hotspots → proactive → report.
 
 Thin wiring only: every task calls a function of ``triage.pipeline``; nothing heavy is imported
 when the scheduler parses this file. Tasks pass small dicts of counts through XCom, never data.
@@ -78,13 +78,13 @@ def nightly_triage():
         return classify_stage(dt.date.fromisoformat(night), shard, CLASSIFY_SHARDS)
 
     @task
-    def route(_: list, night: str) -> dict:
+    def route(shard: int, night: str, classified: list) -> dict:
         from triage.pipeline import route_stage
 
-        return route_stage(dt.date.fromisoformat(night))
+        return route_stage(dt.date.fromisoformat(night), shard, CLASSIFY_SHARDS)
 
     @task
-    def hotspots(_: dict, night: str) -> dict:
+    def hotspots(_: list, night: str) -> dict:
         from triage.pipeline import hotspots_stage
 
         return hotspots_stage(dt.date.fromisoformat(night))
@@ -103,8 +103,10 @@ def nightly_triage():
 
     night = check_database()
     ingested = ingest(night)
-    classified = classify.partial(night=night).expand(shard=shards(ingested))
-    routed = route(classified, night)
+    shard_ids = shards(ingested)
+    classified = classify.partial(night=night).expand(shard=shard_ids)
+    # routing is sharded the same way, so both cores (or all workers) share it too
+    routed = route.partial(night=night, classified=classified).expand(shard=shard_ids)
     found = hotspots(routed, night)
     tasks = proactive(found, night)
     report(tasks, night)

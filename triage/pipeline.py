@@ -78,10 +78,10 @@ def classify_stage(night: dt.date, shard: int = 0, n_shards: int = 1) -> dict[st
     return record_stage(night, "classify", shard, lambda: classify_pending(shard, n_shards))
 
 
-def route_stage(night: dt.date) -> dict[str, Any]:
+def route_stage(night: dt.date, shard: int = 0, n_shards: int = 1) -> dict[str, Any]:
     from triage.route import route_pending
 
-    return record_stage(night, "route", -1, route_pending)
+    return record_stage(night, "route", shard, lambda: route_pending(shard=shard, n_shards=n_shards))
 
 
 def hotspots_stage(night: dt.date) -> dict[str, Any]:

@@ -153,8 +153,10 @@ def plan_item(
     }
 
 
-def route_pending(batch_rows: int = 20_000) -> dict[str, Any]:
-    """Create queue items for every classified ticket that has none yet (idempotent)."""
+def route_pending(batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1) -> dict[str, Any]:
+    """Create queue items for every classified ticket that has none yet (idempotent). With
+    ``n_shards`` > 1 only tickets with ``shard % n_shards == shard`` are taken, so parallel workers
+    never route the same ticket."""
     tax, table, resolver = load_taxonomy(), load_routing(), get_resolver()
     engine = get_engine()
     t0 = time.perf_counter()
@@ -171,6 +173,8 @@ def route_pending(batch_rows: int = 20_000) -> dict[str, Any]:
             .order_by(Ticket.ticket_id)
             .limit(batch_rows)
         )  # fmt: skip
+        if n_shards > 1:
+            q = q.where(Ticket.shard % n_shards == shard)
         with engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         if not rows:
