@@ -64,14 +64,7 @@ def db(request: pytest.FixtureRequest, env: Path, monkeypatch: pytest.MonkeyPatc
 
     schema = None
     if request.param == "postgresql":
-        if os.environ.get("TRIAGE_TEST_SKIP_PG") == "1":
-            pytest.skip("TRIAGE_TEST_SKIP_PG=1")
-        problem = _pg_available()
-        if problem:
-            pytest.fail(
-                f"PostgreSQL at {PG_URL} is not reachable ({problem}); start it or set TRIAGE_TEST_SKIP_PG=1"
-            )
-        schema = f"t_{uuid.uuid4().hex[:12]}"
+        schema = new_pg_schema_name()
         monkeypatch.setenv("TRIAGE_DATABASE_URL", PG_URL)
         monkeypatch.setenv("TRIAGE_DB_SCHEMA", schema)
         _reset_caches()
@@ -80,6 +73,19 @@ def db(request: pytest.FixtureRequest, env: Path, monkeypatch: pytest.MonkeyPatc
     _reset_caches()
     if schema:
         drop_pg_schema(schema)
+
+
+def new_pg_schema_name() -> str:
+    """A fresh private schema name for one test on the real PostgreSQL; skips the test when
+    TRIAGE_TEST_SKIP_PG=1 and fails it with the reason when the server is unreachable."""
+    if os.environ.get("TRIAGE_TEST_SKIP_PG") == "1":
+        pytest.skip("TRIAGE_TEST_SKIP_PG=1")
+    problem = _pg_available()
+    if problem:
+        pytest.fail(
+            f"PostgreSQL at {PG_URL} is not reachable ({problem}); start it or set TRIAGE_TEST_SKIP_PG=1"
+        )
+    return f"t_{uuid.uuid4().hex[:12]}"
 
 
 def drop_pg_schema(schema: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_URL, REPO, _pg_available, _reset_caches, drop_pg_schema
+from tests.conftest import PG_URL, REPO, _reset_caches, drop_pg_schema, new_pg_schema_name
 
 WANGJING = "110105026"  # 望京街道
 WANSHOULU = "110108001"  # 万寿路街道
@@ -130,12 +130,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     os.environ["TRIAGE_API_TOTAL_CACHE_SECONDS"] = "0"  # tests seed rows behind the server's back
     schema = None
     if request.param == "postgresql":
-        if os.environ.get("TRIAGE_TEST_SKIP_PG") == "1":
-            pytest.skip("TRIAGE_TEST_SKIP_PG=1")
-        problem = _pg_available()
-        if problem:
-            pytest.fail(f"PostgreSQL at {PG_URL} is not reachable ({problem})")
-        schema = f"t_{uuid.uuid4().hex[:12]}"
+        schema = new_pg_schema_name()
         os.environ["TRIAGE_DATABASE_URL"] = PG_URL
         os.environ["TRIAGE_DB_SCHEMA"] = schema
     else:
