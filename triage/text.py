@@ -12,7 +12,6 @@ import hashlib
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
 from functools import lru_cache
 
 import opencc
@@ -120,27 +119,3 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) < 7:
         return "****"
     return digits[:3] + "****" + digits[-4:]
-
-
-# --- tokenisation ------------------------------------------------------------------------------
-class Tokenizer:
-    """jieba word segmentation with the product's user dictionary (gazetteer names, category
-    keywords). One instance per process; jieba's own global state is left untouched."""
-
-    def __init__(self, user_words: Iterable[str] = ()):
-        import jieba
-
-        self._user_words = sorted(set(w for w in user_words if w and len(w) >= 2))
-        self._jieba = jieba.Tokenizer()
-        self._jieba.initialize()
-        for w in self._user_words:
-            self._jieba.add_word(w, freq=20000)
-
-    def cut(self, text: str) -> list[str]:
-        return [t for t in self._jieba.lcut(text, HMM=True) if t.strip()]
-
-    def __getstate__(self) -> dict:
-        return {"user_words": self._user_words}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["user_words"])

@@ -167,7 +167,7 @@ def library_versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for pkg in ("scikit-learn", "numpy", "scipy", "jieba", "skops", "opencc", "triage"):
+    for pkg in ("scikit-learn", "numpy", "scipy", "rjieba", "skops", "opencc", "triage"):
         with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
     return out

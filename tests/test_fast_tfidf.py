@@ -1,0 +1,100 @@
+"""The vectorised TF-IDF transform must give scikit-learn's matrix exactly: the model was fitted
+with scikit-learn's features, and any difference would silently change predictions."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from triage.classify import fast_tfidf
+from triage.classify.model import TicketClassifier, ticket_views
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "data_samples/real/tipdm2020c_sample/messages_labeled.csv"
+
+AWKWARD = [
+    "",
+    " ",
+    "a",
+    "小区  门口\n\n 垃圾\t堆放",  # whitespace runs are collapsed by the char analyzer
+    "ABC 物业 Abc abc",  # lowercasing
+    "路灯坏了😡😡 𠀀𠀁",  # characters outside the BMP
+    "İstanbul ǅ",  # lowercasing that changes the string's length
+]
+
+
+def _real_texts() -> list[str]:
+    real = pd.read_csv(REAL)
+    return (real["留言主题"].astype(str) + "\n" + real["留言详情"].astype(str)).tolist()
+
+
+def _same(vec: TfidfVectorizer, docs: list[str]) -> None:
+    expected = vec.transform(docs)
+    got = fast_tfidf.transform(vec, docs)
+    assert got.shape == expected.shape
+    assert got.dtype == expected.dtype
+    assert got.nnz == expected.nnz
+    assert (got != expected).nnz == 0  # bit-for-bit the same weights
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"analyzer": "char", "ngram_range": (1, 3)},
+        {"analyzer": "char", "ngram_range": (2, 3), "max_features": 500},
+        {"analyzer": "char", "ngram_range": (1, 2), "sublinear_tf": False, "norm": "l1"},
+        {"analyzer": "char", "ngram_range": (1, 1), "use_idf": False, "binary": True},
+    ],
+)
+def test_char_ngrams_equal_sklearn(params):
+    texts = _real_texts()
+    common = {"sublinear_tf": True, "min_df": 2, "dtype": np.float32} | params
+    vec = TfidfVectorizer(**common).fit(texts[:300] + AWKWARD)
+    assert fast_tfidf.supported(vec)
+    _same(vec, texts[300:] + AWKWARD)
+
+
+def test_word_ngrams_equal_sklearn_on_the_models_own_views():
+    texts = _real_texts()
+    views = ticket_views(np.array(texts, dtype=object), user_words=("物业管理", "群租房"))
+    for ngram, cap in [((1, 2), None), ((1, 3), 2_000), ((2, 2), None)]:
+        vec = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", lowercase=False, ngram_range=ngram,
+                              max_features=cap, sublinear_tf=True, min_df=2, dtype=np.float32)  # fmt: skip
+        vec.fit(views["words"][:300])
+        assert fast_tfidf.supported(vec)
+        _same(vec, views["words"][300:] + ["", "未登录词 另一个 未登录词", "物业管理 物业管理 群租房"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("小区物业垃圾 \n\tAaB路灯😡")), max_size=30), min_size=1, max_size=12))
+def test_any_batch_equals_sklearn(docs):
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
+    vec.fit(["小区物业 垃圾", "路灯 A 😡", "aab\n\n小区"])
+    _same(vec, docs)
+
+
+def test_unsupported_settings_fall_back_to_sklearn():
+    texts = _real_texts()[:100]
+    for vec in (
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3)),
+        TfidfVectorizer(analyzer="char", ngram_range=(1, 4)),
+        TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w\w+\b"),
+    ):
+        vec.fit(texts)
+        assert not fast_tfidf.supported(vec)
+        _same(vec, texts)
+
+
+def test_classifier_predictions_unchanged():
+    texts = _real_texts()
+    labels = pd.read_csv(REAL)["一级分类"].tolist()
+    clf = TicketClassifier(calibration_folds=2).fit(np.array(texts[:350], dtype=object), labels[:350])
+    X = np.array(texts[350:], dtype=object)
+    views = ticket_views(X, ())
+    slow = np.hstack([vec.transform(views[n]).toarray() * w for n, vec, w in clf.vectorizers_])
+    fast = clf._transform(X).toarray()
+    assert np.array_equal(slow, fast)
