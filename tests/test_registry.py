@@ -62,6 +62,23 @@ def test_save_load_promote_round_trip(models, data):
         registry.promote("nope")
 
 
+def test_vocabularies_are_stored_compactly_and_come_back_whole(models, data):
+    # one array per vocabulary, not one skops node per term (that made loading take ~25 s)
+    import zipfile
+
+    est, card = _train(data, "v1")
+    registry.save_model(est, card, models / "v1")
+    with zipfile.ZipFile(models / "v1" / "model.skops") as z:
+        schema = z.read("schema.json").decode()
+    assert len(est.user_words) > 1000
+    assert len(schema) < 500_000, f"schema has {len(schema):,} characters: vocabularies stored as nodes?"
+    loaded = registry.load_model("v1").estimator
+    for (name, a, _), (name2, b, _) in zip(est.vectorizers_, loaded.vectorizers_, strict=True):
+        assert name == name2 and a.vocabulary_ == b.vocabulary_ and len(a.vocabulary_) > 100
+    assert loaded.user_words == est.user_words and isinstance(loaded.user_words, tuple)
+    assert np.array_equal(loaded.predict_proba(data.X), est.predict_proba(data.X))
+
+
 @pytest.fixture
 def saved(models, data) -> Path:
     est, card = _train(data, "v1")
