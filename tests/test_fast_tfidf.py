@@ -70,7 +70,13 @@ def test_word_ngrams_equal_sklearn_on_the_models_own_views():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from(list("小区物业垃圾 \n\tAaB路灯😡")), max_size=30), min_size=1, max_size=12))
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("小区物业垃圾 \n\tAaB路灯😡")), max_size=30),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_any_batch_equals_sklearn(docs):
     vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
     vec.fit(["小区物业 垃圾", "路灯 A 😡", "aab\n\n小区"])

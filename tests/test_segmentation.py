@@ -45,10 +45,11 @@ def test_rjieba_gives_jiebas_tokens(reference_jieba):
     texts = _texts()
     assert len(texts) > 2000
     differing = [
-        t for t in texts
-        if fast.cut(t) != [w for w in reference.cut(t, HMM=False) if not w.isspace()]
+        t for t in texts if fast.cut(t) != [w for w in reference.cut(t, HMM=False) if not w.isspace()]
     ]
-    assert not differing, f"{len(differing)} of {len(texts)} texts segment differently, e.g. {differing[0][:80]!r}"
+    assert not differing, (
+        f"{len(differing)} of {len(texts)} texts segment differently, e.g. {differing[0][:80]!r}"
+    )
 
 
 def test_user_dictionary_is_applied():

@@ -8,6 +8,7 @@ under ``var/``, the shipped taxonomy, models and sample data.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     )
     max_file_bytes: int = Field(2_000_000_000, description="larger input files are refused before reading")
     batch_rows: int = Field(50_000, description="rows per batch when streaming files into the database")
+    ingest_processes: int = Field(
+        min(os.cpu_count() or 1, 4),
+        ge=1,
+        description="processes that validate and clean rows of a large file in parallel (1 = in the task itself)",
+    )
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import weakref
 from itertools import repeat
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,7 +118,9 @@ def _positions(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return doc_of, left
 
 
-def _char_hits(vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _char_hits(
+    vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     if vec.lowercase:
         docs = [d.lower() for d in docs]
     docs = [_WHITE_SPACES.sub(" ", d) for d in docs]
@@ -143,7 +144,9 @@ def _char_hits(vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]) -
     return _concat(rows), _concat(cols)
 
 
-def _word_hits(vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _word_hits(
+    vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     split = [d.split() for d in docs]  # str.split and (?u)\S+ agree on what whitespace is
     lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
     flat = [tok for toks in split for tok in toks]
@@ -169,4 +172,3 @@ def _word_hits(vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]) -
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-

@@ -251,7 +251,9 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     def _transform(self, X: Any) -> Any:
         check_is_fitted(self, "model_")
         views = ticket_views(X, tuple(self.user_words), words=bool(self.word_ngram))
-        blocks = [fast_tfidf.transform(vec, views[name]) * np.float32(w) for name, vec, w in self.vectorizers_]
+        blocks = [
+            fast_tfidf.transform(vec, views[name]) * np.float32(w) for name, vec, w in self.vectorizers_
+        ]
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:

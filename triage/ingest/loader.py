@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import multiprocessing as mp
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from triage.store.models import utcnow
 
 _TICKET_COLS = [c.name for c in Ticket.__table__.columns]
 _LOOKUP_CHUNK = 900  # stays under SQLite's bound-parameter limit on any build
+_PARALLEL_MIN_BYTES = 8 << 20  # smaller files are cleaned in the task itself (a process start costs ~1 s)
 
 
 @dataclass
@@ -180,10 +183,11 @@ def ingest_file(
         yield first
         yield from batches
 
+    processes = s.ingest_processes if size >= _PARALLEL_MIN_BYTES else 1
     try:
-        for batch in all_batches():
+        for batch, results in _validated(all_batches(), mapping, now, s, processes):
             with engine.begin() as conn:
-                _load_batch(conn, batch, mapping, report, ledger_id, night, seen_in_file, now, s)
+                _load_batch(conn, batch, results, mapping, report, ledger_id, night, seen_in_file, now)
     except (InputFileError, FileSchemaError) as exc:  # e.g. a reader error deep in the file
         report.message = str(exc)
         _close_ledger(engine, report, "rejected")
@@ -200,16 +204,79 @@ def ingest_file(
     return report
 
 
+def _validate_rows(
+    rows: list[tuple[int, list[Any]]], mapping: dict[str, int], now: dt.datetime, s: Settings
+) -> list[CleanRow | Rejection]:
+    return [
+        validate_row(cells, mapping, tz=s.tz, now=now, max_text_chars=s.max_text_chars, salt=s.pii_salt)
+        for _, cells in rows
+    ]
+
+
+def _validate_packed(
+    rows: list[tuple[int, list[Any]]], mapping: dict[str, int], now: dt.datetime, s: Settings
+) -> tuple[tuple[str, ...], list[Rejection | tuple[tuple[Any, ...], list[str]]]]:
+    """``_validate_rows`` in a worker process. Clean rows travel back as tuples of values plus the
+    field names once: unpickling 50k dicts cost the writing process ~1 s per batch, tuples ~0.3 s."""
+    fields: tuple[str, ...] = ()
+    packed: list[Rejection | tuple[tuple[Any, ...], list[str]]] = []
+    for result in _validate_rows(rows, mapping, now, s):
+        if isinstance(result, CleanRow):
+            fields = fields or tuple(result.values)
+            packed.append((tuple(result.values.values()), result.warnings))
+        else:
+            packed.append(result)
+    return fields, packed
+
+
+def _unpack(done: tuple[tuple[str, ...], list[Any]]) -> list[CleanRow | Rejection]:
+    fields, packed = done
+    return [
+        r if isinstance(r, Rejection) else CleanRow(dict(zip(fields, r[0], strict=True)), r[1])
+        for r in packed
+    ]
+
+
+def _validated(
+    batches: Iterator[RawBatch], mapping: dict[str, int], now: dt.datetime, s: Settings, processes: int
+) -> Iterator[tuple[RawBatch, list[CleanRow | Rejection]]]:
+    """Each batch with its rows validated and cleaned (normalisation and PII masking are ~70 % of
+    ingest time). With several processes, a batch's rows are cleaned in parallel while the
+    previous batch is being written, so the writes (one writer, in order) overlap the cleaning."""
+    if processes <= 1:
+        for batch in batches:
+            yield batch, _validate_rows(batch.rows, mapping, now, s)
+        return
+    # spawn: a fresh interpreter, safe inside an Airflow task process whatever threads it runs
+    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
+
+        def submit(batch: RawBatch) -> list[Future]:
+            step = max(1, -(-len(batch.rows) // (processes * 2)))
+            return [
+                pool.submit(_validate_packed, batch.rows[i : i + step], mapping, now, s)
+                for i in range(0, len(batch.rows), step)
+            ]
+
+        pending: tuple[RawBatch, list[Future]] | None = None
+        for batch in batches:
+            current = (batch, submit(batch))
+            if pending is not None:
+                yield pending[0], [r for f in pending[1] for r in _unpack(f.result())]
+            pending = current
+        if pending is not None:
+            yield pending[0], [r for f in pending[1] for r in _unpack(f.result())]
+
+
 def _load_batch(
     conn: Connection,
     batch: RawBatch,
+    results: list[CleanRow | Rejection],
     mapping: dict[str, int],
     report: IngestReport,
     ledger_id: int,
     night: dt.date,
     seen_in_file: dict[str, int],
     now: dt.datetime,
-    s: Settings,
 ) -> None:
     quarantine: list[dict[str, Any]] = []
     source = report.source
@@ -238,11 +305,8 @@ def _load_batch(
         reject(b.row_number, "broken_row", None, b.reason, {"_line": b.raw[:2000]})
 
     candidates: list[tuple[int, dict[str, Any]]] = []
-    for row_number, cells in batch.rows:
+    for (row_number, cells), result in zip(batch.rows, results, strict=True):
         report.rows_read += 1
-        result = validate_row(
-            cells, mapping, tz=s.tz, now=now, max_text_chars=s.max_text_chars, salt=s.pii_salt
-        )
         if isinstance(result, Rejection):
             # keep the row's id where it has a usable one, so the quarantine can be looked up by it
             raw_id = cells[mapping["ticket_id"]] if mapping["ticket_id"] < len(cells) else None
@@ -286,12 +350,33 @@ def _load_batch(
     if new_rows:
         rows = [{c: v.get(c) for c in _TICKET_COLS} for v in new_rows]
         inserted = insert_ignore(conn, Ticket.__table__, rows, ["ticket_id"])
-        # rows lost to a concurrent writer between lookup and insert are identical re-deliveries
         report.rows_new += inserted
-        report.rows_unchanged += len(rows) - inserted
+        if inserted < len(rows):  # another writer stored some of these ids between lookup and insert
+            _settle_lost_races(conn, rows, ledger_id, report, reject)
     if quarantine:
         insert_ignore(conn, Quarantine.__table__, quarantine, ["source_sha256", "row_number"])
         report.rows_quarantined += len(quarantine)
+
+
+def _settle_lost_races(
+    conn: Connection, rows: list[dict[str, Any]], ledger_id: int, report: IngestReport, reject: Any
+) -> None:
+    """Rows whose insert was ignored because a concurrent load stored the id first: identical
+    content is unchanged, different content is a conflicting duplicate (never silently lost)."""
+    stored = _existing(conn, [r["ticket_id"] for r in rows])
+    for r in rows:
+        h, file_id, row = stored[r["ticket_id"]]
+        if (file_id, row) == (ledger_id, r["source_row"]):
+            continue  # ours
+        if h == r["content_hash"]:
+            report.rows_unchanged += 1
+        else:
+            reject(
+                r["source_row"], "conflicting_duplicate", "ticket_id",
+                f"ticket_id {r['ticket_id']} was stored by a concurrent load (file #{file_id} row {row}) "
+                "with different content; the stored ticket is kept",
+                {"ticket_id": r["ticket_id"]}, r["ticket_id"],
+            )  # fmt: skip
 
 
 def _existing(conn: Connection, ids: list[str]) -> dict[str, tuple[str, int | None, int | None]]:

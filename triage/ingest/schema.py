@@ -10,6 +10,7 @@ import unicodedata
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -136,6 +137,12 @@ def parse_timestamp(value: Any, tz: ZoneInfo) -> dt.datetime | None:
     return ts.astimezone(dt.UTC)
 
 
+# Districts, streets, communities, channels and source categories repeat across a night: each
+# distinct value is cleaned once (normalising every cell was a third of ingest time).
+_clean_repeated = lru_cache(maxsize=1 << 16)(clean_text)
+_REPEATED = frozenset({"district", "street", "community", "channel", "category"})
+
+
 def _float(v: Any) -> float | None:
     s = normalize(_text(v))
     if not s:
@@ -207,7 +214,8 @@ def validate_row(
     }
     for col, limit in (("title", 500), ("address", 500), ("district", 64), ("street", 128), ("community", 128),
                        ("channel", 32), ("category", 64)):  # fmt: skip
-        v = clean_text(_text(get(col)))
+        raw = _text(get(col))
+        v = _clean_repeated(raw) if col in _REPEATED and len(raw) <= limit else clean_text(raw)
         if len(v) > limit:
             warnings.append(f"{col}_truncated")
             v = v[:limit]
