@@ -24,7 +24,7 @@ from triage.config import get_settings
 from triage.geo import Resolution, get_resolver
 from triage.store import Prediction, QueueItem, Ticket, get_engine, insert_ignore
 from triage.store.models import utcnow
-from triage.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from triage.taxonomy import Taxonomy, TaxonomyError, load_taxonomy, read_yaml_text
 
 TIER_PRIORITY = {"emergency": 1, "urgent": 2, "general": 3, "complex": 4}
 STREET_STATUS = "dispatched"  # 派单
@@ -78,7 +78,7 @@ def load_routing(path: Path | None = None) -> RoutingTable:
     p = path or get_settings().taxonomy_dir / "routing.yaml"
     tax = load_taxonomy()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = read_yaml_text(p.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise TaxonomyError(p, f"cannot read routing table: {exc}") from None
     overrides = []

@@ -135,11 +135,21 @@ class Taxonomy:
         return [k for c in self.categories.values() for k in c.keywords]
 
 
+# libyaml's parser when PyYAML has it (the wheels do): the taxonomy loads in every task process,
+# and the pure-Python parser took ~1 s for it
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml_text(text: str) -> Any:
+    """``yaml.safe_load`` with the fast loader."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
 def _read_yaml(path: Path) -> Any:
     if not path.exists():
         raise TaxonomyError(path, "file is missing")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return read_yaml_text(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
         raise TaxonomyError(path, f"not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     except yaml.YAMLError as exc:

@@ -177,7 +177,7 @@ def load_month_tickets(month: str, months_back: int = 3) -> pd.DataFrame:
     """Tickets of the month and the ``months_back`` before it: day, street, district, category."""
     from sqlalchemy import and_, select
 
-    from triage.store import Prediction, QueueItem, Ticket, get_engine
+    from triage.store import Prediction, QueueItem, Ticket, get_engine, read_frame
 
     start, end = month_bounds(month)
     lo = start
@@ -192,14 +192,14 @@ def load_month_tickets(month: str, months_back: int = 3) -> pd.DataFrame:
         .where(Ticket.received_date >= lo, Ticket.received_date <= end)
     )  # fmt: skip
     with get_engine().connect() as conn:
-        return pd.DataFrame(conn.execute(q).all(), columns=["day", "street", "district", "category"])
+        return read_frame(conn, q, ["day", "street", "district", "category"])
 
 
 def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
     """Ticket queue items received in [start, end] with what the three rates need."""
     from sqlalchemy import and_, func, select
 
-    from triage.store import QueueEvent, QueueItem, Ticket, get_engine
+    from triage.store import QueueEvent, QueueItem, Ticket, get_engine, read_frame
 
     first_action = (
         select(QueueEvent.item_id, func.min(QueueEvent.at).label("first_at"))
@@ -215,10 +215,9 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
         .where(Ticket.received_date >= start, Ticket.received_date <= end, QueueItem.queue == "street")
     )  # fmt: skip
     with get_engine().connect() as conn:
-        rows = conn.execute(q).all()
-    df = pd.DataFrame(
-        rows, columns=["street", "district", "due_at", "resolved_at", "satisfaction", "status", "first_at"]
-    )
+        df = read_frame(
+            conn, q, ["street", "district", "due_at", "resolved_at", "satisfaction", "status", "first_at"]
+        )
     if df.empty:
         return df
     # timestamps may come back naive (SQLite) or aware (PostgreSQL); compare in UTC

@@ -14,7 +14,16 @@ from sqlalchemy import delete, select
 from triage.hotspots.events import EventParams, cluster_events
 from triage.hotspots.scan import ScanParams, space_time_scan
 from triage.hotspots.surges import SurgeParams, detect_surges
-from triage.store import HotspotEvent, HotspotSignal, Prediction, QueueItem, ScanCluster, Ticket, get_engine
+from triage.store import (
+    HotspotEvent,
+    HotspotSignal,
+    Prediction,
+    QueueItem,
+    ScanCluster,
+    Ticket,
+    get_engine,
+    read_frame,
+)
 
 WINDOW_DAYS = 90
 DB_TEXT_CHARS = 120  # the place and the problem come first; shorter texts keep 1M tickets fast
@@ -52,7 +61,7 @@ def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
         .where(Ticket.received_date >= start, Ticket.received_date <= night)
     )  # fmt: skip
     with get_engine().connect() as conn:
-        df = pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys()))
+        df = read_frame(conn, q, list(q.selected_columns.keys()))
     if not df.empty:
         df["text"] = df["text"].str.slice(0, DB_TEXT_CHARS)
     return df

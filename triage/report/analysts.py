@@ -15,7 +15,16 @@ from sqlalchemy import and_, select
 from triage.config import get_settings
 from triage.geo import get_gazetteer
 from triage.report.render import render_to_file
-from triage.store import HotspotEvent, HotspotSignal, Prediction, QueueItem, ScanCluster, Ticket, get_engine
+from triage.store import (
+    HotspotEvent,
+    HotspotSignal,
+    Prediction,
+    QueueItem,
+    ScanCluster,
+    Ticket,
+    get_engine,
+    read_frame,
+)
 from triage.taxonomy import load_taxonomy
 from triage.text import mask_pii
 
@@ -73,7 +82,7 @@ def _window(start: dt.date, end: dt.date) -> pd.DataFrame:
         .where(Ticket.received_date >= start, Ticket.received_date <= end)
     )  # fmt: skip
     with get_engine().connect() as conn:
-        return pd.DataFrame(conn.execute(q).all(), columns=["day", "category", "street", "district"])
+        return read_frame(conn, q, ["day", "category", "street", "district"])
 
 
 def trends_and_heat(start: dt.date, end: dt.date, heat_days: int) -> dict[str, Any]:

@@ -47,17 +47,19 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
             .order_by(Quarantine.source, Quarantine.row_number)
             .limit(50)
         ).all()
+        # counted in the database: one row per combination, not one per ticket (a million a night)
+        keys = (
+            Prediction.category, Prediction.needs_review, Prediction.model_version, QueueItem.queue,
+            QueueItem.street_code, QueueItem.district_code, QueueItem.sla_tier, QueueItem.centre_reason,
+        )  # fmt: skip
         rows = conn.execute(
-            select(
-                Ticket.ticket_id, Prediction.category, Prediction.needs_review, Prediction.confidence,
-                Prediction.model_version, QueueItem.queue, QueueItem.street_code, QueueItem.district_code,
-                QueueItem.sla_tier, QueueItem.centre_reason,
-            )
+            select(*keys, func.count().label("n"))
             .select_from(Ticket)
             .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)
             .outerjoin(QueueItem, (QueueItem.ticket_id == Ticket.ticket_id) & (QueueItem.kind == "ticket"))
             .where(Ticket.night == night)
-        ).all()  # fmt: skip
+            .group_by(*keys)
+        ).all()
 
     by_cat: dict[str, Counter] = defaultdict(Counter)
     by_street: dict[str, Counter] = defaultdict(Counter)
@@ -68,26 +70,26 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
     unclassified = unrouted = 0
     for r in rows:
         if r.category is None:
-            unclassified += 1
+            unclassified += r.n
             continue
-        models[r.model_version] += 1
+        models[r.model_version] += r.n
         c = by_cat[r.category]
-        c["total"] += 1
-        c["review"] += int(bool(r.needs_review))
+        c["total"] += r.n
+        c["review"] += r.n if r.needs_review else 0
         if r.queue is None:
-            unrouted += 1
+            unrouted += r.n
             continue
-        c[r.queue] += 1
-        tiers[r.sla_tier] += 1
+        c[r.queue] += r.n
+        tiers[r.sla_tier] += r.n
         if r.district_code:
-            by_district[r.district_code] += 1
+            by_district[r.district_code] += r.n
         if r.queue == "street":
-            by_street[r.street_code][r.category] += 1
+            by_street[r.street_code][r.category] += r.n
         else:
             for part in (r.centre_reason or "").split("; "):
-                centre_reasons[part.split(" (")[0]] += 1
+                centre_reasons[part.split(" (")[0]] += r.n
 
-    n = len(rows)
+    n = sum(r.n for r in rows)
     categories = [
         {
             "code": code,
@@ -121,7 +123,7 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
         {"code": c, "name": (gaz.unit(c).name if gaz.unit(c) else c), "total": v}
         for c, v in by_district.most_common()
     ]
-    routed = sum(1 for r in rows if r.queue)
+    routed = sum(r.n for r in rows if r.queue)
     return {
         "night": night.isoformat(),
         "generated_at": dt.datetime.now(get_settings().tz).strftime("%Y-%m-%d %H:%M:%S"),
@@ -136,8 +138,8 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
             "quarantined": sum(v for _, v in q_reasons),
             "classified": n - unclassified,
             "needs_review": sum(c["review"] for c in categories),
-            "to_street": sum(1 for r in rows if r.queue == "street"),
-            "to_centre": sum(1 for r in rows if r.queue == "centre"),
+            "to_street": sum(r.n for r in rows if r.queue == "street"),
+            "to_centre": sum(r.n for r in rows if r.queue == "centre"),
             "unrouted": unrouted + unclassified,
             "routed": routed,
             "streets": len(by_street),
