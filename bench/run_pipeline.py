@@ -46,6 +46,17 @@ def generate_inbox(n: int, seed: int, inbox: Path, file_rows: int) -> float:
     return time.perf_counter() - t0
 
 
+def cpu_calibration() -> float:
+    """Seconds for a fixed pure-Python loop. Machines of the same kind differ in speed (the same
+    code ran the 100k bench in 76 s on one 2-core machine and ~190 s on another), so every
+    result carries this figure to compare machines by."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    return round(time.perf_counter() - t0, 2)
+
+
 def _shard_worker(stage: str, shard: int, n_shards: int, queue: mp.Queue) -> None:
     from triage import pipeline
 
@@ -109,6 +120,8 @@ def main() -> None:
     from triage import pipeline
     from triage.store import upgrade
 
+    load_at_start = [round(x, 2) for x in os.getloadavg()]  # before our own processes add to it
+    calibration_s = cpu_calibration()
     gen_s = generate_in_child(args.n, args.seed, work / "inbox", args.file_rows)
     upgrade()
     stages: dict[str, dict] = {}
@@ -151,6 +164,8 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "python_loop_20M_s": calibration_s,
+            "load_average_at_start": load_at_start,
         },
         "measured_at": dt.datetime.now().isoformat(timespec="seconds"),
     }

@@ -13,7 +13,14 @@ from sqlalchemy import MetaData, Table, create_engine, select
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from triage.config import Settings, get_settings
-from triage.ingest.loader import IngestReport, _close_ledger, _load_batch, _open_ledger, local_today
+from triage.ingest.loader import (
+    IngestReport,
+    _close_ledger,
+    _load_batch,
+    _open_ledger,
+    _validate_rows,
+    local_today,
+)
 from triage.ingest.readers import InputFileError, RawBatch
 from triage.ingest.schema import map_columns, parse_timestamp
 from triage.store import Quarantine, SourceWatermark, Ticket, get_engine, upsert
@@ -98,8 +105,9 @@ def ingest_sql(
                 ts = parse_timestamp(r[wm_index], s.tz)
                 if ts is not None and (newest is None or ts > newest):
                     newest = ts
+            results = _validate_rows(batch.rows, mapping, now, s)
             with engine.begin() as conn:
-                _load_batch(conn, batch, mapping, report, report.ledger_id, night, seen, now, s)
+                _load_batch(conn, batch, results, mapping, report, report.ledger_id, night, seen, now)
     src_engine.dispose()
     if newest is not None and newest != since:
         with engine.begin() as conn:
