@@ -7,6 +7,7 @@ which is how the test suite isolates itself and how one server can host several 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from sqlalchemy import Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import sqltypes
 
 from triage.config import Settings, get_settings
 
@@ -175,15 +177,74 @@ def read_frame(conn: Connection, query: Any, columns: Sequence[str] | None = Non
 
 
 # --- bulk writes -------------------------------------------------------------------------------
+_COPY_MIN_ROWS = 200  # PostgreSQL: from this many rows on, insert through COPY
+
+
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Iterable[str]) -> int:
     """Insert rows, skipping those whose ``keys`` already exist. Returns rows actually inserted."""
     if not rows:
         return 0
     keys = list(keys)
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_MIN_ROWS:
+        return _pg_copy_insert_ignore(conn, table, rows, keys)
     stmt = _dialect_insert(conn, table).on_conflict_do_nothing(index_elements=keys)
     # executemany rowcounts are not reliable across drivers; RETURNING counts exactly what landed
     stmt = stmt.returning(table.c[keys[0]])
     return len(conn.execute(stmt, list(rows)).all())
+
+
+def _pg_copy_insert_ignore(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
+) -> int:
+    """COPY the rows into a temporary table, then one INSERT … SELECT … ON CONFLICT DO NOTHING.
+
+    A multi-row VALUES statement with ~25 parameters per row cost ~2 ms per row on PostgreSQL
+    (psycopg parsing the huge query, the server planning it): 100k tickets took 200 s to ingest.
+    COPY is PostgreSQL's bulk path. Values go through the same SQLAlchemy bind processing as an
+    INSERT, and Python-side column defaults are applied the same way."""
+    given = set().union(*(r.keys() for r in rows))
+    columns = [c for c in table.columns if c.name in given or (c.default is not None and not c.primary_key)]
+    defaults: dict[str, Any] = {}
+    for c in columns:
+        if c.name not in given:  # a Python-side default (scalar, or a callable such as utcnow)
+            defaults[c.name] = c.default.arg(None) if c.default.is_callable else c.default.arg
+    prepare = []
+    for c in columns:
+        proc = c.type.bind_processor(conn.dialect)
+        if isinstance(c.type, sqltypes.JSON):
+            proc = _json_text
+        prepare.append((c.name, proc))
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    stage = f"_copy_{table.name}"
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        # only the columns written, no defaults (a serial id's sequence must not be drawn twice)
+        cur.execute(
+            f'CREATE TEMPORARY TABLE "{stage}" ON COMMIT DROP AS SELECT {names} FROM "{table.name}" WITH NO DATA'
+        )
+        with cur.copy(f'COPY "{stage}" ({names}) FROM STDIN') as copy:
+            for r in rows:
+                copy.write_row(
+                    [
+                        (p(v) if p is not None and v is not None else v)
+                        for name, p in prepare
+                        for v in (r.get(name, defaults.get(name)),)
+                    ]
+                )
+        key_list = ", ".join(f'"{k}"' for k in keys)
+        cur.execute(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{stage}" '
+            f"ON CONFLICT ({key_list}) DO NOTHING"
+        )
+        inserted = cur.rowcount
+        cur.execute(f'DROP TABLE "{stage}"')
+    finally:
+        cur.close()
+    return inserted
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def upsert(

@@ -1,0 +1,58 @@
+"""store.insert_ignore on SQLite and PostgreSQL. On PostgreSQL, large batches go through COPY
+into a temporary table: what lands must be exactly what the plain INSERT path stores (bind
+processing, JSON, Python-side defaults, serial ids, conflicts skipped and counted)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+
+from triage.store import Quarantine, get_engine, insert_ignore
+from triage.store import db as store_db
+
+
+def _rows(start: int, n: int) -> list[dict]:
+    return [
+        {
+            "source_sha256": "f" * 64,
+            "source": "夜间导出.csv",
+            "row_number": i,
+            "ticket_id": f"T{i}",
+            "field": "text" if i % 2 else None,
+            "reason_code": "empty_text",
+            "reason": f"夜间导出.csv, row {i}: text is empty; 引号\"'\\t\\n and \\N stay text",
+            "raw": {"诉求内容": "", "nested": [1, 2.5, None, "一"], "i": i},
+            "night": dt.date(2026, 11, 20),
+            # created_at left out: the Python-side default (utcnow) must fill it
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def test_large_batches_store_the_same_as_small_ones(db, monkeypatch):
+    table = Quarantine.__table__
+    keys = ["source_sha256", "row_number"]
+    with get_engine().begin() as conn:
+        monkeypatch.setattr(store_db, "_COPY_MIN_ROWS", 10**9)  # the plain INSERT path
+        assert insert_ignore(conn, table, _rows(0, 300), keys) == 300
+        monkeypatch.setattr(store_db, "_COPY_MIN_ROWS", 200)  # the bulk path (COPY on PostgreSQL)
+        # 100 already stored, 300 new, and one repeated inside the batch: 300 inserted
+        batch = _rows(200, 400) + _rows(450, 1)
+        assert insert_ignore(conn, table, batch, keys) == 300
+        assert insert_ignore(conn, table, _rows(0, 600), keys) == 0  # a re-run inserts nothing
+    with get_engine().connect() as conn:
+        stored = conn.execute(select(Quarantine).order_by(Quarantine.row_number)).all()
+    assert [q.row_number for q in stored] == list(range(600))
+    ids = [q.id for q in stored]
+    # PostgreSQL draws a serial id for every row offered, conflicting or not; staging the batch
+    # must not draw a second one per row
+    assert len(set(ids)) == 600 and max(ids) <= 300 + 401
+    small, large = stored[10], stored[450]
+    for q, i in ((small, 10), (large, 450)):
+        assert q.raw == {"诉求内容": "", "nested": [1, 2.5, None, "一"], "i": i}
+        assert q.reason.endswith("引号\"'\\t\\n and \\N stay text") and q.source == "夜间导出.csv"
+        assert q.night == dt.date(2026, 11, 20) and q.created_at is not None
+    assert small.field is None and large.field is None and stored[451].field == "text"
+    assert type(small.created_at) is type(large.created_at)
+    assert (small.created_at.tzinfo is None) == (large.created_at.tzinfo is None)
