@@ -195,7 +195,9 @@ def route_pending(batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1) -
                     "INSERT INTO queue_events (item_id, at, actor, action, from_status, to_status, to_street, note) "
                     "SELECT id, created_at, 'system:router', 'route', NULL, status, street_code, "
                     "COALESCE(centre_reason, route_method) FROM queue_items "
-                    "WHERE created_at = :now AND kind = 'ticket' AND NOT EXISTS "
+                    # updated_at is indexed and equals created_at until the item is first changed
+                    # (not before this transaction commits): no scan of the whole queue per batch
+                    "WHERE updated_at = :now AND created_at = :now AND kind = 'ticket' AND NOT EXISTS "
                     "(SELECT 1 FROM queue_events e WHERE e.item_id = queue_items.id)"
                 ),
                 {"now": QueueItem.__table__.c.created_at.type.process_bind_param(now, conn.dialect)},
