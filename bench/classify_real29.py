@@ -12,7 +12,7 @@ data_samples/real/tipdm_labeled29.csv (644 real TipDM messages hand-labelled int
 scaled to mean 1 by ``triage.classify.train.source_weights``, as ``triage model train --weight``
 does); the default 1 is the unweighted fit.
 
-    .venv/bin/python bench/classify_real29.py [--folds 5] [--real-weight 6] [--skip-synthetic-only]
+    .venv/bin/python bench/classify_real29.py [--folds 5] [--real-weight 6] [--fold-seed 0] [--skip-synthetic-only]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--skip-synthetic-only", action="store_true")
+    ap.add_argument("--fold-seed", type=int, default=0, help="shuffle seed of the k folds (a second look)")
     ap.add_argument("--real-weight", type=float, default=1.0, help="weight of a real row vs a synthetic one")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/classify_real29.json")
     args = ap.parse_args()
@@ -52,7 +53,7 @@ def main() -> None:
 
     load_start = os.getloadavg()
     t_start = time.perf_counter()
-    out = {"real_weight": args.real_weight}
+    out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed}
     if not args.skip_synthetic_only:
         t0 = time.perf_counter()
         est = TicketClassifier(user_words=words).fit(X(synth), synth["category"].to_numpy())
@@ -66,7 +67,9 @@ def main() -> None:
     strat = real["label7"].fillna("?").astype(str).to_numpy()
     clear_acc, all_acc = [], []
     for k, (tr, te) in enumerate(
-        StratifiedKFold(args.folds, shuffle=True, random_state=0).split(np.zeros(len(real)), strat)
+        StratifiedKFold(args.folds, shuffle=True, random_state=args.fold_seed).split(
+            np.zeros(len(real)), strat
+        )
     ):
         fit_df = pd.concat(
             [synth[["title", "text", "category"]], real.iloc[tr][["title", "text", "category"]]]
@@ -77,7 +80,9 @@ def main() -> None:
             if args.real_weight == 1
             else source_weights(np.where(is_real, "real", "synthetic"), {"real": args.real_weight})
         )
-        est = TicketClassifier(user_words=words).fit(X(fit_df), fit_df["category"].to_numpy(), sample_weight=sw)
+        est = TicketClassifier(user_words=words).fit(
+            X(fit_df), fit_df["category"].to_numpy(), sample_weight=sw
+        )
         held = real.iloc[te]
         ok = est.predict(X(held)) == held["category"].to_numpy()
         clear_acc.append(float(ok[held["clear"].to_numpy()].mean()))
