@@ -38,6 +38,11 @@ def main() -> None:
     ap.add_argument("--skip-synthetic-only", action="store_true")
     ap.add_argument("--fold-seed", type=int, default=0, help="shuffle seed of the k folds (a second look)")
     ap.add_argument("--real-weight", type=float, default=1.0, help="weight of a real row vs a synthetic one")
+    ap.add_argument(
+        "--balance-unweighted",
+        action="store_true",
+        help="class weights from unweighted class counts (a diagnostic; 'balanced' uses weighted counts)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/classify_real29.json")
     args = ap.parse_args()
     from triage.classify.model import TicketClassifier
@@ -54,6 +59,8 @@ def main() -> None:
     load_start = os.getloadavg()
     t_start = time.perf_counter()
     out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed}
+    if args.balance_unweighted:
+        out["class_weight"] = "balanced on unweighted counts"
     if not args.skip_synthetic_only:
         t0 = time.perf_counter()
         est = TicketClassifier(user_words=words).fit(X(synth), synth["category"].to_numpy())
@@ -80,7 +87,16 @@ def main() -> None:
             if args.real_weight == 1
             else source_weights(np.where(is_real, "real", "synthetic"), {"real": args.real_weight})
         )
-        est = TicketClassifier(user_words=words).fit(
+        cw = "balanced"
+        if args.balance_unweighted and sw is not None:
+            # "balanced" computed from unweighted counts, folded into the row weights (liblinear
+            # multiplies class and row weights; a class_weight dict would not survive the label
+            # encoding inside the calibration folds); the calibration sees these weights too
+            y_fit = fit_df["category"].to_numpy()
+            labels, inv, counts = np.unique(y_fit, return_inverse=True, return_counts=True)
+            sw = sw * (len(y_fit) / (len(labels) * counts))[inv]
+            cw = None
+        est = TicketClassifier(user_words=words, class_weight=cw).fit(
             X(fit_df), fit_df["category"].to_numpy(), sample_weight=sw
         )
         held = real.iloc[te]
