@@ -8,13 +8,18 @@ data_samples/real/tipdm_labeled29.csv (644 real TipDM messages hand-labelled int
    real folds (as the champion is), scored on the held-out fold's clear==True rows (and all rows);
 2. the synthetic-only model scored on all 644 real rows (no real text in training at all).
 
-    .venv/bin/python bench/classify_real29.py [--folds 5]
+``--real-weight W`` weights each real training row W times a synthetic one (``sample_weight``,
+scaled to mean 1 by ``triage.classify.train.source_weights``, as ``triage model train --weight``
+does); the default 1 is the unweighted fit.
+
+    .venv/bin/python bench/classify_real29.py [--folds 5] [--real-weight 6] [--fold-seed 0] [--skip-synthetic-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,10 +36,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--skip-synthetic-only", action="store_true")
+    ap.add_argument("--fold-seed", type=int, default=0, help="shuffle seed of the k folds (a second look)")
+    ap.add_argument("--real-weight", type=float, default=1.0, help="weight of a real row vs a synthetic one")
+    ap.add_argument(
+        "--balance-unweighted",
+        action="store_true",
+        help="class weights from unweighted class counts (a diagnostic; 'balanced' uses weighted counts)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/classify_real29.json")
     args = ap.parse_args()
     from triage.classify.model import TicketClassifier
-    from triage.classify.train import user_words_for
+    from triage.classify.train import source_weights, user_words_for
 
     train = pd.read_parquet(ROOT / "data_samples/training/labeled_tickets.parquet").fillna("")
     synth = train[train["source"] == "synthetic"]
@@ -44,7 +56,11 @@ def main() -> None:
     def X(df):
         return np.column_stack([df["title"].astype(str), df["text"].astype(str)]).astype(object)
 
-    out = {}
+    load_start = os.getloadavg()
+    t_start = time.perf_counter()
+    out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed}
+    if args.balance_unweighted:
+        out["class_weight"] = "balanced on unweighted counts"
     if not args.skip_synthetic_only:
         t0 = time.perf_counter()
         est = TicketClassifier(user_words=words).fit(X(synth), synth["category"].to_numpy())
@@ -58,12 +74,31 @@ def main() -> None:
     strat = real["label7"].fillna("?").astype(str).to_numpy()
     clear_acc, all_acc = [], []
     for k, (tr, te) in enumerate(
-        StratifiedKFold(args.folds, shuffle=True, random_state=0).split(np.zeros(len(real)), strat)
+        StratifiedKFold(args.folds, shuffle=True, random_state=args.fold_seed).split(
+            np.zeros(len(real)), strat
+        )
     ):
         fit_df = pd.concat(
             [synth[["title", "text", "category"]], real.iloc[tr][["title", "text", "category"]]]
         )
-        est = TicketClassifier(user_words=words).fit(X(fit_df), fit_df["category"].to_numpy())
+        is_real = np.r_[np.zeros(len(synth), bool), np.ones(len(tr), bool)]
+        sw = (
+            None
+            if args.real_weight == 1
+            else source_weights(np.where(is_real, "real", "synthetic"), {"real": args.real_weight})
+        )
+        cw = "balanced"
+        if args.balance_unweighted and sw is not None:
+            # "balanced" computed from unweighted counts, folded into the row weights (liblinear
+            # multiplies class and row weights; a class_weight dict would not survive the label
+            # encoding inside the calibration folds); the calibration sees these weights too
+            y_fit = fit_df["category"].to_numpy()
+            labels, inv, counts = np.unique(y_fit, return_inverse=True, return_counts=True)
+            sw = sw * (len(y_fit) / (len(labels) * counts))[inv]
+            cw = None
+        est = TicketClassifier(user_words=words, class_weight=cw).fit(
+            X(fit_df), fit_df["category"].to_numpy(), sample_weight=sw
+        )
         held = real.iloc[te]
         ok = est.predict(X(held)) == held["category"].to_numpy()
         clear_acc.append(float(ok[held["clear"].to_numpy()].mean()))
@@ -71,7 +106,11 @@ def main() -> None:
         print(f"fold {k}: clear {clear_acc[-1]:.4f}  all {all_acc[-1]:.4f}", flush=True)
     out["kfold"] = {"folds": args.folds, "accuracy_clear_mean": float(np.mean(clear_acc)),
                     "accuracy_clear_sd": float(np.std(clear_acc, ddof=1)), "accuracy_all_mean": float(np.mean(all_acc)),
-                    "accuracy_all_sd": float(np.std(all_acc, ddof=1)), "per_fold_clear": clear_acc}  # fmt: skip
+                    "accuracy_all_sd": float(np.std(all_acc, ddof=1)), "per_fold_clear": clear_acc,
+                    "per_fold_all": all_acc}  # fmt: skip
+    out["seconds"] = round(time.perf_counter() - t_start, 1)
+    out["loadavg_start"] = [round(x, 2) for x in load_start]
+    out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print("k-fold:", out["kfold"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

@@ -120,6 +120,41 @@ def test_empty_texts_are_skipped_and_reported():
     assert data.dropped_empty == [0, 1] and len(data.y) == 10
 
 
+# --- row weights ---------------------------------------------------------------------------------
+def test_sample_weight_of_ones_is_the_unweighted_fit_and_weights_matter(synth, fitted):
+    X, y = _X(synth), synth["category"].to_numpy()
+    ones = TicketClassifier(**SMALL).fit(X, y, sample_weight=np.ones(len(y)))
+    assert np.array_equal(ones.predict_proba(X[:60]), fitted.predict_proba(X[:60]))
+    w = np.where(np.arange(len(y)) % 3 == 0, 10.0, 1.0)
+    weighted = TicketClassifier(**SMALL).fit(X, y, sample_weight=w)
+    assert not np.allclose(weighted.predict_proba(X[:60]), fitted.predict_proba(X[:60]))
+    for bad in (np.ones(len(y) - 1), -np.ones(len(y)), np.zeros(len(y)), np.full(len(y), np.nan)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            TicketClassifier(**SMALL).fit(X, y, sample_weight=bad)
+
+
+def test_source_weights_follow_the_rows_that_prepare_keeps():
+    from triage.classify.train import source_weights
+
+    w = source_weights(["synthetic", "real", "synthetic", "real"], {"real": 3})
+    assert np.allclose(w, [0.5, 1.5, 0.5, 1.5]) and np.isclose(w.mean(), 1.0)
+    texts = _series("", *[f"工单{i}" for i in range(12)])
+    labels = _series(*(["a"] * 7 + ["b"] * 6))
+    sources = pd.Series(["real"] + ["real"] * 4 + ["synthetic"] * 8, name="source")
+    data = prepare(None, texts, labels, taxonomy_mode="none", sources=sources, weights={"real": 3})
+    assert data.dropped_empty == [0] and len(data.sample_weight) == 12  # the empty row's weight goes too
+    assert np.allclose(data.sample_weight / data.sample_weight.min(), [3] * 4 + [1] * 8)
+    assert data.weighting["source_column"] == "source"
+    assert data.weighting["rows_per_source"] == {"real": 4, "synthetic": 8}
+    assert prepare(None, texts, labels, taxonomy_mode="none").sample_weight is None
+    with pytest.raises(TrainingDataError, match="no rows have source 'reel'"):
+        prepare(None, texts, labels, taxonomy_mode="none", sources=sources, weights={"reel": 3})
+    with pytest.raises(TrainingDataError, match="source column"):
+        prepare(None, texts, labels, taxonomy_mode="none", weights={"real": 3})
+    with pytest.raises(TrainingDataError, match="positive"):
+        prepare(None, texts, labels, taxonomy_mode="none", sources=sources, weights={"real": 0})
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 def _cli(*args):
     from triage.cli import app
@@ -165,6 +200,36 @@ def test_cli_train_evaluate_predict_with_joined_text_columns(synth, tmp_path, mo
     r = _cli("model", "list")
     assert "v-test" in r.output
     assert "模型卡" in _cli("model", "show", "v-test").output
+
+
+def test_cli_train_weights_rows_by_source_and_records_it(synth, tmp_path):
+    f = tmp_path / "labeled.csv"
+    df = synth[["title", "text", "category"]].copy()
+    df["origin"] = np.where(np.arange(len(df)) % 4 == 0, "real", "generated")
+    df.to_csv(f, index=False)
+    base = ("model", "train", "--input", f, "--title-col", "title", "--text-col", "text",
+            "--label-col", "category", "--taxonomy", "none")  # fmt: skip
+    r = _cli(*base, "--out", tmp_path / "w", "--source-col", "origin", "--weight", "real=4")
+    assert r.exit_code == 0, r.output
+    assert "real ×4" in r.output
+    card = json.loads((tmp_path / "w" / "card.json").read_text())
+    w = card["data"]["weighting"]
+    assert w["source_column"] == "origin" and w["weights"] == {"real": 4.0}
+    assert w["rows_per_source"] == {"generated": int((df["origin"] == "generated").sum()),
+                                    "real": int((df["origin"] == "real").sum())}  # fmt: skip
+    assert "row weights" in (tmp_path / "w" / "card.md").read_text()
+    # without --weight the card says so, and --weight without a source column is a usage error
+    r = _cli(*base, "--out", tmp_path / "u")
+    assert (
+        r.exit_code == 0
+        and json.loads((tmp_path / "u" / "card.json").read_text())["data"]["weighting"] is None
+    )
+    r = _cli(*base, "--out", tmp_path / "x", "--weight", "real=4")
+    assert r.exit_code == 2 and "--source-col" in r.output
+    r = _cli(*base, "--out", tmp_path / "x", "--source-col", "origin", "--weight", "real")
+    assert r.exit_code == 2 and "SOURCE=W" in r.output
+    r = _cli(*base, "--out", tmp_path / "x", "--source-col", "nope", "--weight", "real=2")
+    assert r.exit_code == 1 and "nope" in r.output
 
 
 def test_cli_names_the_columns_that_exist(synth, tmp_path):

@@ -189,8 +189,27 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
             )  # fmt: skip
         return out
 
-    def fit(self, X: Any, y: Sequence[Any]) -> TicketClassifier:
+    def fit(self, X: Any, y: Sequence[Any], sample_weight: Sequence[float] | None = None) -> TicketClassifier:
+        """Fit on ``X`` (texts or [title, text] rows) and labels ``y``.
+
+        ``sample_weight`` (optional, one non-negative number per row) weights each row's loss in
+        the SVM and in the sigmoid calibration (scikit-learn's ``sample_weight``; with
+        ``class_weight="balanced"`` the class weights are computed from the weighted counts). The
+        TF-IDF vocabularies and IDF are fitted unweighted. ``None`` is the unweighted fit.
+        """
         y = np.asarray(y)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            if sample_weight.shape != (len(y),):
+                raise ValueError(
+                    f"sample_weight must have one value per row ({len(y)}); got shape {sample_weight.shape}"
+                )
+            if (
+                not np.all(np.isfinite(sample_weight))
+                or (sample_weight < 0).any()
+                or not (sample_weight > 0).any()
+            ):
+                raise ValueError("sample_weight must be finite, non-negative and not all zero")
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
             raise ValueError(f"need at least two classes to train; got only {list(self.classes_)}")
@@ -208,7 +227,10 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
             self.model_ = CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
         else:  # too few examples of some class for calibration folds: raw SVM scores, softmaxed
             self.model_ = svm
-        self.model_.fit(Xf, y)
+        if sample_weight is None:
+            self.model_.fit(Xf, y)
+        else:
+            self.model_.fit(Xf, y, sample_weight=sample_weight)
         self.n_features_ = Xf.shape[1]
         return self
 

@@ -224,6 +224,17 @@ def load_champion() -> LoadedModel:
     return _CHAMPION_CACHE[key]
 
 
+def _weighting_lines(w: dict[str, Any] | None) -> list[str]:
+    if not w:
+        return []
+    ws = ", ".join(f"{k} ×{v:g}" for k, v in w.get("weights", {}).items())
+    rows = ", ".join(f"{k} {n}" for k, n in w.get("rows_per_source", {}).items())
+    return [
+        f"- 样本权重 row weights: by column `{w.get('source_column')}`: {ws}, other sources "
+        f"×{w.get('default_weight', 1.0):g} (scaled to mean 1); rows: {rows}"
+    ]
+
+
 def render_card_md(card: dict[str, Any]) -> str:
     m = card.get("metrics", {})
     lines = [
@@ -236,6 +247,7 @@ def render_card_md(card: dict[str, Any]) -> str:
         f"- 训练数据 training data: {card.get('data', {}).get('source')} — {card.get('data', {}).get('n_rows')} rows, "
         f"sha256 {str(card.get('data', {}).get('sha256'))[:16]}…, {card.get('data', {}).get('n_train')} train / "
         f"{card.get('data', {}).get('n_valid')} validation",
+        *_weighting_lines(card.get("data", {}).get("weighting")),
         f"- 随机种子 seed: {card.get('seed')}",
         f"- 参数 parameters: `{json.dumps(card.get('params', {}), ensure_ascii=False)}`",
         "",

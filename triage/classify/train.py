@@ -4,6 +4,10 @@
 on the 20 % (macro-F1, per-class precision/recall) and chooses the auto-dispatch threshold there:
 the lowest confidence at which the predictions kept reach the target precision (95 %). It then
 refits on all rows for the artifact; the card records both facts.
+
+Optionally rows are weighted by their source (``prepare(..., sources=, weights=)``, the CLI's
+``--source-col`` / ``--weight``): e.g. real messages above generated ones. Each row's weight
+follows it into the training or validation part; the validation metrics stay unweighted.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class TrainingData:
     sha256: str
     dropped_empty: list[int]
     merged: dict[str, str]
+    sample_weight: np.ndarray | None = None  # per row, aligned with X / y; None = unweighted
+    weighting: dict[str, Any] | None = None  # how sample_weight was made (for the model card)
 
 
 def user_words_for(taxonomy_mode: str) -> tuple[str, ...]:
@@ -64,8 +70,15 @@ def prepare(
     taxonomy_mode: str = "builtin",
     min_class_size: int = MIN_CLASS_SIZE,
     merge_rare_into: str | None = None,
+    sources: pd.Series | None = None,
+    weights: dict[str, float] | None = None,
 ) -> TrainingData:
-    """Validate labelled rows. Raises TrainingDataError with a message naming the problem."""
+    """Validate labelled rows. Raises TrainingDataError with a message naming the problem.
+
+    ``sources`` (one value per row, e.g. ``synthetic`` / ``tipdm-real``) and ``weights``
+    ({source: weight}) weight the rows in training; see ``source_weights``."""
+    if weights and sources is None:
+        raise TrainingDataError("weights by source need a source column (--source-col)")
     texts = texts.fillna("").astype(str)
     labels = labels.fillna("").astype(str).str.strip()
     titles = (
@@ -79,6 +92,24 @@ def prepare(
     keep = np.ones(len(texts), dtype=bool)
     keep[drop] = False
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
+    sample_weight, weighting = None, None
+    if weights:
+        kept_sources = pd.Series(sources).fillna("").astype(str).str.strip()[keep]
+        per_source = kept_sources.value_counts()
+        absent = sorted(set(weights) - set(per_source.index))
+        if absent:
+            raise TrainingDataError(
+                f"no rows have source {', '.join(map(repr, absent))}; the source column has: "
+                + ", ".join(f"{s!r} ({n})" for s, n in per_source.items())
+            )
+        sample_weight = source_weights(kept_sources, weights)
+        weighting = {
+            "source_column": getattr(sources, "name", None),
+            "weights": {k: float(v) for k, v in sorted(weights.items())},
+            "default_weight": 1.0,
+            "rows_per_source": {str(k): int(v) for k, v in sorted(per_source.items())},
+            "scaled_to_mean_1": True,
+        }
 
     if taxonomy_mode == "builtin":
         from triage.taxonomy import load_taxonomy
@@ -118,7 +149,22 @@ def prepare(
     digest = hashlib.sha256()
     for t, b, y in zip(titles, texts, labels, strict=True):
         digest.update(f"{t}\x1f{b}\x1f{y}\x1e".encode())
-    return TrainingData(X, labels.to_numpy(dtype=object), digest.hexdigest(), drop, merged)
+    return TrainingData(
+        X, labels.to_numpy(dtype=object), digest.hexdigest(), drop, merged, sample_weight, weighting
+    )
+
+
+def source_weights(sources: Any, weights: dict[str, float]) -> np.ndarray:
+    """Per-row training weights from a per-row source label: rows whose source is in ``weights``
+    get that weight, every other row 1. The weights are then scaled to mean 1, so only the ratio
+    between sources changes (e.g. ``{"tipdm-real": 6}``: a real row counts 6 synthetic rows) and
+    the SVM's C keeps its meaning (its loss is summed over the weights)."""
+    for src, w in weights.items():
+        if not (np.isfinite(w) and w > 0):
+            raise TrainingDataError(f"the weight of source {src!r} must be a positive number, not {w}")
+    src = pd.Series(sources).fillna("").astype(str).str.strip().to_numpy(dtype=object)
+    w = np.array([weights.get(s, 1.0) for s in src], dtype=np.float64)
+    return w / w.mean()
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str] | None = None) -> dict[str, Any]:
@@ -191,10 +237,12 @@ def train_model(
     params["random_state"] = seed
     counts = Counter(data.y)
     stratify = data.y if min(counts.values()) >= 2 else None
-    X_tr, X_va, y_tr, y_va = train_test_split(
-        data.X, data.y, test_size=valid_fraction, random_state=seed, stratify=stratify
-    )
-    est = TicketClassifier(**params).fit(X_tr, y_tr)
+    # the weights (if any) are split with their rows; the same split as without weights
+    arrays = [data.X, data.y] + ([data.sample_weight] if data.sample_weight is not None else [])
+    parts = train_test_split(*arrays, test_size=valid_fraction, random_state=seed, stratify=stratify)
+    X_tr, X_va, y_tr, y_va = parts[:4]
+    w_tr = parts[4] if data.sample_weight is not None else None
+    est = TicketClassifier(**params).fit(X_tr, y_tr, sample_weight=w_tr)
     proba = est.predict_proba(X_va)
     y_hat = est.classes_[proba.argmax(axis=1)]
     m = metrics(y_va, y_hat, labels=sorted(counts))
@@ -202,7 +250,7 @@ def train_model(
     top3 = np.argsort(-proba, axis=1)[:, :3]
     m["top3_accuracy"] = float(np.mean([y in est.classes_[t] for y, t in zip(y_va, top3, strict=True)]))
     if refit_full:
-        est = TicketClassifier(**params).fit(data.X, data.y)
+        est = TicketClassifier(**params).fit(data.X, data.y, sample_weight=data.sample_weight)
     seconds = time.perf_counter() - t0
 
     tax_info: dict[str, Any] = {"mode": taxonomy_mode, "labels": sorted(counts)}
@@ -227,6 +275,7 @@ def train_model(
             "dropped_empty_rows": len(data.dropped_empty),
             "merged_rare_classes": data.merged,
             "refit_on_all_rows": refit_full,
+            "weighting": data.weighting,
         },
         "params": {k: v for k, v in est.get_params().items() if k != "user_words"}
         | {"user_words": len(params["user_words"])},

@@ -41,6 +41,23 @@ def _matrix(titles, texts) -> np.ndarray:
     return np.column_stack([t, texts.to_numpy(dtype=object)])
 
 
+def _parse_weights(items: list[str]) -> dict[str, float]:
+    """``["tipdm-real=6", …]`` → ``{"tipdm-real": 6.0}``; a bad item is a usage error."""
+    out: dict[str, float] = {}
+    for item in items:
+        src, sep, w = item.rpartition("=")
+        try:
+            value = float(w)
+        except ValueError:
+            value = float("nan")
+        if not sep or not src.strip() or not (value > 0 and value != float("inf")):
+            raise typer.BadParameter(f"--weight {item!r}: expected SOURCE=W with W a positive number")
+        if src.strip() in out:
+            raise typer.BadParameter(f"--weight: source {src.strip()!r} given twice")
+        out[src.strip()] = value
+    return out
+
+
 @app.command()
 @handle_errors
 def train(
@@ -56,12 +73,29 @@ def train(
     min_class_size: Annotated[int, typer.Option(help="classes smaller than this are an error…")] = 5,
     merge_rare_into: Annotated[str | None, typer.Option(help="…unless merged into this label")] = None,
     promote: Annotated[bool, typer.Option(help="make it the champion (only for builtin models)")] = False,
+    source_col: Annotated[
+        str | None, typer.Option("--source-col", help="column naming each row's source (for --weight)")
+    ] = None,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--weight",
+            help="SOURCE=W: rows whose --source-col is SOURCE count W times (others 1); repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Train a classifier; prints internal validation metrics and writes the model + card."""
     from triage.classify import registry
     from triage.classify.train import prepare, train_model
 
-    _, titles, texts, labels = _load_xy(input, text_col, title_col, label_col)
+    weights = _parse_weights(weight or [])
+    if weights and not source_col:
+        raise typer.BadParameter("--weight needs --source-col (the column the sources are read from)")
+    df, titles, texts, labels = _load_xy(input, text_col, title_col, label_col)
+    if source_col:
+        from triage.tables import require_columns
+
+        require_columns(df, [source_col], str(input))
     data = prepare(
         titles,
         texts,
@@ -69,6 +103,8 @@ def train(
         taxonomy_mode=taxonomy,
         min_class_size=min_class_size,
         merge_rare_into=merge_rare_into,
+        sources=df[source_col] if source_col else None,
+        weights=weights,
     )
     if data.dropped_empty:
         console.print(f"skipped {len(data.dropped_empty)} rows with empty text or label")
@@ -76,6 +112,13 @@ def train(
         est, card = train_model(data, taxonomy_mode=taxonomy, seed=seed, source=str(input), version=out.name)
     registry.save_model(est, card, out)
     m = card["metrics"]
+    if data.weighting:
+        console.print(
+            "row weights: "
+            + ", ".join(f"{k} ×{v:g}" for k, v in data.weighting["weights"].items())
+            + f" (other sources ×1, scaled to mean 1; by column {source_col!r})",
+            highlight=False,
+        )
     console.print(
         f"model {card['version']} → {out}\n"
         f"internal validation (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
