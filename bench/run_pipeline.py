@@ -129,7 +129,11 @@ def main() -> None:
     def timed(name: str, fn):
         t0 = time.perf_counter()
         out = fn()
-        stages[name] = {"seconds": round(time.perf_counter() - t0, 2)}
+        stages[name] = {
+            "seconds": round(time.perf_counter() - t0, 2),
+            # the main process's high-water mark so far: the stage that raises it sets the peak
+            "main_peak_rss_mb_after": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        }
         print(f"  {name:<9} {stages[name]['seconds']:>8.1f} s", flush=True)
         return out
 
@@ -165,6 +169,7 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "python_loop_20M_s": calibration_s,
+            "python_loop_20M_s_at_end": cpu_calibration(),
             "load_average_at_start": load_at_start,
         },
         "measured_at": dt.datetime.now().isoformat(timespec="seconds"),

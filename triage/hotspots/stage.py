@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from triage.hotspots.events import EventParams, cluster_events
 from triage.hotspots.scan import ScanParams, space_time_scan
@@ -51,7 +51,9 @@ def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
     start = night - dt.timedelta(days=days - 1)
     q = (
         select(
-            Ticket.ticket_id, Ticket.received_at, Ticket.received_date, Ticket.title, Ticket.text,
+            Ticket.ticket_id, Ticket.received_at, Ticket.received_date, Ticket.title,
+            # cut in the database: a million full texts would be ~1 GB of Python strings
+            func.substr(Ticket.text, 1, DB_TEXT_CHARS).label("text"),
             Ticket.address, Ticket.caller_hash, Ticket.lat, Ticket.lon, Ticket.votes,
             Prediction.category, QueueItem.street_code, QueueItem.district_code, QueueItem.community_code,
         )
@@ -62,8 +64,6 @@ def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
     )  # fmt: skip
     with get_engine().connect() as conn:
         df = read_frame(conn, q, list(q.selected_columns.keys()))
-    if not df.empty:
-        df["text"] = df["text"].str.slice(0, DB_TEXT_CHARS)
     return df
 
 
