@@ -325,3 +325,22 @@ def test_an_id_stored_by_a_concurrent_load_is_never_silently_lost(db, tmp_path, 
         q.reason_code == "conflicting_duplicate" and q.ticket_id == "T0001" and "concurrent load" in q.reason
     )
     assert tickets()["T0001"].text.endswith("第1次")
+
+
+def test_a_daemonic_task_process_cleans_rows_itself(sqlite_db, tmp_path, monkeypatch):
+    """Daemonic processes may not start children: ingest then cleans in the process itself."""
+    import types
+
+    from triage.config import reset_settings
+    from triage.ingest import loader
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(loader, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(loader.mp, "current_process", lambda: types.SimpleNamespace(daemon=True))
+    monkeypatch.setattr(loader, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv("TRIAGE_INGEST_PROCESSES", "2")
+    reset_settings()
+    r = ingest_file(write(tmp_path / "a.csv", HEADER + good_rows(50)), night=NIGHT)
+    assert (r.rows_read, r.rows_new) == (50, 50)

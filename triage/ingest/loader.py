@@ -243,6 +243,8 @@ def _validated(
     """Each batch with its rows validated and cleaned (normalisation and PII masking are ~70 % of
     ingest time). With several processes, a batch's rows are cleaned in parallel while the
     previous batch is being written, so the writes (one writer, in order) overlap the cleaning."""
+    if processes > 1 and mp.current_process().daemon:
+        processes = 1  # a daemonic process (e.g. some executors' task processes) may not start children
     if processes <= 1:
         for batch in batches:
             yield batch, _validate_rows(batch.rows, mapping, now, s)
