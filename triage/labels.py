@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from triage.store import Label, Ticket, get_engine, upsert
+from triage.store import Label, Ticket, get_engine, read_frame, upsert
 from triage.store.models import utcnow
 from triage.tables import read_table, require_columns
 from triage.taxonomy import load_taxonomy
@@ -98,11 +98,11 @@ def labeled_tickets() -> pd.DataFrame:
     within the same kind, the newest label wins."""
     engine = get_engine()
     with engine.connect() as conn:
-        rows = conn.execute(
+        df = read_frame(
+            conn,
             select(Label.ticket_id, Ticket.title, Ticket.text, Label.category, Label.source, Label.labeled_at)
-            .join(Ticket, Ticket.ticket_id == Label.ticket_id)
-        ).all()  # fmt: skip
-    df = pd.DataFrame(rows, columns=["ticket_id", "title", "text", "category", "source", "labeled_at"])
+            .join(Ticket, Ticket.ticket_id == Label.ticket_id),
+        )  # fmt: skip
     if df.empty:
         return df.drop(columns="source")
     df["_rank"] = (df["source"] == "correction").astype(int)

@@ -1,4 +1,4 @@
-"""Chinese text handling: normalisation, PII masking, tokenisation.
+"""Chinese text handling: normalisation and PII masking (word segmentation lives with the classifier).
 
 Everything that reaches the database goes through :func:`clean_text` first, so that traditional
 and simplified script, full-width and half-width characters, and stray whitespace all look the same
