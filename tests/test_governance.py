@@ -139,3 +139,39 @@ def test_scoreboard_from_the_database(db, tmp_path):
     top = b["districts"][0]
     assert 0 < top["resolution"] < 1 and top["resolution_raw"] is not None
     assert all((r["rank"] is None) == (not r["ranked"]) for r in b["streets"])
+
+
+def test_response_in_time_counts_the_first_human_action(db, tmp_path):
+    """响应率 comes from the first non-system queue event: an acknowledgement before the deadline
+    counts, one after it does not, and the router's own dispatch event never does."""
+    from triage.classify.batch import classify_pending
+    from triage.hotspots.governance import load_rate_items
+    from triage.ingest import ingest_file
+    from triage.route import route_pending
+    from triage.store import QueueEvent, QueueItem, get_engine
+    from triage.synth import generate_tickets
+    from triage.tables import write_table
+
+    night = dt.date(2026, 11, 20)
+    df = generate_tickets(200, seed=5, start=dt.date(2026, 11, 1), end=night, labeled=False).tickets
+    ingest_file(write_table(df, tmp_path / "t.parquet"), night=night)
+    classify_pending()
+    route_pending()
+    with get_engine().begin() as c:
+        items = c.execute(
+            select(QueueItem.id, QueueItem.due_at).where(QueueItem.queue == "street").order_by(QueueItem.id)
+        ).all()
+        early, late, untouched = items[0], items[1], items[2]
+        for (item_id, due), delta in ((early, -2), (late, 5)):
+            c.execute(QueueEvent.__table__.insert(), {
+                "item_id": item_id, "at": due + dt.timedelta(hours=delta), "actor": "street:test",
+                "action": "acknowledge", "from_status": "dispatched", "to_status": "acknowledged"})  # fmt: skip
+    rates = load_rate_items(dt.date(2026, 11, 1), night).set_index("item_id")
+    assert len(rates) == len(items)
+    assert rates.loc[early.id, "responded_in_time"]
+    assert (
+        not rates.loc[late.id, "responded_in_time"]
+        and rates.loc[late.id, "first_at"] > rates.loc[late.id, "due_at"]
+    )
+    # only the router's dispatch event: no response yet
+    assert pd.isna(rates.loc[untouched.id, "first_at"]) and not rates.loc[untouched.id, "responded_in_time"]

@@ -17,7 +17,18 @@ from typing import Any
 from triage.config import get_settings
 from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
 from triage.store import PipelineRun, get_engine, upsert
+from triage.store.db import refresh_statistics
 from triage.store.models import utcnow
+
+# the tables each stage bulk-loads: their planner statistics are refreshed when it finishes, so the
+# next stage's queries are planned for a million rows, not for the empty tables of the last ANALYZE
+STAGE_WRITES = {
+    "ingest": ("tickets", "quarantine", "ingest_files"),
+    "classify": ("predictions",),
+    "route": ("queue_items", "queue_events"),
+    "hotspots": ("hotspot_signals", "hotspot_events", "scan_clusters"),
+    "proactive": ("queue_items", "queue_events"),
+}
 
 
 def night_inbox(night: dt.date, inbox: Path | str | None = None) -> Path:
@@ -31,6 +42,8 @@ def record_stage(night: dt.date, stage: str, shard: int, fn: Callable[[], dict[s
     started = utcnow()
     t0 = time.perf_counter()
     counts = fn()
+    with get_engine().begin() as conn:
+        refresh_statistics(conn, STAGE_WRITES.get(stage, ()))
     counts.setdefault("seconds", round(time.perf_counter() - t0, 2))
     with get_engine().begin() as conn:
         upsert(

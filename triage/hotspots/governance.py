@@ -201,23 +201,27 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
 
     from triage.store import QueueEvent, QueueItem, Ticket, get_engine, read_frame
 
-    first_action = (
-        select(QueueEvent.item_id, func.min(QueueEvent.at).label("first_at"))
-        .where(~QueueEvent.actor.like("system:%"))
-        .group_by(QueueEvent.item_id)
-        .subquery()
-    )
     q = (
-        select(QueueItem.street_code, QueueItem.district_code, QueueItem.due_at, QueueItem.resolved_at,
-               QueueItem.satisfaction, QueueItem.status, first_action.c.first_at)
+        select(QueueItem.id, QueueItem.street_code, QueueItem.district_code, QueueItem.due_at,
+               QueueItem.resolved_at, QueueItem.satisfaction, QueueItem.status)
         .join(Ticket, and_(Ticket.ticket_id == QueueItem.ticket_id, QueueItem.kind == "ticket"))
-        .outerjoin(first_action, first_action.c.item_id == QueueItem.id)
         .where(Ticket.received_date >= start, Ticket.received_date <= end, QueueItem.queue == "street")
     )  # fmt: skip
+    # a street's first action on each item, read on its own and joined here: as a subquery joined in
+    # SQL, a planner misled by stale statistics re-ran the aggregate once per item (hours at 1M)
+    # (no item of the period was acted on before the period began: older events are skipped)
+    since = dt.datetime.combine(start - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    first_action = (
+        select(QueueEvent.item_id, func.min(QueueEvent.at))
+        .where(~QueueEvent.actor.like("system:%"), QueueEvent.at >= since)
+        .group_by(QueueEvent.item_id)
+    )
     with get_engine().connect() as conn:
         df = read_frame(
-            conn, q, ["street", "district", "due_at", "resolved_at", "satisfaction", "status", "first_at"]
+            conn, q, ["item_id", "street", "district", "due_at", "resolved_at", "satisfaction", "status"]
         )
+        first = read_frame(conn, first_action, ["item_id", "first_at"])
+    df["first_at"] = df["item_id"].map(first.set_index("item_id")["first_at"]) if len(first) else None
     if df.empty:
         return df
     # timestamps may come back naive (SQLite) or aware (PostgreSQL); compare in UTC
