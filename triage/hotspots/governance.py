@@ -74,17 +74,23 @@ def month_bounds(month: str | dt.date) -> tuple[dt.date, dt.date]:
     return d, nxt - dt.timedelta(days=1)
 
 
+def _counted(tickets: pd.DataFrame) -> pd.DataFrame:
+    """Days as dates and a count column n (1 per row where the frame holds single tickets)."""
+    t = tickets.assign(day=pd.to_datetime(tickets["day"]).dt.date)
+    return t if "n" in t.columns else t.assign(n=1)
+
+
 def street_candidates(
     tickets: pd.DataFrame, month: str, params: GovernanceParams | None = None
 ) -> pd.DataFrame:
-    """治理类街乡镇 candidates. ``tickets``: columns day, street (may be NaN). Volume this month,
-    expected from the previous (up to 3) months scaled to the month's days, shrunk trend."""
+    """治理类街乡镇 candidates. ``tickets``: columns day, street (may be NaN) and optionally n (the
+    tickets a row stands for; see :func:`load_month_tickets`). Volume this month, expected from the
+    previous (up to 3) months scaled to the month's days, shrunk trend."""
     p = params or GovernanceParams()
     start, end = month_bounds(month)
-    day = pd.to_datetime(tickets["day"]).dt.date
-    t = tickets.assign(day=day).dropna(subset=["street"])
+    t = _counted(tickets).dropna(subset=["street"])
     t = t[t["day"] <= end]  # future-dated tickets do not count
-    cur = t[(t["day"] >= start)].groupby("street").size()
+    cur = t[(t["day"] >= start)].groupby("street")["n"].sum()
     prev_start = start - dt.timedelta(days=92)
     prev = t[(t["day"] >= prev_start) & (t["day"] < start)]
     prev_days = (start - max(prev_start, prev["day"].min())).days if len(prev) else 0
@@ -92,7 +98,7 @@ def street_candidates(
     streets = sorted(set(cur.index) | set(prev["street"]))
     out = pd.DataFrame(index=pd.Index(streets, name="street"))
     out["volume"] = cur.reindex(out.index).fillna(0).astype(int)
-    prev_counts = prev.groupby("street").size().reindex(out.index).fillna(0)
+    prev_counts = prev.groupby("street")["n"].sum().reindex(out.index).fillna(0)
     out["expected"] = prev_counts * (n_days / prev_days) if prev_days else np.nan
     out["raw_ratio"] = out["volume"] / out["expected"].where(out["expected"] > 0)
     if prev_days:
@@ -112,10 +118,11 @@ def street_candidates(
 
 def monthly_themes(tickets: pd.DataFrame, month: str, params: GovernanceParams | None = None) -> pd.DataFrame:
     """每月一题 candidate themes: categories that are widespread (many streets with ≥ k tickets),
-    recurring (also widespread in the previous months) and large. ``tickets``: day, street, category."""
+    recurring (also widespread in the previous months) and large. ``tickets``: day, street,
+    category, optionally n."""
     p = params or GovernanceParams()
     start, end = month_bounds(month)
-    t = tickets.assign(day=pd.to_datetime(tickets["day"]).dt.date).dropna(subset=["category"])
+    t = _counted(tickets).dropna(subset=["category"])
     t = t[t["category"] != "other"]  # "其他" is not a theme
     rows = []
     months = [start]
@@ -125,10 +132,10 @@ def monthly_themes(tickets: pd.DataFrame, month: str, params: GovernanceParams |
     for m in months:
         ms, me = month_bounds(m)
         sub = t[(t["day"] >= ms) & (t["day"] <= me)].dropna(subset=["street"])
-        per = sub.groupby(["category", "street"]).size()
+        per = sub.groupby(["category", "street"])["n"].sum()
         spread[m] = (per >= p.theme_min_per_street).groupby(level=0).sum()
     cur = t[(t["day"] >= start) & (t["day"] <= end)]
-    vol = cur.groupby("category").size()
+    vol = cur.groupby("category")["n"].sum()
     n_streets = max(cur["street"].nunique(), 1)
     for cat, v in vol.items():
         now = int(spread[start].get(cat, 0))
@@ -174,25 +181,34 @@ def three_rates(items: pd.DataFrame, by: str, params: GovernanceParams | None = 
 
 
 def load_month_tickets(month: str, months_back: int = 3) -> pd.DataFrame:
-    """Tickets of the month and the ``months_back`` before it: day, street, district, category."""
-    from sqlalchemy import and_, select
-
-    from triage.store import Prediction, QueueItem, Ticket, get_engine, read_frame
-
+    """Ticket counts of the month and the ``months_back`` before it, per day, street, district and
+    category (columns day, street, district, category, n). Counted in the database: four months of
+    a busy hotline are millions of tickets but only tens of thousands of combinations."""
     start, end = month_bounds(month)
     lo = start
     for _ in range(months_back):
         lo = (lo - dt.timedelta(days=1)).replace(day=1)
+    return load_ticket_counts(lo, end)
+
+
+def load_ticket_counts(start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Tickets received in [start, end] counted per day, street, district, category (the router's
+    street and district; the classifier's category; NaN where a ticket has none yet)."""
+    from sqlalchemy import and_, func, select
+
+    from triage.store import Prediction, QueueItem, Ticket, get_engine, read_frame
+
+    keys = (Ticket.received_date, QueueItem.street_code, QueueItem.district_code, Prediction.category)
     q = (
-        select(Ticket.received_date.label("day"), QueueItem.street_code.label("street"),
-               QueueItem.district_code.label("district"), Prediction.category)
+        select(*keys, func.count())
         .select_from(Ticket)
         .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)
         .outerjoin(QueueItem, and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
-        .where(Ticket.received_date >= lo, Ticket.received_date <= end)
+        .where(Ticket.received_date >= start, Ticket.received_date <= end)
+        .group_by(*keys)
     )  # fmt: skip
     with get_engine().connect() as conn:
-        return read_frame(conn, q, ["day", "street", "district", "category"])
+        return read_frame(conn, q, ["day", "street", "district", "category", "n"])
 
 
 def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, select
+from sqlalchemy import select
 
 from triage.config import get_settings
 from triage.geo import get_gazetteer
@@ -18,12 +18,10 @@ from triage.report.render import render_to_file
 from triage.store import (
     HotspotEvent,
     HotspotSignal,
-    Prediction,
     QueueItem,
     ScanCluster,
     Ticket,
     get_engine,
-    read_frame,
 )
 from triage.taxonomy import load_taxonomy
 from triage.text import mask_pii
@@ -73,46 +71,42 @@ def line_chart(
             "ytop": round(py(top), 1)}  # fmt: skip
 
 
-def _window(start: dt.date, end: dt.date) -> pd.DataFrame:
-    q = (
-        select(Ticket.received_date, Prediction.category, QueueItem.street_code, QueueItem.district_code)
-        .select_from(Ticket)
-        .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)
-        .outerjoin(QueueItem, and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
-        .where(Ticket.received_date >= start, Ticket.received_date <= end)
-    )  # fmt: skip
-    with get_engine().connect() as conn:
-        return read_frame(conn, q, ["day", "category", "street", "district"])
-
-
 def trends_and_heat(start: dt.date, end: dt.date, heat_days: int) -> dict[str, Any]:
+    from triage.hotspots.governance import load_ticket_counts
+
     unit, cat = _names()
-    df = _window(start, end)
+    df = load_ticket_counts(start, end)  # one row per day × street × district × category, with n
     if not df.empty:  # a month in progress: the chart stops at the last day with tickets
         end = min(end, max(df["day"].max(), start))
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     labels = [d.isoformat() for d in days]
-    out: dict[str, Any] = {"labels": labels, "n": len(df)}
+    out: dict[str, Any] = {"labels": labels, "n": int(df["n"].sum())}
     if df.empty:
         out.update(cat_chart=None, dist_chart=None, heat={"cats": [], "rows": []})
         return out
-    top_c = df["category"].value_counts().head(6).index.tolist()
-    top_d = df["district"].value_counts().head(6).index.tolist()
-    by_cd = df.groupby(["category", "day"]).size()
-    by_dd = df.groupby(["district", "day"]).size()
-    out["cat_chart"] = line_chart({cat(c): [int(by_cd.get((c, d), 0)) for d in days] for c in top_c}, labels)
+
+    def top(frame: pd.DataFrame, col: str, k: int) -> list[str]:
+        return (
+            frame.groupby(col)["n"].sum().sort_values(ascending=False, kind="stable").head(k).index.tolist()
+        )
+
+    by_cd = df.groupby(["category", "day"])["n"].sum()
+    by_dd = df.groupby(["district", "day"])["n"].sum()
+    out["cat_chart"] = line_chart(
+        {cat(c): [int(by_cd.get((c, d), 0)) for d in days] for c in top(df, "category", 6)}, labels
+    )
     out["dist_chart"] = line_chart(
-        {unit(c): [int(by_dd.get((c, d), 0)) for d in days] for c in top_d}, labels
+        {unit(c): [int(by_dd.get((c, d), 0)) for d in days] for c in top(df, "district", 6)}, labels
     )
     h = df[(df["day"] > end - dt.timedelta(days=heat_days)) & df["street"].notna()]
-    cats = h["category"].value_counts().head(10).index.tolist()
-    streets = h["street"].value_counts().head(25).index.tolist()
-    tab = h.groupby(["street", "category"]).size()
+    cats, streets = top(h, "category", 10), top(h, "street", 25)
+    tab = h.groupby(["street", "category"])["n"].sum()
+    street_total = h.groupby("street")["n"].sum()
     peak = max((int(tab.get((s, c), 0)) for s in streets for c in cats), default=1) or 1
     rows = []
     for s in streets:
         cells = [int(tab.get((s, c), 0)) for c in cats]
-        rows.append({"name": unit(s), "district": unit(s[:6]), "total": int(h["street"].eq(s).sum()),
+        rows.append({"name": unit(s), "district": unit(s[:6]), "total": int(street_total[s]),
                      "cells": [{"v": v, "a": round(0.08 + 0.85 * v / peak, 2) if v else 0} for v in cells]})  # fmt: skip
     out["heat"] = {"cats": [cat(c) for c in cats], "rows": rows, "days": heat_days}
     return out
