@@ -80,3 +80,23 @@ def test_a_stage_refreshes_the_planner_statistics_of_what_it_loaded(db):
             text("SELECT reltuples FROM pg_class WHERE oid = to_regclass('quarantine')")
         ).scalar_one()
     assert reltuples == 500  # -1 (never analysed) without the refresh
+
+
+def test_read_frame_streams_in_chunks_and_types_columns_as_one_frame_would(db, monkeypatch):
+    """Chunked reading must give the frame a single read would: same rows in order, and a text
+    column that is NULL throughout one chunk is still typed as text."""
+    import pandas as pd
+
+    from triage.store import read_frame
+
+    with get_engine().begin() as conn:
+        insert_ignore(conn, Quarantine.__table__, _rows(0, 250), ["source_sha256", "row_number"])
+    query = select(Quarantine.row_number, Quarantine.field).order_by(Quarantine.row_number)
+    with get_engine().connect() as conn:
+        whole = read_frame(conn, query)
+        monkeypatch.setattr(store_db, "_READ_CHUNK_ROWS", 1)  # chunk 0 holds row 0, whose field is NULL
+        chunked = read_frame(conn, query)
+        empty = read_frame(conn, query.where(Quarantine.row_number < 0), ["n", "f"])
+    assert list(chunked["row_number"]) == list(range(250)) and chunked["field"].isna().sum() == 125
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert empty.empty and list(empty.columns) == ["n", "f"]

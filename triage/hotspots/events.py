@@ -276,6 +276,26 @@ def _keyed_links(
     return d["row"].to_numpy(), codes + len(places)
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _places_of_rows(
+    columns: list[pd.Series], body_chars: int, exclude_keys: set[str] | frozenset[str], chunk: int = 50_000
+) -> list[list[str]]:
+    """The places each row names in its title, body (``columns[1]``, first ``body_chars``) and
+    further columns such as the address. Read chunk by chunk: one string per row concatenated
+    for a million rows at once cost ~1 GB; districts and streets in ``exclude_keys`` are dropped."""
+    out: list[list[str]] = []
+    for a in range(0, len(columns[0]), chunk):
+        parts = [c.iloc[a : a + chunk].tolist() for c in columns]
+        for title, body, *more in zip(*parts, strict=True):
+            src = " ".join([_text(title), _text(body)[:body_chars], *map(_text, more)])
+            ks = extract_places(src)
+            out.append([k for k in ks if k not in exclude_keys] if exclude_keys else ks)
+    return out
+
+
 def cluster_events(
     df: pd.DataFrame,
     id_col: str,
@@ -312,13 +332,8 @@ def cluster_events(
         return out, membership
     n = len(data)
     title = data[title_col].fillna("").astype(str) if title_col else pd.Series([""] * n)
-    body = data[text_col].fillna("").astype(str).str.slice(0, p.max_chars)
-    place_src = title + " " + body
-    for c in place_cols:
-        place_src = place_src + " " + data[c].fillna("").astype(str)
-    places = [extract_places(t) for t in place_src.tolist()]
-    if exclude_keys:  # e.g. district and street names: areas, not places
-        places = [[k for k in ks if k not in exclude_keys] for ks in places]
+    body = data[text_col]  # cut to max_chars where it is read
+    places = _places_of_rows([title, body, *(data[c] for c in place_cols)], p.max_chars, exclude_keys)
     if block_cols:
         blocks = data[block_cols[0]].astype(str).to_numpy()
         for c in block_cols[1:]:
@@ -330,7 +345,8 @@ def cluster_events(
         ei_a, ej_a = _keyed_links(places, blocks)
         n_nodes = n + (int(ej_a.max()) - n + 1 if len(ej_a) else 0)
     else:
-        X = _combine(_vectorise(title.tolist()), _vectorise(body.tolist()))
+        body_cut = body.fillna("").astype(str).str.slice(0, p.max_chars).tolist()
+        X = _combine(_vectorise(title.tolist()), _vectorise(body_cut))
         days = (times - times.min()).dt.total_seconds().to_numpy() / 86400.0
         place_sets = [set(x) for x in places]
         order = np.argsort(blocks, kind="stable")
@@ -424,7 +440,7 @@ def cluster_events(
         ev["rep_row"] = tc["r"]
         ev["rep_row"] = ev["rep_row"].fillna(ev["first_row"]).astype(int)
     rr = ev["rep_row"].to_numpy()
-    ev["title"] = [title.iloc[r] or body.iloc[r][:40] for r in rr]
+    ev["title"] = [title.iloc[r] or _text(body.iloc[r])[:40] for r in rr]
     age = ((ref - ev["last"]).dt.total_seconds() / 86400.0).to_numpy()
     ev["score"] = [
         heat_score(int(a), int(b), float(v), float(ag), float(gr), p.window_days, int(rc))
