@@ -57,6 +57,22 @@ def cpu_calibration() -> float:
     return round(time.perf_counter() - t0, 2)
 
 
+def database_mb(schema: str | None, work: Path) -> float:
+    """Space the night takes in the database: tables and indexes (PostgreSQL) or the file (SQLite)."""
+    if schema is None:
+        return round((work / "var" / "triage.db").stat().st_size / 2**20)
+    import sqlalchemy as sa
+
+    from triage.store import get_engine
+
+    with get_engine().connect() as c:
+        size = c.execute(
+            sa.text("SELECT sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))) "
+                    "FROM pg_tables WHERE schemaname = :s"), {"s": schema},
+        ).scalar_one()  # fmt: skip
+    return round(int(size) / 2**20)
+
+
 def _shard_worker(stage: str, shard: int, n_shards: int, queue: mp.Queue) -> None:
     from triage import pipeline
 
@@ -164,6 +180,7 @@ def main() -> None:
         "classified": classified,
         "routed": {"street": rte.get("to_street"), "centre": rte.get("to_centre")},
         "peak_rss_mb": {"main": round(rss_self), "largest_worker": round(rss_child)},
+        "database_mb": database_mb(schema, work),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -185,7 +202,8 @@ def main() -> None:
         print(f"| {name} | {s['seconds']:.1f} | {args.n / max(s['seconds'], 1e-9):,.0f} |")
     print(f"| **total** | **{total:.1f}** | **{args.n / total:,.0f}** |")
     print(f"peak RSS: main {rss_self:,.0f} MB, largest worker {rss_child:,.0f} MB; "
-          f"{ing['rows_new']:,} new, {ing['rows_quarantined']:,} quarantined, {classified:,} classified")  # fmt: skip
+          f"{ing['rows_new']:,} new, {ing['rows_quarantined']:,} quarantined, {classified:,} classified; "
+          f"database {result['database_mb']:,} MB")  # fmt: skip
     print(f"written {out}")
 
     if schema and not args.keep:
