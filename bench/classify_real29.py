@@ -43,12 +43,21 @@ def main() -> None:
         action="store_true",
         help="class weights from unweighted class counts (a diagnostic; 'balanced' uses weighted counts)",
     )
+    ap.add_argument(
+        "--training",
+        type=Path,
+        default=ROOT / "data_samples/training/labeled_tickets.parquet",
+        help="the synthetic rows are taken from this training file",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/classify_real29.json")
+    ap.add_argument(
+        "--errors", type=Path, help="write every held-out prediction here (CSV) for error analysis"
+    )
     args = ap.parse_args()
     from triage.classify.model import TicketClassifier
     from triage.classify.train import source_weights, user_words_for
 
-    train = pd.read_parquet(ROOT / "data_samples/training/labeled_tickets.parquet").fillna("")
+    train = pd.read_parquet(args.training).fillna("")
     synth = train[train["source"] == "synthetic"]
     real = pd.read_csv(ROOT / "data_samples/real/tipdm_labeled29.csv").fillna({"title": "", "text": ""})
     words = user_words_for("builtin")
@@ -73,6 +82,7 @@ def main() -> None:
     # rare codes (< folds examples) cannot be stratified; fold them by label7 instead
     strat = real["label7"].fillna("?").astype(str).to_numpy()
     clear_acc, all_acc = [], []
+    held_out: list[pd.DataFrame] = []
     for k, (tr, te) in enumerate(
         StratifiedKFold(args.folds, shuffle=True, random_state=args.fold_seed).split(
             np.zeros(len(real)), strat
@@ -100,7 +110,9 @@ def main() -> None:
             X(fit_df), fit_df["category"].to_numpy(), sample_weight=sw
         )
         held = real.iloc[te]
-        ok = est.predict(X(held)) == held["category"].to_numpy()
+        pred = est.predict(X(held))
+        ok = pred == held["category"].to_numpy()
+        held_out.append(held.assign(predicted=pred, fold=k))
         clear_acc.append(float(ok[held["clear"].to_numpy()].mean()))
         all_acc.append(float(ok.mean()))
         print(f"fold {k}: clear {clear_acc[-1]:.4f}  all {all_acc[-1]:.4f}", flush=True)
@@ -108,6 +120,16 @@ def main() -> None:
                     "accuracy_clear_sd": float(np.std(clear_acc, ddof=1)), "accuracy_all_mean": float(np.mean(all_acc)),
                     "accuracy_all_sd": float(np.std(all_acc, ddof=1)), "per_fold_clear": clear_acc,
                     "per_fold_all": all_acc}  # fmt: skip
+    every = pd.concat(held_out)
+    clear = every[every["clear"]]
+    # per true code on the clear rows: where the errors are, and what they are taken for
+    out["per_class_clear"] = {
+        code: {"n": len(g), "recall": round(float((g["predicted"] == code).mean()), 3),
+               "taken_for": g.loc[g["predicted"] != code, "predicted"].value_counts().head(3).to_dict()}
+        for code, g in sorted(clear.groupby("category"), key=lambda kv: -len(kv[1]))
+    }  # fmt: skip
+    if args.errors:
+        every.to_csv(args.errors, index=False)
     out["seconds"] = round(time.perf_counter() - t_start, 1)
     out["loadavg_start"] = [round(x, 2) for x in load_start]
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
