@@ -19,7 +19,6 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ def make_db(tmp: str, n: int) -> float:
     from triage.synth import generate_tickets
 
     upgrade()
-    df = generate_tickets(n, seed=42, labeled=False).tickets.fillna("")
+    df = generate_tickets(n, seed=42, labeled=False).tickets.fillna({"title": "", "text": ""})
     texts = df["text"].tolist()
     rows, now = [], dt.datetime(2026, 11, 20, 4, tzinfo=dt.UTC)
     for i, r in enumerate(df.itertuples()):
@@ -60,22 +59,29 @@ def make_db(tmp: str, n: int) -> float:
     return sum(len(r["title"]) + len(r["text"]) for r in rows) / len(rows)
 
 
+def _rss_mb() -> float:
+    """Current resident memory. (Not ru_maxrss: Linux keeps it across exec, so a spawned worker
+    starts with its parent's high-water mark and the model's own memory never shows.)"""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def worker(tmp: str, shard: int, n_shards: int, barrier, q) -> None:
     _env(tmp)
     from triage.classify.batch import classify_pending
     from triage.classify.registry import load_champion
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = _rss_mb()
     t0 = time.perf_counter()
     m = load_champion()
     load_s = time.perf_counter() - t0
     m.estimator.predict_proba([["标题", "预热分词器"]])  # jieba dictionary load is part of start-up
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss1 = _rss_mb()
     barrier.wait()
     t0 = time.perf_counter()
     r = classify_pending(shard, n_shards, batch_rows=5000)
     q.put({"shard": shard, "classified": r["classified"], "seconds": time.perf_counter() - t0,
-           "load_seconds": load_s, "model_rss_mb": (rss1 - rss0) / 1024})  # fmt: skip
+           "load_seconds": load_s, "model_rss_mb": rss1 - rss0})  # fmt: skip
 
 
 def run(tmp: str, n_shards: int) -> dict:
