@@ -1,6 +1,7 @@
-"""store.insert_ignore on SQLite and PostgreSQL. On PostgreSQL, large batches go through COPY
-into a temporary table: what lands must be exactly what the plain INSERT path stores (bind
-processing, JSON, Python-side defaults, serial ids, conflicts skipped and counted)."""
+"""store.insert_ignore on SQLite and PostgreSQL. Large batches take the driver's bulk path (COPY
+into a temporary table on PostgreSQL, one prepared statement through sqlite3's executemany on
+SQLite): what lands must be exactly what the plain INSERT path stores (bind processing, JSON,
+Python-side defaults, serial ids, conflicts skipped and counted)."""
 
 from __future__ import annotations
 
