@@ -61,7 +61,8 @@ def test_large_batches_store_the_same_as_small_ones(db, monkeypatch):
 
 def test_a_stage_refreshes_the_planner_statistics_of_what_it_loaded(db):
     """After a bulk load PostgreSQL must know the table is no longer empty (ANALYZE): with the
-    statistics of an empty table the planner chose nested loops that took hours at 1M tickets."""
+    statistics of an empty table the planner chose a nested loop that had not finished after
+    minutes at 1M tickets."""
     from sqlalchemy import text
 
     from triage.pipeline import STAGE_WRITES, record_stage

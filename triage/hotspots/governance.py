@@ -224,8 +224,9 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
         .where(Ticket.received_date >= start, Ticket.received_date <= end, QueueItem.queue == "street")
     )  # fmt: skip
     # a street's first action on each item, read on its own and joined here: as a subquery joined in
-    # SQL, a planner misled by stale statistics re-ran the aggregate once per item (hours at 1M)
-    # (no item of the period was acted on before the period began: older events are skipped)
+    # SQL, a planner misled by stale statistics re-ran the aggregate once per item (at 1M it had
+    # not finished after minutes). No item of the period was acted on before the period began,
+    # so older events are skipped.
     since = dt.datetime.combine(start - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     first_action = (
         select(QueueEvent.item_id, func.min(QueueEvent.at))

@@ -193,9 +193,9 @@ def refresh_statistics(conn: Connection, tables: Iterable[str]) -> None:
     """Update the query planner's statistics after a bulk load (PostgreSQL ``ANALYZE``).
 
     Autovacuum analyses a freshly loaded table only some time later; until then the planner
-    believes it holds a handful of rows and picks nested loops. At one million tickets that turned
-    the report's scoreboard query into hours (an aggregate re-run per row); after ANALYZE it takes
-    seconds. SQLite needs nothing here: its planner works from the indexes without statistics."""
+    believes it holds a handful of rows and picks nested loops. At one million tickets the report's
+    scoreboard query (an aggregate re-run per row) had not finished after 4.5 minutes; after
+    ANALYZE the whole report takes ~10 s. SQLite needs nothing here: its planner works from the indexes without statistics."""
     if conn.dialect.name != "postgresql":
         return
     for name in tables:
