@@ -43,6 +43,7 @@ def main() -> None:
         action="store_true",
         help="class weights from unweighted class counts (a diagnostic; 'balanced' uses weighted counts)",
     )
+    ap.add_argument("--params", type=json.loads, default={}, help="JSON TicketClassifier params (a variant)")
     ap.add_argument(
         "--training",
         type=Path,
@@ -67,7 +68,7 @@ def main() -> None:
 
     load_start = os.getloadavg()
     t_start = time.perf_counter()
-    out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed}
+    out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed, "params": args.params}
     if args.balance_unweighted:
         out["class_weight"] = "balanced on unweighted counts"
     if not args.skip_synthetic_only:
@@ -106,7 +107,7 @@ def main() -> None:
             labels, inv, counts = np.unique(y_fit, return_inverse=True, return_counts=True)
             sw = sw * (len(y_fit) / (len(labels) * counts))[inv]
             cw = None
-        est = TicketClassifier(user_words=words, class_weight=cw).fit(
+        est = TicketClassifier(user_words=words, class_weight=cw, **args.params).fit(
             X(fit_df), fit_df["category"].to_numpy(), sample_weight=sw
         )
         held = real.iloc[te]
