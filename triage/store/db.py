@@ -195,7 +195,8 @@ def refresh_statistics(conn: Connection, tables: Iterable[str]) -> None:
     Autovacuum analyses a freshly loaded table only some time later; until then the planner
     believes it holds a handful of rows and picks nested loops. At one million tickets the report's
     scoreboard query (an aggregate re-run per row) had not finished after 4.5 minutes; after
-    ANALYZE the whole report takes ~10 s. SQLite needs nothing here: its planner works from the indexes without statistics."""
+    ANALYZE the whole report takes ~10 s. SQLite needs nothing here: its planner works from the
+    indexes without statistics."""
     if conn.dialect.name != "postgresql":
         return
     for name in tables:
