@@ -16,8 +16,7 @@ from typing import Any
 
 from triage.config import get_settings
 from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
-from triage.store import PipelineRun, get_engine, upsert
-from triage.store.db import refresh_statistics
+from triage.store import PipelineRun, get_engine, refresh_statistics, upsert
 from triage.store.models import utcnow
 
 # the tables each stage bulk-loads: their planner statistics are refreshed when it finishes, so the
