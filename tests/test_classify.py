@@ -13,12 +13,12 @@ from sklearn.base import clone
 from typer.testing import CliRunner
 
 from triage.classify.model import TicketClassifier
-from triage.classify.train import TrainingDataError, prepare
+from triage.classify.train import TrainingDataError, keyword_groups_for, prepare
 
 REAL_SAMPLE = (
     Path(__file__).resolve().parent.parent / "data_samples/real/tipdm2020c_sample/messages_labeled.csv"
 )
-SMALL = {"max_features": 20_000}
+SMALL = {"max_features": 20_000, "keyword_groups": keyword_groups_for("builtin")}
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,26 @@ def test_traditional_and_fullwidth_input_give_the_same_prediction(fitted, synth)
     ).astype(object)
     assert not np.array_equal(plain, variant)  # the inputs really differ
     assert np.allclose(fitted.predict_proba(plain), fitted.predict_proba(variant))
+
+
+def test_keyword_groups_count_taxonomy_keywords_never_seen_in_training(synth):
+    """A taxonomy keyword no training ticket contains still counts for its category."""
+    X, y = _X(synth), synth["category"].to_numpy()
+    seen = " ".join(synth["title"].fillna("") + synth["text"])
+    groups = dict(keyword_groups_for("builtin"))
+    code = synth["category"].value_counts().index[0]
+    unseen = [w for w in groups[code] if w not in seen and len(w) >= 3]
+    assert unseen, f"every keyword of {code} occurs in the training sample"
+    ticket = np.array([["", f"反映一下，{unseen[0]}，{unseen[-1]}，请处理"]], dtype=object)
+    with_groups = TicketClassifier(**SMALL).fit(X, y)
+    without = TicketClassifier(**{**SMALL, "keyword_weight": 0}).fit(X, y)
+    assert without.keyword_vectorizer_ is None
+    block = with_groups._keyword_block({"words": [" ".join([unseen[0], "请", unseen[-1]])]})[0].toarray()[0]
+    order = [g for g, _ in with_groups.keyword_groups]
+    assert block[order.index(code)] == pytest.approx(np.log1p(2 if len(unseen) > 1 else 1))
+    assert np.count_nonzero(block) == 1
+    k = list(with_groups.classes_).index(code)
+    assert with_groups.predict_proba(ticket)[0, k] > without.predict_proba(ticket)[0, k]
 
 
 # --- bad training data -------------------------------------------------------------------------

@@ -104,3 +104,17 @@ def test_classifier_predictions_unchanged():
     slow = np.hstack([vec.transform(views[n]).toarray() * w for n, vec, w in clf.vectorizers_])
     fast = clf._transform(X).toarray()
     assert np.array_equal(slow, fast)
+
+
+def test_keyword_vectorizer_matches_scikit_learn():
+    # the keyword-group block counts taxonomy keywords with a fixed-vocabulary binary vectoriser
+    from triage.classify.train import keyword_groups_for, user_words_for
+
+    texts = _real_texts()
+    clf = TicketClassifier(calibration_folds=2, keyword_groups=keyword_groups_for("builtin"))
+    clf.fit(np.array(texts[:200], dtype=object), pd.read_csv(REAL)["一级分类"].tolist()[:200])
+    vec = clf.keyword_vectorizer_
+    assert fast_tfidf.supported(vec)
+    words = ticket_views(np.array(texts + AWKWARD, dtype=object), user_words_for("none"))["words"]
+    _same(vec, words)
+    assert vec.transform(words).nnz > 100  # real messages do contain taxonomy keywords

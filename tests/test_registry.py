@@ -76,6 +76,9 @@ def test_vocabularies_are_stored_compactly_and_come_back_whole(models, data):
     for (name, a, _), (name2, b, _) in zip(est.vectorizers_, loaded.vectorizers_, strict=True):
         assert name == name2 and a.vocabulary_ == b.vocabulary_ and len(a.vocabulary_) > 100
     assert loaded.user_words == est.user_words and isinstance(loaded.user_words, tuple)
+    assert loaded.keyword_groups == est.keyword_groups and len(est.keyword_groups) == 29
+    assert loaded.keyword_vectorizer_.vocabulary_ == est.keyword_vectorizer_.vocabulary_
+    assert np.array_equal(loaded.keyword_membership_, est.keyword_membership_)
     assert np.array_equal(loaded.predict_proba(data.X), est.predict_proba(data.X))
 
 

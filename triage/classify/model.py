@@ -8,7 +8,11 @@ Features (a sparse ``FeatureUnion``):
 - character n-grams of the whole ticket (TF-IDF, sublinear) — robust to segmentation errors;
 - jieba words and word bigrams, with the taxonomy's keywords and the gazetteer's names as a
   user dictionary — carries meaning that characters split;
-- character n-grams of the title alone, weighted up — operators' titles are dense summaries.
+- character n-grams of the title alone, weighted up — operators' titles are dense summaries;
+- keyword groups (the built-in taxonomy's keyword list per category): for each category, how many
+  of its keywords the ticket contains. A keyword seldom or never seen in training still counts
+  for its category, which carries the taxonomy's knowledge to real wording the training data
+  lacks (measured on real messages: docs/classifier.md).
 
 The classifier is a linear SVM; probabilities come from sigmoid calibration on internal folds, so
 ``predict_proba`` is meaningful for the abstention threshold.
@@ -121,6 +125,27 @@ def _string_array(strings: list[str]) -> np.ndarray | None:
     return array if array.tolist() == strings else None
 
 
+def _pack_keyword_groups(groups: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, np.ndarray] | None:
+    """``keyword_groups`` as three arrays (names, every keyword, each keyword's group), or None
+    if NumPy cannot hold the strings exactly."""
+    if not groups:
+        return None
+    names = _string_array([str(name) for name, _ in groups])
+    words = _string_array([str(w) for _, ws in groups for w in ws])
+    if names is None or words is None:
+        return None
+    group_of = np.repeat(np.arange(len(groups)), [len(ws) for _, ws in groups])
+    return {"names": names, "words": words, "group_of": group_of}
+
+
+def _unpack_keyword_groups(packed: dict[str, np.ndarray]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    words, group_of = packed["words"].tolist(), packed["group_of"].tolist()
+    return tuple(
+        (name, tuple(w for w, g in zip(words, group_of, strict=True) if g == i))
+        for i, name in enumerate(packed["names"].tolist())
+    )
+
+
 def _plain_int_vocabularies(vectorizers: list[tuple[str, Any, float]]) -> None:
     # sklearn leaves NumPy integers in ``vocabulary_`` after ``max_features`` pruning; skops would
     # write each one as its own file in the artifact (hundreds of thousands of zip members).
@@ -142,6 +167,9 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     max_features : cap per vectoriser (bounds memory and speed)
     calibration_folds : folds for sigmoid calibration of probabilities
     user_words : extra words for jieba (taxonomy keywords, gazetteer names)
+    keyword_groups : ((group, (keyword, …)), …) — one block feature per group counting the
+        distinct keywords of that group among the ticket's jieba tokens; ``()`` disables it
+    keyword_weight : weight of the keyword-group block (0 disables it)
     random_state : seed for every random step
     """
 
@@ -156,6 +184,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         calibration_folds: int = 3,
         class_weight: str | None = "balanced",
         user_words: tuple[str, ...] = (),
+        keyword_groups: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        keyword_weight: float = 1.0,
         random_state: int = 0,
     ):
         self.char_ngram = char_ngram
@@ -167,6 +197,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
         self.class_weight = class_weight
         self.user_words = user_words
+        self.keyword_groups = keyword_groups
+        self.keyword_weight = keyword_weight
         self.random_state = random_state
 
     def _vectorizers(self) -> list[tuple[str, TfidfVectorizer, float]]:
@@ -188,6 +220,36 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
                  float(self.title_weight))
             )  # fmt: skip
         return out
+
+    def _fit_keyword_groups(self) -> None:
+        """The keyword vocabulary (a fixed-vocabulary binary vectoriser over jieba tokens, so the
+        vectorised counting in ``fast_tfidf`` applies) and its keyword × group membership."""
+        self.keyword_vectorizer_ = self.keyword_membership_ = None
+        if not (self.keyword_weight and self.keyword_groups and self.word_ngram):
+            return
+        column: dict[str, int] = {}
+        pairs: list[tuple[int, int]] = []
+        for g, (_, words) in enumerate(self.keyword_groups):
+            for w in words:
+                w = normalize(str(w))
+                if w and not any(c.isspace() for c in w):  # a keyword must be one token to match
+                    pairs.append((column.setdefault(w, len(column)), g))
+        if not column:
+            return
+        membership = np.zeros((len(column), len(self.keyword_groups)), dtype=np.float32)
+        for k, g in pairs:
+            membership[k, g] = 1.0
+        vec = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", lowercase=False, vocabulary=column,
+                              binary=True, use_idf=False, norm=None, dtype=np.float32)  # fmt: skip
+        self.keyword_vectorizer_ = vec.fit([""])  # fixed vocabulary: nothing to learn from the rows
+        self.keyword_membership_ = membership
+
+    def _keyword_block(self, views: dict[str, list[str]]) -> list[Any]:
+        if getattr(self, "keyword_vectorizer_", None) is None:
+            return []
+        present = fast_tfidf.transform(self.keyword_vectorizer_, views["words"])  # 0/1 per keyword
+        per_group = np.log1p(present @ self.keyword_membership_) * np.float32(self.keyword_weight)
+        return [sp.csr_matrix(per_group.astype(np.float32, copy=False))]
 
     def fit(self, X: Any, y: Sequence[Any], sample_weight: Sequence[float] | None = None) -> TicketClassifier:
         """Fit on ``X`` (texts or [title, text] rows) and labels ``y``.
@@ -219,6 +281,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
             self.vectorizers_ = [v for v in self.vectorizers_ if v[0] != "title"]
         blocks = [vec.fit_transform(views[name]) * np.float32(w) for name, vec, w in self.vectorizers_]
         _plain_int_vocabularies(self.vectorizers_)
+        self._fit_keyword_groups()
+        blocks += self._keyword_block(views)
         Xf = sp.hstack(blocks, format="csr", dtype=np.float32)
         svm = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         _, counts = np.unique(y, return_counts=True)
@@ -235,10 +299,16 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     # skops stores every dict key and value and every tuple item as its own node: the ~150k-term
-    # vocabularies and the ~40k user words made loading take ~25 s per process (reading and
-    # auditing ~650k nodes). They are stored as one array of strings each and rebuilt on load.
+    # vocabularies, the ~40k user words and the ~1.4k keywords made loading take ~25 s per process
+    # (reading and auditing ~650k nodes). They are stored as arrays of strings and rebuilt on load;
+    # the keyword vectoriser and membership are derived from ``keyword_groups`` and not stored.
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: for non-sklearn classes it is __dict__ itself
+        state.pop("keyword_vectorizer_", None)
+        state.pop("keyword_membership_", None)
+        groups = _pack_keyword_groups(self.keyword_groups)
+        if groups is not None:
+            state["keyword_groups"] = groups
         words = _string_array(list(self.user_words))
         if words is None or "vectorizers_" not in state:
             return state
@@ -258,17 +328,22 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         term_arrays = state.pop("vocabulary_terms_", None)
+        if isinstance(state.get("keyword_groups"), dict):
+            state["keyword_groups"] = _unpack_keyword_groups(state["keyword_groups"])
+        state.setdefault("keyword_groups", ())  # artifacts from before the keyword-group block
+        state.setdefault("keyword_weight", 0.0)
         super().__setstate__(state)
         if isinstance(self.user_words, np.ndarray):
             self.user_words = tuple(self.user_words.tolist())
-        if term_arrays is None:
-            return
-        vectorizers = []
-        for (name, vec, w), terms in zip(self.vectorizers_, term_arrays, strict=True):
-            vec = copy.copy(vec)
-            vec.vocabulary_ = {term: column for column, term in enumerate(terms.tolist())}
-            vectorizers.append((name, vec, w))
-        self.vectorizers_ = vectorizers
+        if term_arrays is not None:
+            vectorizers = []
+            for (name, vec, w), terms in zip(self.vectorizers_, term_arrays, strict=True):
+                vec = copy.copy(vec)
+                vec.vocabulary_ = {term: column for column, term in enumerate(terms.tolist())}
+                vectorizers.append((name, vec, w))
+            self.vectorizers_ = vectorizers
+        if hasattr(self, "model_"):
+            self._fit_keyword_groups()
 
     def _transform(self, X: Any) -> Any:
         check_is_fitted(self, "model_")
@@ -276,6 +351,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         blocks = [
             fast_tfidf.transform(vec, views[name]) * np.float32(w) for name, vec, w in self.vectorizers_
         ]
+        blocks += self._keyword_block(views)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:

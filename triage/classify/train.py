@@ -62,6 +62,16 @@ def user_words_for(taxonomy_mode: str) -> tuple[str, ...]:
     return tuple(sorted(w for w in words if 2 <= len(w) <= 12))
 
 
+def keyword_groups_for(taxonomy_mode: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The keyword-group features: each built-in category's keyword list (none for
+    ``--taxonomy none``, whose labels the taxonomy knows nothing about)."""
+    if taxonomy_mode != "builtin":
+        return ()
+    from triage.taxonomy import load_taxonomy
+
+    return tuple((c.code, tuple(c.keywords)) for c in load_taxonomy().categories.values())
+
+
 def prepare(
     titles: pd.Series | None,
     texts: pd.Series,
@@ -234,6 +244,7 @@ def train_model(
     t0 = time.perf_counter()
     params = dict(params or {})
     params.setdefault("user_words", user_words_for(taxonomy_mode))
+    params.setdefault("keyword_groups", keyword_groups_for(taxonomy_mode))
     params["random_state"] = seed
     counts = Counter(data.y)
     stratify = data.y if min(counts.values()) >= 2 else None
@@ -277,8 +288,8 @@ def train_model(
             "refit_on_all_rows": refit_full,
             "weighting": data.weighting,
         },
-        "params": {k: v for k, v in est.get_params().items() if k != "user_words"}
-        | {"user_words": len(params["user_words"])},
+        "params": {k: v for k, v in est.get_params().items() if k not in ("user_words", "keyword_groups")}
+        | {"user_words": len(params["user_words"]), "keyword_groups": len(params["keyword_groups"])},
         "seed": seed,
         "metrics": m,
         "threshold": threshold,
