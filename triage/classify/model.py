@@ -83,7 +83,7 @@ class _FastTokenizer:
     """jieba segmentation with the user dictionary and the HMM new-word finder off (the HMM pass
     cost ~40 % of segmentation time and its guesses at unknown words barely moved accuracy).
     rjieba runs jieba's dictionary algorithm in Rust (jieba-rs): the same tokens as jieba
-    (tests/test_segmentation.py), ~15x faster."""
+    up to exact ties between routes (tests/test_segmentation.py), ~15x faster."""
 
     def __init__(self, user_words: tuple[str, ...]):
         import rjieba
