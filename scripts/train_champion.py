@@ -2,7 +2,8 @@
 
 Equivalent to:
   triage model train --input data_samples/training/labeled_tickets.parquet \
-      --title-col title --text-col text --label-col category --out models/<version> --promote
+      --title-col title --text-col text --label-col category \
+      --source-col source --generated-source synthetic --out models/<version> --promote
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
         # a path relative to the checkout, so the model card names the data the same on every machine
         "model", "train", "--input", "data_samples/training/labeled_tickets.parquet",
         "--title-col", "title", "--text-col", "text", "--label-col", "category",
+        "--source-col", "source", "--generated-source", "synthetic",
         "--out", str(ROOT / "models" / args.version), "--seed", str(args.seed), "--promote",
     ]  # fmt: skip
     os.chdir(ROOT)

@@ -175,6 +175,47 @@ def test_source_weights_follow_the_rows_that_prepare_keeps():
         prepare(None, texts, labels, taxonomy_mode="none", sources=sources, weights={"real": 0})
 
 
+# --- the auto-dispatch threshold on real rows ---------------------------------------------------
+def test_generated_sources_are_flagged_and_checked():
+    texts = _series(*[f"工单{i}" for i in range(12)])
+    labels = _series(*(["a"] * 6 + ["b"] * 6))
+    sources = pd.Series(["synthetic"] * 8 + ["tipdm-real"] * 4, name="source")
+    data = prepare(
+        None, texts, labels, taxonomy_mode="none", sources=sources, generated_sources=("synthetic",)
+    )
+    assert data.generated.tolist() == [True] * 8 + [False] * 4
+    with pytest.raises(TrainingDataError, match=r"no rows have source 'generated'.*'synthetic' \(8\)"):
+        prepare(None, texts, labels, taxonomy_mode="none", sources=sources, generated_sources=("generated",))
+    with pytest.raises(TrainingDataError, match="--source-col"):
+        prepare(None, texts, labels, taxonomy_mode="none", generated_sources=("synthetic",))
+
+
+def test_threshold_also_reaches_the_target_on_real_rows(synth, monkeypatch):
+    """Real rows that are harder than the generated ones (here: a fifth of their labels wrong) need a
+    higher threshold than all rows together; the stricter one is kept."""
+    from triage.classify import train as T
+
+    monkeypatch.setattr(T, "MIN_REAL_FOR_THRESHOLD", 20)  # the fixture is small
+    rng = np.random.default_rng(0)
+    real = rng.random(len(synth)) < 0.5
+    labels = synth["category"].to_numpy().copy()
+    noisy = real & (rng.random(len(synth)) < 0.2)
+    labels[noisy] = rng.choice(sorted(set(labels)), noisy.sum())
+    sources = pd.Series(np.where(real, "tipdm-real", "synthetic"))
+    args = (synth["title"], synth["text"], pd.Series(labels, dtype=object))
+    flagged = T.prepare(*args, sources=sources, generated_sources=("synthetic",))
+    _, card = T.train_model(flagged, params=dict(SMALL), refit_full=False)
+    basis = card["threshold_basis"]
+    assert basis["real_validation_rows"] >= 20
+    assert basis["real_rows_alone"] > basis["all_validation_rows"]
+    assert card["threshold"] == basis["real_rows_alone"]
+    assert basis["real_precision"] is None or basis["real_precision"] >= 0.95
+    # unflagged, the same split and model give the all-rows threshold
+    _, plain = T.train_model(T.prepare(*args), params=dict(SMALL), refit_full=False)
+    assert plain["threshold"] == basis["all_validation_rows"]
+    assert plain["threshold_basis"] == {"all_validation_rows": basis["all_validation_rows"]}
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 def _cli(*args):
     from triage.cli import app

@@ -3,6 +3,7 @@ that go down and up again on both databases."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -39,6 +40,36 @@ def test_migrations_go_down_to_nothing_and_up_again(db):
     assert current_revision() is None
     assert not {"tickets", "queue_items", "quarantine"} & set(inspect(get_engine()).get_table_names())
     assert upgrade() == head_revision()
+
+
+def test_migration_0004_fills_located_street_for_existing_items(db):
+    """Queue items written before 0004 get their located street: the street they are queued to,
+    else the street of their community (a centre item that was located but not dispatched)."""
+    from sqlalchemy import text
+
+    downgrade(revision="0003")
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    common = {"kind": "ticket", "lead_unit": "street_office", "departments": "[]", "sla_tier": "general",
+              "priority": 3, "due_at": now, "status": "dispatched", "created_at": now, "updated_at": now,
+              "return_count": 0, "escalated": False, "version": 1}  # fmt: skip
+    rows = [
+        {"queue": "street", "street_code": "110105026", "community_code": None},
+        {"queue": "centre", "street_code": None, "community_code": "110101001001"},
+        {"queue": "centre", "street_code": None, "community_code": None},
+    ]
+    with get_engine().begin() as conn:
+        for r in rows:
+            cols = {**common, **r}
+            conn.execute(
+                text(
+                    f"INSERT INTO queue_items ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+                ),
+                cols,
+            )
+    assert upgrade() == head_revision()
+    with get_engine().connect() as conn:
+        got = conn.execute(text("SELECT located_street_code FROM queue_items ORDER BY id")).scalars().all()
+    assert got == ["110105026", "110101001", None]
 
 
 def test_run_nightly_on_the_sample_night_accounts_for_every_row_and_is_idempotent(sqlite_db):

@@ -62,6 +62,9 @@ def test_low_confidence_goes_to_the_centre_with_top3():
         and "low confidence" in it["centre_reason"]
         and "education" in it["centre_reason"]
     )
+    # no street may act on it, but it still counts for the street it is in (hotspots, trends)
+    assert it["street_code"] is None and it["located_street_code"] == WANGJING.street_code
+    assert plan("说不清的问题", "other", res=NONE)["located_street_code"] is None
 
 
 def test_district_override_from_routing_table():

@@ -135,6 +135,7 @@ def plan_item(
         "ticket_id": ticket["ticket_id"],
         "queue": "centre" if to_centre else "street",
         "street_code": None if to_centre else resolution.street_code,
+        "located_street_code": resolution.street_code,
         "district_code": resolution.district_code,
         "community_code": resolution.community_code,
         "category": category,

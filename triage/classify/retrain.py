@@ -24,6 +24,7 @@ from triage.classify.train import MIN_CLASS_SIZE, metrics, prepare, train_model
 MAX_MACRO_F1_DROP = 0.005
 MAX_RECALL_DROP = 0.05
 MIN_LABELS = 50
+GENERATED_SOURCES = ("synthetic",)  # the source name the shipped sample gives its generated rows
 
 
 def promotion_gate(
@@ -64,12 +65,14 @@ def promotion_gate(
 
 
 def _base_frame(path: Path | str | None) -> pd.DataFrame:
+    """The base training rows with a ``source`` column (the file's own, else "base")."""
     if not path:
-        return pd.DataFrame(columns=["title", "text", "category"])
+        return pd.DataFrame(columns=["title", "text", "category", "source"])
     from triage.tables import read_table
 
     df = read_table(path)
-    return df[["title", "text", "category"]]
+    source = df["source"] if "source" in df.columns else pd.Series("base", index=df.index)
+    return df[["title", "text", "category"]].assign(source=source.fillna("base").astype(str))
 
 
 def retrain(
@@ -103,13 +106,19 @@ def retrain(
     tr_idx = np.concatenate([tr_idx, idx[~can_split.to_numpy()]])
     holdout = labels.iloc[ho_idx]
     train_df = pd.concat(
-        [_base_frame(base), labels.iloc[tr_idx][["title", "text", "category"]]], ignore_index=True
+        [_base_frame(base), labels.iloc[tr_idx][["title", "text", "category"]].assign(source="labels")],
+        ignore_index=True,
     )
     # a class with too few examples cannot be learnt or calibrated: leave it out, say so in the card
     train_counts = train_df["category"].value_counts()
     too_few = sorted(train_counts[train_counts < MIN_CLASS_SIZE].index)
     train_df = train_df[~train_df["category"].isin(too_few)]
-    data = prepare(train_df["title"], train_df["text"], train_df["category"], taxonomy_mode="builtin")
+    # the threshold must also hold on real rows (labels, real base rows), not only generated ones
+    generated = tuple(s for s in GENERATED_SOURCES if (train_df["source"] == s).any())
+    data = prepare(
+        train_df["title"], train_df["text"], train_df["category"], taxonomy_mode="builtin",
+        sources=train_df["source"], generated_sources=generated,
+    )  # fmt: skip
 
     now = dt.datetime.now(dt.UTC)
     version = version or now.strftime("retrain-%Y%m%d-%H%M%S")

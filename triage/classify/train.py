@@ -5,6 +5,11 @@ on the 20 % (macro-F1, per-class precision/recall) and chooses the auto-dispatch
 the lowest confidence at which the predictions kept reach the target precision (95 %). It then
 refits on all rows for the artifact; the card records both facts.
 
+When the rows say which are generated (``prepare(..., sources=, generated_sources=)``, the CLI's
+``--generated-source``) and the validation part holds at least ``MIN_REAL_FOR_THRESHOLD`` real
+rows, the threshold must also reach the target on those real rows: a threshold chosen on mostly
+generated rows is too low for real text (measured: docs/classifier.md, *Abstention*).
+
 Optionally rows are weighted by their source (``prepare(..., sources=, weights=)``, the CLI's
 ``--source-col`` / ``--weight``): e.g. real messages above generated ones. Each row's weight
 follows it into the training or validation part; the validation metrics stay unweighted.
@@ -30,6 +35,7 @@ from triage.classify.model import TicketClassifier
 
 TARGET_PRECISION = 0.95
 MIN_CLASS_SIZE = 5
+MIN_REAL_FOR_THRESHOLD = 100  # fewer real validation rows than this: too noisy to set a threshold
 
 
 class TrainingDataError(ValueError):
@@ -45,6 +51,7 @@ class TrainingData:
     merged: dict[str, str]
     sample_weight: np.ndarray | None = None  # per row, aligned with X / y; None = unweighted
     weighting: dict[str, Any] | None = None  # how sample_weight was made (for the model card)
+    generated: np.ndarray | None = None  # per row: True for generated (synthetic) rows; None = unknown
 
 
 def user_words_for(taxonomy_mode: str) -> tuple[str, ...]:
@@ -82,13 +89,15 @@ def prepare(
     merge_rare_into: str | None = None,
     sources: pd.Series | None = None,
     weights: dict[str, float] | None = None,
+    generated_sources: tuple[str, ...] = (),
 ) -> TrainingData:
     """Validate labelled rows. Raises TrainingDataError with a message naming the problem.
 
     ``sources`` (one value per row, e.g. ``synthetic`` / ``tipdm-real``) and ``weights``
-    ({source: weight}) weight the rows in training; see ``source_weights``."""
-    if weights and sources is None:
-        raise TrainingDataError("weights by source need a source column (--source-col)")
+    ({source: weight}) weight the rows in training; see ``source_weights``. Rows whose source is
+    in ``generated_sources`` are generated text: the threshold is also checked on the others."""
+    if (weights or generated_sources) and sources is None:
+        raise TrainingDataError("weights or generated sources need a source column (--source-col)")
     texts = texts.fillna("").astype(str)
     labels = labels.fillna("").astype(str).str.strip()
     titles = (
@@ -102,6 +111,16 @@ def prepare(
     keep = np.ones(len(texts), dtype=bool)
     keep[drop] = False
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
+    generated = None
+    if generated_sources:
+        kept_sources = pd.Series(sources).fillna("").astype(str).str.strip()[keep]
+        absent = sorted(set(generated_sources) - set(kept_sources))
+        if absent:
+            raise TrainingDataError(
+                f"no rows have source {', '.join(map(repr, absent))}; the source column has: "
+                + ", ".join(f"{s!r} ({n})" for s, n in kept_sources.value_counts().items())
+            )
+        generated = kept_sources.isin(generated_sources).to_numpy()
     sample_weight, weighting = None, None
     if weights:
         kept_sources = pd.Series(sources).fillna("").astype(str).str.strip()[keep]
@@ -160,7 +179,14 @@ def prepare(
     for t, b, y in zip(titles, texts, labels, strict=True):
         digest.update(f"{t}\x1f{b}\x1f{y}\x1e".encode())
     return TrainingData(
-        X, labels.to_numpy(dtype=object), digest.hexdigest(), drop, merged, sample_weight, weighting
+        X,
+        labels.to_numpy(dtype=object),
+        digest.hexdigest(),
+        drop,
+        merged,
+        sample_weight,
+        weighting,
+        generated,
     )
 
 
@@ -215,8 +241,15 @@ def choose_threshold(
         return 1.0, 0.0, float("nan")
     k = ok.max()  # the largest kept set still meeting the target
     threshold = float(conf[order][k])
+    return (round(threshold, 4), *_at_threshold(y_true, proba, classes, threshold))
+
+
+def _at_threshold(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray, threshold: float):
+    """(coverage, precision) of the predictions with confidence ≥ threshold."""
+    conf = proba.max(axis=1)
+    correct = classes[proba.argmax(axis=1)] == y_true
     kept = conf >= threshold
-    return round(threshold, 4), float(kept.mean()), float(correct[kept].mean())
+    return float(kept.mean()), float(correct[kept].mean()) if kept.any() else float("nan")
 
 
 def library_versions() -> dict[str, str]:
@@ -227,6 +260,16 @@ def library_versions() -> dict[str, str]:
         with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
     return out
+
+
+def validation_split(
+    y: np.ndarray, *, seed: int, valid_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (train, validation) of ``train_model``'s internal split: stratified when every
+    class has two rows, seeded."""
+    counts = Counter(y)
+    stratify = y if min(counts.values()) >= 2 else None
+    return train_test_split(np.arange(len(y)), test_size=valid_fraction, random_state=seed, stratify=stratify)
 
 
 def train_model(
@@ -247,17 +290,32 @@ def train_model(
     params.setdefault("keyword_groups", keyword_groups_for(taxonomy_mode))
     params["random_state"] = seed
     counts = Counter(data.y)
-    stratify = data.y if min(counts.values()) >= 2 else None
-    # the weights (if any) are split with their rows; the same split as without weights
-    arrays = [data.X, data.y] + ([data.sample_weight] if data.sample_weight is not None else [])
-    parts = train_test_split(*arrays, test_size=valid_fraction, random_state=seed, stratify=stratify)
-    X_tr, X_va, y_tr, y_va = parts[:4]
-    w_tr = parts[4] if data.sample_weight is not None else None
+    # row weights and generated flags (if any) go with their rows
+    tr, va = validation_split(data.y, seed=seed, valid_fraction=valid_fraction)
+    X_tr, X_va, y_tr, y_va = data.X[tr], data.X[va], data.y[tr], data.y[va]
+    w_tr = data.sample_weight[tr] if data.sample_weight is not None else None
+    g_va = data.generated[va] if data.generated is not None else np.zeros(len(va), dtype=bool)
     est = TicketClassifier(**params).fit(X_tr, y_tr, sample_weight=w_tr)
     proba = est.predict_proba(X_va)
     y_hat = est.classes_[proba.argmax(axis=1)]
     m = metrics(y_va, y_hat, labels=sorted(counts))
     threshold, coverage, prec = choose_threshold(y_va, proba, est.classes_)
+    threshold_basis: dict[str, Any] = {"all_validation_rows": threshold}
+    real = ~g_va
+    if data.generated is not None:
+        threshold_basis["real_validation_rows"] = int(real.sum())
+        if real.sum() >= MIN_REAL_FOR_THRESHOLD:
+            t_real, _, _ = choose_threshold(y_va[real], proba[real], est.classes_)
+            threshold_basis["real_rows_alone"] = t_real
+            if t_real > threshold:  # the stricter of the two holds on both
+                threshold = t_real
+                coverage, prec = _at_threshold(y_va, proba, est.classes_, threshold)
+        kept_real = _at_threshold(y_va[real], proba[real], est.classes_, threshold) if real.any() else None
+        if kept_real:
+            threshold_basis["real_coverage"] = round(kept_real[0], 4)
+            threshold_basis["real_precision"] = (
+                round(kept_real[1], 4) if kept_real[1] == kept_real[1] else None
+            )
     top3 = np.argsort(-proba, axis=1)[:, :3]
     m["top3_accuracy"] = float(np.mean([y in est.classes_[t] for y, t in zip(y_va, top3, strict=True)]))
     if refit_full:
@@ -296,6 +354,7 @@ def train_model(
         "target_precision": TARGET_PRECISION,
         "coverage": round(coverage, 4),
         "precision_at_threshold": round(prec, 4) if prec == prec else None,
+        "threshold_basis": threshold_basis,
         "train_seconds": round(seconds, 2),
         "libraries": library_versions(),
     }

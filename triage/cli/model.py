@@ -83,14 +83,24 @@ def train(
             help="SOURCE=W: rows whose --source-col is SOURCE count W times (others 1); repeatable",
         ),
     ] = None,
+    generated_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--generated-source",
+            help="rows whose --source-col is this are generated text; the auto-dispatch threshold "
+            "must also reach the target precision on the other (real) rows; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Train a classifier; prints internal validation metrics and writes the model + card."""
     from triage.classify import registry
-    from triage.classify.train import prepare, train_model
+    from triage.classify.train import MIN_REAL_FOR_THRESHOLD, prepare, train_model
 
     weights = _parse_weights(weight or [])
-    if weights and not source_col:
-        raise typer.BadParameter("--weight needs --source-col (the column the sources are read from)")
+    if (weights or generated_source) and not source_col:
+        raise typer.BadParameter(
+            "--weight and --generated-source need --source-col (the column the sources are read from)"
+        )
     df, titles, texts, labels = _load_xy(input, text_col, title_col, label_col)
     if source_col:
         from triage.tables import require_columns
@@ -105,6 +115,7 @@ def train(
         merge_rare_into=merge_rare_into,
         sources=df[source_col] if source_col else None,
         weights=weights,
+        generated_sources=tuple(generated_source or ()),
     )
     if data.dropped_empty:
         console.print(f"skipped {len(data.dropped_empty)} rows with empty text or label")
@@ -127,6 +138,22 @@ def train(
         f"{card['precision_at_threshold']} (target {card['target_precision']}); trained in {card['train_seconds']} s",
         highlight=False,
     )
+    basis = card["threshold_basis"]
+    if "real_validation_rows" in basis:
+        console.print(
+            f"real (not generated) validation rows: {basis['real_validation_rows']}"
+            + (
+                f"; threshold on them alone {basis['real_rows_alone']}"
+                if "real_rows_alone" in basis
+                else f" (< {MIN_REAL_FOR_THRESHOLD}: threshold from all rows)"
+            )
+            + (
+                f"; at {card['threshold']}: coverage {basis['real_coverage']:.1%}, precision {basis['real_precision']}"
+                if basis.get("real_precision") is not None
+                else ""
+            ),
+            highlight=False,
+        )
     if promote:
         if taxonomy != "builtin":
             raise typer.BadParameter("only models on the built-in taxonomy can be champion")

@@ -192,13 +192,14 @@ def load_month_tickets(month: str, months_back: int = 3) -> pd.DataFrame:
 
 
 def load_ticket_counts(start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Tickets received in [start, end] counted per day, street, district, category (the router's
-    street and district; the classifier's category; NaN where a ticket has none yet)."""
+    """Tickets received in [start, end] counted per day, street, district, category (the street the
+    router located, also for tickets waiting in the centre's queue; the classifier's category; NaN
+    where a ticket has none yet)."""
     from sqlalchemy import and_, func, select
 
     from triage.store import Prediction, QueueItem, Ticket, get_engine, read_frame
 
-    keys = (Ticket.received_date, QueueItem.street_code, QueueItem.district_code, Prediction.category)
+    keys = (Ticket.received_date, QueueItem.located_street_code, QueueItem.district_code, Prediction.category)
     q = (
         select(*keys, func.count())
         .select_from(Ticket)

@@ -47,7 +47,8 @@ def admin_names() -> frozenset[str]:
 
 
 def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
-    """Tickets received in the ``days`` days up to the night, with their category and codes."""
+    """Tickets received in the ``days`` days up to the night, with their category and codes (the
+    street is where the ticket was located, also when it waits in the centre's queue)."""
     start = night - dt.timedelta(days=days - 1)
     q = (
         select(
@@ -55,7 +56,8 @@ def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
             # cut in the database: a million full texts would be ~1 GB of Python strings
             func.substr(Ticket.text, 1, DB_TEXT_CHARS).label("text"),
             Ticket.address, Ticket.caller_hash, Ticket.lat, Ticket.lon, Ticket.votes,
-            Prediction.category, QueueItem.street_code, QueueItem.district_code, QueueItem.community_code,
+            Prediction.category, QueueItem.located_street_code.label("street_code"), QueueItem.district_code,
+            QueueItem.community_code,
         )
         .select_from(Ticket)
         .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)

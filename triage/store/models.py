@@ -168,6 +168,10 @@ class QueueItem(Base):
     street_code: Mapped[str | None] = mapped_column(String(12))
     district_code: Mapped[str | None] = mapped_column(String(6), index=True)
     community_code: Mapped[str | None] = mapped_column(String(12))
+    # the street the ticket's location resolved to, whichever queue holds it: a low-confidence
+    # ticket waits in the centre's queue (street_code NULL) but still counts for its street's
+    # hotspots and trends. Analysis only — access and queues go by street_code.
+    located_street_code: Mapped[str | None] = mapped_column(String(12))
     category: Mapped[str | None] = mapped_column(String(64))
     lead_unit: Mapped[str] = mapped_column(String(64))
     departments: Mapped[list[Any]] = mapped_column(default=list)
