@@ -111,9 +111,11 @@ def prepare(
     keep = np.ones(len(texts), dtype=bool)
     keep[drop] = False
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
+    kept_sources = (
+        pd.Series(sources).fillna("").astype(str).str.strip()[keep] if sources is not None else None
+    )
     generated = None
     if generated_sources:
-        kept_sources = pd.Series(sources).fillna("").astype(str).str.strip()[keep]
         absent = sorted(set(generated_sources) - set(kept_sources))
         if absent:
             raise TrainingDataError(
@@ -123,7 +125,6 @@ def prepare(
         generated = kept_sources.isin(generated_sources).to_numpy()
     sample_weight, weighting = None, None
     if weights:
-        kept_sources = pd.Series(sources).fillna("").astype(str).str.strip()[keep]
         per_source = kept_sources.value_counts()
         absent = sorted(set(weights) - set(per_source.index))
         if absent:
@@ -310,11 +311,11 @@ def train_model(
             if t_real > threshold:  # the stricter of the two holds on both
                 threshold = t_real
                 coverage, prec = _at_threshold(y_va, proba, est.classes_, threshold)
-        kept_real = _at_threshold(y_va[real], proba[real], est.classes_, threshold) if real.any() else None
-        if kept_real:
-            threshold_basis["real_coverage"] = round(kept_real[0], 4)
+        if real.any():
+            real_coverage, real_precision = _at_threshold(y_va[real], proba[real], est.classes_, threshold)
+            threshold_basis["real_coverage"] = round(real_coverage, 4)
             threshold_basis["real_precision"] = (
-                round(kept_real[1], 4) if kept_real[1] == kept_real[1] else None
+                round(real_precision, 4) if real_precision == real_precision else None
             )
     top3 = np.argsort(-proba, axis=1)[:, :3]
     m["top3_accuracy"] = float(np.mean([y in est.classes_[t] for y, t in zip(y_va, top3, strict=True)]))
