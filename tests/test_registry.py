@@ -161,3 +161,16 @@ def test_promotion_gate_thresholds():
     # macro-F1 up, but one class loses 0.06 recall
     r = promotion_gate(champ, m(0.93, {"a": 0.99, "b": 0.84}))
     assert r["decision"] == "refused" and list(r["recall_drops"]) == ["b"]
+
+
+def test_artifacts_from_before_the_keyword_groups_still_load(data):
+    # models saved before keyword groups existed have neither parameter in their state
+    from triage.classify.model import TicketClassifier
+
+    est = TicketClassifier(max_features=20_000, calibration_folds=2).fit(data.X[:600], data.y[:600])
+    state = est.__getstate__()
+    del state["keyword_groups"], state["keyword_weight"]
+    old = TicketClassifier.__new__(TicketClassifier)
+    old.__setstate__(state)
+    assert old.keyword_groups == () and old.keyword_vectorizer_ is None
+    assert np.array_equal(old.predict_proba(data.X[:50]), est.predict_proba(data.X[:50]))
