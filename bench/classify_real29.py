@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,6 +47,12 @@ def main() -> None:
         "--balance-unweighted",
         action="store_true",
         help="class weights from unweighted class counts (a diagnostic; 'balanced' uses weighted counts)",
+    )
+    ap.add_argument(
+        "--real-fraction",
+        type=float,
+        default=1.0,
+        help="train each fold on this share of the other folds' real rows (a learning curve in real rows)",
     )
     ap.add_argument("--params", type=json.loads, default={}, help="JSON TicketClassifier params (a variant)")
     ap.add_argument(
@@ -76,7 +82,8 @@ def main() -> None:
 
     load_start = os.getloadavg()
     t_start = time.perf_counter()
-    out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed, "params": args.params}
+    out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed, "params": args.params,
+           "real_fraction": args.real_fraction}  # fmt: skip
     if args.balance_unweighted:
         out["class_weight"] = "balanced on unweighted counts"
     if not args.skip_synthetic_only:
@@ -90,13 +97,16 @@ def main() -> None:
 
     # rare codes (< folds examples) cannot be stratified; fold them by label7 instead
     strat = real["label7"].fillna("?").astype(str).to_numpy()
-    clear_acc, all_acc = [], []
+    clear_acc, all_acc, real_train_rows = [], [], []
     held_out: list[pd.DataFrame] = []
     for k, (tr, te) in enumerate(
         StratifiedKFold(args.folds, shuffle=True, random_state=args.fold_seed).split(
             np.zeros(len(real)), strat
         )
     ):
+        if args.real_fraction < 1:  # the same subsample for every variant: seeded by the fold
+            tr = train_test_split(tr, train_size=args.real_fraction, stratify=strat[tr], random_state=k)[0]
+        real_train_rows.append(len(tr))
         fit_df = pd.concat(
             [synth[["title", "text", "category"]], real.iloc[tr][["title", "text", "category"]]]
         )
@@ -129,7 +139,7 @@ def main() -> None:
     out["kfold"] = {"folds": args.folds, "accuracy_clear_mean": float(np.mean(clear_acc)),
                     "accuracy_clear_sd": float(np.std(clear_acc, ddof=1)), "accuracy_all_mean": float(np.mean(all_acc)),
                     "accuracy_all_sd": float(np.std(all_acc, ddof=1)), "per_fold_clear": clear_acc,
-                    "per_fold_all": all_acc}  # fmt: skip
+                    "per_fold_all": all_acc, "real_train_rows": real_train_rows}  # fmt: skip
     every = pd.concat(held_out)
     clear = every[every["clear"]]
     # per true code on the clear rows: where the errors are, and what they are taken for
