@@ -132,7 +132,8 @@ def main() -> None:
         proba = est.predict_proba(X(held))
         pred, confidence = est.classes_[proba.argmax(axis=1)], proba.max(axis=1)
         ok = pred == held["category"].to_numpy()
-        held_out.append(held.assign(predicted=pred, confidence=confidence, fold=k))
+        runner_up = np.sort(proba, axis=1)[:, -2]  # for trying other confidence scores offline
+        held_out.append(held.assign(predicted=pred, confidence=confidence, runner_up=runner_up, fold=k))
         clear_acc.append(float(ok[held["clear"].to_numpy()].mean()))
         all_acc.append(float(ok.mean()))
         print(f"fold {k}: clear {clear_acc[-1]:.4f}  all {all_acc[-1]:.4f}", flush=True)
