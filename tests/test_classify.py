@@ -317,7 +317,7 @@ def test_cli_train_reports_unknown_labels(tmp_path):
 @pytest.mark.slow
 def test_taxonomy_none_on_the_real_495_message_sample_cross_validated():
     """5-fold CV macro-F1 of the default model (as `triage model train --taxonomy none` fits it).
-    Measured 0.81 ± 0.05 over 10 folds (bench/classifier_compare.py); the floor leaves room for
+    Measured 0.84 ± 0.03 over 15 folds (bench/classifier_compare.py); the floor leaves room for
     fold noise but fails if the model degrades to the char-SVM baseline's level (0.73)."""
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold

@@ -18,6 +18,10 @@ from triage.text import caller_hash, clean_text, contains_pii, mask_phone, nfkc,
         ("１２号楼ＡＢ", "12号楼AB"),  # full-width → half-width
         ("  多个\t\n空白\u3000字符  ", "多个 空白 字符"),
         ("零\u200b宽\ufeff字符", "零宽字符"),
+        # a spreadsheet line break left escaped by a CSV conversion (as in the real TipDM export)
+        ("上级领导:_x000D_\n　　我们是", "上级领导: 我们是"),
+        ("制表_x0009_符_x0007_响铃", "制表 符响铃"),
+        ("_x005F_ 与 _x4E2D_ 不是控制字符", "_x005F_ 与 _x4E2D_ 不是控制字符"),
         (None, ""),
     ],
 )

@@ -19,6 +19,16 @@ import opencc
 # Zero-width and bidi control characters carry no meaning in a complaint and break matching.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHITESPACE = re.compile(r"\s+")
+# Spreadsheet exports write control characters as OOXML escapes: a line break inside an Excel cell
+# becomes the literal "_x000D_" in a CSV converted by a tool that does not decode it (29 % of the
+# real TipDM messages). Decode the control-character escapes: line breaks and tabs become spaces,
+# the rest disappear like the raw control characters do.
+_OOXML_CONTROL = re.compile(r"_x00([01][0-9A-Fa-f])_")
+
+
+def _decode_ooxml_control(m: re.Match[str]) -> str:
+    return " " if int(m.group(1), 16) in (0x09, 0x0A, 0x0D) else ""
+
 
 _converter_lock = threading.Lock()
 
@@ -41,11 +51,14 @@ def _t2s() -> opencc.OpenCC:
 
 
 def normalize(text: str | None) -> str:
-    """Traditional → simplified, full-width → half-width (NFKC), invisible characters removed,
-    whitespace runs collapsed to one space. ``None`` becomes ``""``."""
+    """Traditional → simplified, full-width → half-width (NFKC), spreadsheet escapes of control
+    characters ("_x000D_") decoded, invisible characters removed, whitespace runs collapsed to one
+    space. ``None`` becomes ``""``."""
     if not text:
         return ""
     text = nfkc(text)
+    if "_x00" in text:
+        text = _OOXML_CONTROL.sub(_decode_ooxml_control, text)
     text = _INVISIBLE.sub("", text)
     text = _WHITESPACE.sub(" ", text).strip()
     if not text.isascii():
