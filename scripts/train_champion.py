@@ -3,7 +3,7 @@
 Equivalent to:
   triage model train --input data_samples/training/labeled_tickets.parquet \
       --title-col title --text-col text --label-col category \
-      --source-col source --generated-source synthetic --out models/<version> --promote
+      --source-col source --generated-source synthetic --out models/<version> --overwrite --promote
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def main() -> None:
         "model", "train", "--input", "data_samples/training/labeled_tickets.parquet",
         "--title-col", "title", "--text-col", "text", "--label-col", "category",
         "--source-col", "source", "--generated-source", "synthetic",
-        "--out", str(ROOT / "models" / args.version), "--seed", str(args.seed), "--promote",
+        "--out", str(ROOT / "models" / args.version), "--seed", str(args.seed),
+        "--overwrite", "--promote",  # `make model` rebuilds the shipped version in place
     ]  # fmt: skip
     os.chdir(ROOT)
     result = CliRunner().invoke(app, cmd)

@@ -293,6 +293,91 @@ def test_cli_train_weights_rows_by_source_and_records_it(synth, tmp_path):
     assert r.exit_code == 1 and "nope" in r.output
 
 
+def test_cli_refuses_before_training_and_never_overwrites_a_model(synth, tmp_path):
+    f = tmp_path / "labeled.csv"
+    synth[["title", "text", "category"]].to_csv(f, index=False)
+    base = ("model", "train", "--input", f, "--text-col", "text", "--label-col", "category")
+    out = tmp_path / "m"
+    assert _cli(*base, "--out", out, "--taxonomy", "none").exit_code == 0
+    card = (out / "card.json").read_text()
+    r = _cli(*base, "--out", out, "--taxonomy", "none")  # refused up front, the model untouched
+    assert r.exit_code == 1 and "already exists; a model version is written once" in r.output
+    assert (out / "card.json").read_text() == card
+    r = _cli(*base, "--out", f, "--taxonomy", "none")
+    assert r.exit_code == 1 and "is not a directory" in r.output
+    r = _cli(*base, "--out", tmp_path / "x", "--taxonomy", "none", "--promote")
+    assert r.exit_code == 2 and "built-in taxonomy" in r.output and not (tmp_path / "x").exists()
+    for seed in ("-1", str(2**32)):
+        r = _cli(*base, "--out", tmp_path / "x", "--taxonomy", "none", "--seed", seed)
+        assert r.exit_code == 2 and "--seed" in r.output
+    r = _cli("model", "train", "--input", f, "--text-col", "category", "--label-col", "category",
+             "--out", tmp_path / "x", "--taxonomy", "none")  # fmt: skip
+    assert r.exit_code == 2 and "also a text" in r.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_merge_target_must_be_a_category_of_the_taxonomy():
+    from triage.classify.train import TrainingDataError, prepare
+
+    texts = _series(*[f"t{i}" for i in range(13)])
+    labels = _series(*(["education"] * 6 + ["other"] * 6 + ["sanitation"]))
+    with pytest.raises(TrainingDataError, match="--merge-rare-into 'potholes' is not a category"):
+        prepare(None, texts, labels, merge_rare_into="potholes")
+    data = prepare(None, texts, labels, merge_rare_into="其他")  # a Chinese name means its code
+    assert set(data.y) == {"education", "other"} and data.merged == {"sanitation": "other"}
+
+
+def test_cli_evaluate_and_predict_say_what_they_could_not_use(synth, tmp_path):
+    f = tmp_path / "labeled.csv"
+    synth[["title", "text", "category"]].to_csv(f, index=False)
+    out = tmp_path / "m"
+    r = _cli("model", "train", "--input", f, "--text-col", "text", "--label-col", "category",
+             "--out", out, "--taxonomy", "none")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    # labels the model never predicts are scored as errors, with a warning and in the JSON
+    odd = synth[["text", "category"]].head(10).copy()
+    odd.loc[odd.index[:3], "category"] = "potholes"
+    odd.loc[odd.index[3], "category"] = ""
+    odd.to_csv(tmp_path / "odd.csv", index=False)
+    r = _cli("model", "evaluate", "--model", out, "--input", tmp_path / "odd.csv", "--text-col", "text",
+             "--label-col", "category", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)
+    assert m["unknown_labels"] == {"potholes": 3} and m["unlabeled_rows_skipped"] == 1 and m["n"] == 9
+    assert "3 of 9 rows have labels this model never predicts" in r.stderr
+    # no usable rows: a clear error, not a traceback
+    odd.assign(category="").to_csv(tmp_path / "nolabels.csv", index=False)
+    r = _cli("model", "evaluate", "--model", out, "--input", tmp_path / "nolabels.csv", "--text-col", "text",
+             "--label-col", "category")  # fmt: skip
+    assert r.exit_code == 1 and "no row has a label in column 'category'" in r.output
+    (tmp_path / "empty.csv").write_text("text\n")
+    r = _cli("model", "predict", "--model", out, "--input", tmp_path / "empty.csv", "--text-col", "text",
+             "--out", tmp_path / "p.csv")  # fmt: skip
+    assert r.exit_code == 1 and "no rows to predict" in r.output
+    # predicting again on an earlier output replaces the prediction columns
+    r = _cli(
+        "model", "predict", "--model", out, "--input", f, "--text-col", "text", "--out", tmp_path / "p1.csv"
+    )
+    assert r.exit_code == 0, r.output
+    r = _cli("model", "predict", "--model", out, "--input", tmp_path / "p1.csv", "--text-col", "text",
+             "--out", tmp_path / "p2.csv")  # fmt: skip
+    assert r.exit_code == 0 and "replaced by this prediction" in r.stderr
+    p1, p2 = pd.read_csv(tmp_path / "p1.csv"), pd.read_csv(tmp_path / "p2.csv")
+    assert list(p2.columns) == list(p1.columns) and p2["label"].equals(p1["label"])
+
+
+def test_xlsx_output_keeps_citizen_text_as_text(tmp_path):
+    import zipfile
+
+    from triage.tables import read_table, write_table
+
+    hostile = '=HYPERLINK("http://evil.example","点我")'
+    p = write_table(pd.DataFrame({"text": [hostile, "http://example.com 投诉"]}), tmp_path / "o.xlsx")
+    sheet = zipfile.ZipFile(p).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet and "<hyperlink" not in sheet  # no live formula, no link
+    assert read_table(p)["text"].tolist()[0] == hostile
+
+
 def test_cli_names_the_columns_that_exist(synth, tmp_path):
     f = tmp_path / "labeled.csv"
     synth[["title", "text", "category"]].to_csv(f, index=False)

@@ -53,3 +53,43 @@ def test_import_correct_and_gather(tickets, tmp_path):
         record_correction(tid, "外星人", "a")
     with pytest.raises(LabelError, match="labeled_by"):
         record_correction(tid, "other", " ")
+
+
+def test_import_lists_every_problem_with_the_row_a_person_sees(tickets, tmp_path):
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+    from triage.labels import import_labels, labeled_tickets
+
+    t = tickets["ticket_id"].tolist()
+    rows = pd.DataFrame(
+        [
+            {"ticket_id": t[0], "category": "other", "labeled_by": "bob"},  # row 2: stored
+            {"ticket_id": t[1], "category": "potholes", "labeled_by": "bob"},  # row 3: unknown category
+            {"ticket_id": "", "category": "other", "labeled_by": "bob"},  # row 4: empty id
+            {"ticket_id": t[2], "category": " ", "labeled_by": "bob"},  # row 5: empty category
+            {"ticket_id": t[3], "category": "education", "labeled_by": "bob"},  # row 6 …
+            {"ticket_id": t[3], "category": "sanitation", "labeled_by": "bob"},  # … row 7 disagrees
+            {"ticket_id": t[0], "category": "其他", "labeled_by": "bob"},  # row 8: the same as row 2
+        ]
+    )
+    f = tmp_path / "labels.csv"
+    rows.to_csv(f, index=False)
+    r = import_labels(f)
+    assert (r["imported"], r["rejected"], r["repeated"]) == (1, 5, 1)
+    assert [p.split(", ", 1)[1] for p in r["problems"]] == [
+        "row 3, field 'category': 'potholes' is not a category code or name",
+        "row 4, field 'ticket_id': empty",
+        "row 5, field 'category': empty",
+        f"row 7: 'bob' labels ticket {t[3]!r} sanitation, but education in row 6; neither is stored — keep one",
+    ]
+    assert set(labeled_tickets()["ticket_id"]) == {t[0]}
+
+    out = CliRunner().invoke(app, ["label", "import", str(f)])
+    assert out.exit_code == 1 and out.output.count(str(f)) == 4  # every problem printed, not the first
+
+    j = tmp_path / "labels.jsonl"  # JSONL has no header line: its first record is row 1
+    rows.iloc[1:2].to_json(j, orient="records", lines=True, force_ascii=False)
+    assert import_labels(j)["problems"] == [
+        f"{j}, row 1, field 'category': 'potholes' is not a category code or name"
+    ]

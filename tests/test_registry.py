@@ -115,7 +115,9 @@ def test_untrusted_types_are_refused(models):
     from sklearn.preprocessing import FunctionTransformer
 
     evil = FunctionTransformer(func=os.system)  # would hand code execution to whoever wrote the file
-    d = registry.save_model(evil, {"version": "evil", "taxonomy": {"mode": "none"}}, models / "evil")
+    d = registry.save_model(
+        evil, {"version": "evil", "taxonomy": {"mode": "none"}, "threshold": 0.5}, models / "evil"
+    )
     with pytest.raises(ModelError, match="untrusted types: .*system"):
         registry.load_model(d)
 
@@ -127,6 +129,86 @@ def test_model_for_another_taxonomy_version_is_refused(saved):
     registry.load_model(saved)  # readable as a file …
     with pytest.raises(ModelError, match="taxonomy version 2019.1.0"):
         registry.load_model(saved, expected_taxonomy="builtin")  # … but not usable as champion
+
+
+def _edit_card(d: Path, **changes) -> None:
+    card = json.loads((d / "card.json").read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            card[section][field] = value
+        else:
+            card[section] = value
+    (d / "card.json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"threshold": "abc"}, "'threshold' must be a number between 0 and 1"),
+        ({"threshold": 7}, "'threshold' must be a number between 0 and 1"),
+        ({"threshold": None}, "'threshold' must be a number between 0 and 1"),
+        ({"taxonomy": "builtin"}, "field 'taxonomy' is missing or not an object"),
+        ({"taxonomy__labels": ["other", "education"]}, "the card lists labels"),
+    ],
+)
+def test_an_edited_card_is_refused_with_the_field_named(saved, changes, message):
+    _edit_card(saved, **changes)
+    with pytest.raises(ModelError, match=message):
+        registry.load_model(saved)
+    # `model list` reads cards only (the label check needs the artifact): a bad card is listed
+    # with the reason, not hidden and not a crash
+    [entry] = registry.list_versions()
+    if "taxonomy__labels" not in changes:
+        assert entry["version"] == "v1" and message in entry["problem"]
+
+
+def test_a_card_that_is_not_an_object_is_refused(saved):
+    (saved / "card.json").write_text("[1, 2]")
+    with pytest.raises(ModelError, match="must be a JSON object"):
+        registry.load_model(saved)
+    assert "must be a JSON object" in registry.list_versions()[0]["problem"]
+
+
+def test_promote_takes_only_a_usable_builtin_model_by_version_name(models, data, saved):
+    from triage.classify.train import train_model
+
+    outside = models.parent / "elsewhere"
+    est, card = _train(data, "v2")
+    registry.save_model(est, card, outside)
+    for name in (str(outside), "../elsewhere", "v1/../v1"):
+        with pytest.raises(ModelError, match="not a path"):
+            registry.promote(name)
+    assert registry.champion_version() is None
+    # a model with its own labels (--taxonomy none) cannot be champion: routing needs the codes
+    est7, card7 = train_model(
+        data, taxonomy_mode="none", seed=0, version="m7", params={"max_features": 20_000}
+    )
+    registry.save_model(est7, card7, models / "m7")
+    with pytest.raises(ModelError, match="--taxonomy none"):
+        registry.promote("m7")
+    # nor a model trained on another version of the taxonomy
+    _edit_card(saved, taxonomy__version="2019.1.0")
+    with pytest.raises(ModelError, match="taxonomy version 2019.1.0"):
+        registry.promote("v1")
+    assert registry.champion_version() is None
+    # and a CHAMPION file edited by hand to a 7-label model is refused by the nightly run
+    (models / "CHAMPION").write_text("m7\n")
+    with pytest.raises(ModelError, match="champion 'm7' was trained with --taxonomy none"):
+        registry.load_champion()
+
+
+def test_a_model_directory_is_written_once(models, data, saved):
+    est, card = _train(data, "v1")
+    with pytest.raises(ModelError, match="already exists; a model version is written once"):
+        registry.save_model(est, card, saved)
+    registry.promote("v1")
+    with pytest.raises(ModelError, match=r"already exists \(it is the champion\)"):
+        registry.save_model(est, card, saved)
+    registry.save_model(est, card, saved, overwrite=True)  # explicit: `make model` rebuilds in place
+    (models / "afile").write_text("x")
+    with pytest.raises(ModelError, match="is not a directory"):
+        registry.save_model(est, card, models / "afile")
 
 
 def test_missing_model_directory_is_a_clear_error(models):

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from triage.ingest.readers import detect_format
 from triage.store import Label, Ticket, get_engine, read_frame, upsert
 from triage.store.models import utcnow
 from triage.tables import read_table, require_columns
@@ -17,7 +18,9 @@ from triage.taxonomy import load_taxonomy
 def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
     """Rows need ticket_id and category (code or Chinese name); labeled_by defaults to the file
     name. Unknown tickets or categories are rejected with their row number; the rest are stored
-    (a newer label by the same person replaces the older)."""
+    (a newer label by the same person replaces the older). One person labelling a ticket twice in
+    the same file with different categories is a conflict: both rows are rejected; an identical
+    repeat is stored once (``repeated``)."""
     df = read_table(path)
     require_columns(df, ["ticket_id", "category"], str(path))
     tax = load_taxonomy()
@@ -30,31 +33,52 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
                 r[0]
                 for r in conn.execute(select(Ticket.ticket_id).where(Ticket.ticket_id.in_(ids[i : i + 900])))
             )
-    rows, problems = [], []
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    first_row: dict[tuple[str, str], int] = {}
+    problems = []
     default_by = Path(path).name
     now = utcnow()
+    # row numbers as a person sees them: CSV/TSV/XLSX count the header line, JSONL lines do not
+    start = 1 if detect_format(Path(path)) in ("jsonl", "parquet") else 2
     for n, (tid, cat, by) in enumerate(
         zip(ids, df["category"].astype(str), df.get("labeled_by", [default_by] * len(df)), strict=True),
-        start=2,
+        start=start,
     ):
         code = tax.code_for(cat.strip())
-        if tid not in known:
+        by = str(by or "").strip() or default_by
+        key = (tid, by)
+        if not tid:
+            problems.append(f"{path}, row {n}, field 'ticket_id': empty")
+        elif tid not in known:
             problems.append(f"{path}, row {n}: ticket_id {tid!r} is not in the database")
+        elif not cat.strip():
+            problems.append(f"{path}, row {n}, field 'category': empty")
         elif code is None:
             problems.append(f"{path}, row {n}, field 'category': {cat!r} is not a category code or name")
-        else:
-            rows.append(
-                {
-                    "ticket_id": tid,
-                    "category": code,
-                    "labeled_by": str(by or default_by),
-                    "source": source,
-                    "labeled_at": now,
-                }
+        elif key in rows and rows[key]["category"] != code:
+            problems.append(
+                f"{path}, row {n}: {by!r} labels ticket {tid!r} {code}, but {rows[key]['category']} in row "
+                f"{first_row[key]}; neither is stored — keep one"
             )
+            rows[key]["conflict"] = True
+        else:
+            first_row.setdefault(key, n)
+            rows[key] = {
+                "ticket_id": tid,
+                "category": code,
+                "labeled_by": by,
+                "source": source,
+                "labeled_at": now,
+            }
+    stored = [r for r in rows.values() if not r.get("conflict")]
+    conflicted = sum(1 for r in rows.values() if r.get("conflict"))
     with engine.begin() as conn:
-        upsert(conn, Label.__table__, rows, ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"])
-    return {"rows": len(df), "imported": len(rows), "rejected": len(problems), "problems": problems}
+        upsert(
+            conn, Label.__table__, stored, ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"]
+        )
+    rejected = len(problems) + conflicted  # a conflict also withholds the row it conflicts with
+    return {"rows": len(df), "imported": len(stored), "rejected": rejected,
+            "repeated": len(df) - len(stored) - rejected, "problems": problems}  # fmt: skip
 
 
 class LabelError(ValueError):

@@ -70,5 +70,8 @@ def write_table(
     elif fmt == "parquet":
         df.to_parquet(p, index=False, compression="zstd", compression_level=parquet_compression_level)
     else:
-        df.to_excel(p, index=False, engine="xlsxwriter")
+        # citizens' text is data: a message starting with "=" must not become a live formula,
+        # nor a URL a hyperlink, in the sheet an analyst opens
+        opts = {"strings_to_formulas": False, "strings_to_urls": False}
+        df.to_excel(p, index=False, engine="xlsxwriter", engine_kwargs={"options": opts})
     return p

@@ -57,6 +57,22 @@ class LoadedModel:
     def taxonomy(self) -> str:
         return self.card.get("taxonomy", {}).get("mode", "builtin")
 
+    def taxonomy_mismatch(self) -> str | None:
+        """Why this builtin model does not fit the loaded taxonomy (``None`` if it does, or if
+        the model has its own labels)."""
+        if self.taxonomy != "builtin":
+            return None
+        from triage.taxonomy import load_taxonomy
+
+        tax = load_taxonomy()
+        trained_on, fp = self.card["taxonomy"].get("version"), self.card["taxonomy"].get("fingerprint")
+        if trained_on == tax.version and fp == tax.fingerprint:
+            return None
+        return (
+            f"{self.directory}: trained on taxonomy version {trained_on} ({fp}); the loaded taxonomy is "
+            f"{tax.version} ({tax.fingerprint}). Retrain with `triage model train` on the current taxonomy."
+        )
+
 
 def models_dir() -> Path:
     return get_settings().models_dir
@@ -70,10 +86,30 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_model(estimator: Any, card: dict[str, Any], out_dir: Path) -> Path:
-    """Write artifact + cards into ``out_dir`` (created); returns the directory."""
+def check_new_model_dir(out_dir: Path, *, overwrite: bool = False) -> None:
+    """A model directory is written once: refuse an existing one (a version is immutable; the
+    champion or a challenger's card must never be replaced by accident) unless ``overwrite``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ModelError(f"{out_dir}: exists and is not a directory; choose another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        champ = " (it is the champion)" if _is_champion_dir(out_dir) else ""
+        raise ModelError(
+            f"{out_dir}: already exists{champ}; a model version is written once — choose a new "
+            "directory name (it becomes the version), or pass --overwrite to replace it"
+        )
+
+
+def _is_champion_dir(d: Path) -> bool:
+    v = champion_version()
+    return v is not None and d.resolve() == (models_dir() / v).resolve()
+
+
+def save_model(estimator: Any, card: dict[str, Any], out_dir: Path, *, overwrite: bool = False) -> Path:
+    """Write artifact + cards into ``out_dir`` (created; an existing one only with ``overwrite``);
+    returns the directory."""
     sio = _skops()
 
+    check_new_model_dir(out_dir, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     artifact = out_dir / ARTIFACT
     sio.dump(estimator, artifact, compression=zipfile.ZIP_DEFLATED)
@@ -115,11 +151,8 @@ def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> Loa
     card_path, artifact = d / CARD_JSON, d / ARTIFACT
     if not card_path.exists() or not artifact.exists():
         raise ModelError(f"{d}: not a model directory (needs {CARD_JSON} and {ARTIFACT})")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{card_path}: card is not valid JSON ({exc})") from None
-    expected_sha = card.get("artifact", {}).get("sha256")
+    card = read_card(card_path)
+    expected_sha = card["artifact"].get("sha256")
     actual_sha = _sha256(artifact)
     if expected_sha != actual_sha:
         raise ModelError(
@@ -139,18 +172,35 @@ def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> Loa
         estimator = sio.load(artifact, trusted=untrusted)
     except Exception as exc:
         raise ModelError(f"{artifact}: cannot be loaded ({exc.__class__.__name__}: {exc})") from None
-    if expected_taxonomy is not None and card.get("taxonomy", {}).get("mode") == "builtin":
-        trained_on = card["taxonomy"].get("version")
-        fp = card["taxonomy"].get("fingerprint")
-        from triage.taxonomy import load_taxonomy
+    classes = [str(c) for c in getattr(estimator, "classes_", [])]
+    labels = card["taxonomy"].get("labels")
+    if labels is not None and sorted(map(str, labels)) != sorted(classes):
+        raise ModelError(
+            f"{card_path}: the card lists labels {sorted(map(str, labels))} but the artifact predicts "
+            f"{sorted(classes)}; the card was edited or belongs to another model"
+        )
+    loaded = LoadedModel(card.get("version", d.name), d, estimator, card)
+    if expected_taxonomy is not None and (problem := loaded.taxonomy_mismatch()):
+        raise ModelError(problem)
+    return loaded
 
-        tax = load_taxonomy()
-        if trained_on != tax.version or fp != tax.fingerprint:
-            raise ModelError(
-                f"{d}: trained on taxonomy version {trained_on} ({fp}); the loaded taxonomy is "
-                f"{tax.version} ({tax.fingerprint}). Retrain with `triage model train` on the current taxonomy."
-            )
-    return LoadedModel(card.get("version", d.name), d, estimator, card)
+
+def read_card(card_path: Path) -> dict[str, Any]:
+    """A model card, checked for the fields the product acts on: a JSON object with an artifact
+    checksum, a taxonomy section and an auto-dispatch threshold between 0 and 1."""
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{card_path}: card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{card_path}: a card must be a JSON object, not {type(card).__name__}")
+    for field in ("artifact", "taxonomy"):
+        if not isinstance(card.get(field), dict):
+            raise ModelError(f"{card_path}: field {field!r} is missing or not an object")
+    t = card.get("threshold")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+        raise ModelError(f"{card_path}: field 'threshold' must be a number between 0 and 1, not {t!r}")
+    return card
 
 
 def _resolve_dir(path: Path | str) -> Path:
@@ -172,13 +222,15 @@ def list_versions() -> list[dict[str, Any]]:
         if not card_path.exists():
             continue
         try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
+            card = read_card(card_path)
+        except ModelError as exc:  # listed, with the reason, rather than hidden
+            out.append({"version": d.name, "champion": d.name == champ, "problem": str(exc)})
             continue
         out.append(
             {
                 "version": d.name,
                 "champion": d.name == champ,
+                "problem": None,
                 "trained_at": card.get("trained_at"),
                 "macro_f1": card.get("metrics", {}).get("macro_f1"),
                 "accuracy": card.get("metrics", {}).get("accuracy"),
@@ -199,10 +251,24 @@ def champion_version() -> str | None:
 
 
 def promote(version: str) -> None:
+    """Make ``version`` (a directory name under models/) the champion. Only a model the nightly
+    run can use qualifies: it loads, predicts the built-in categories and was trained on the
+    current taxonomy — the same checks ``load_champion`` makes, made before the switch."""
+    if not _VERSION_RE.match(version):
+        raise ModelError(
+            f"cannot promote {version!r}: give a version name under {models_dir()} (not a path); "
+            "copy or train the model there first"
+        )
     d = models_dir() / version
     if not (d / CARD_JSON).exists():
         raise ModelError(f"cannot promote {version!r}: no model directory {d}")
-    load_model(d)  # refuse to promote an artifact that does not load
+    loaded = load_model(d, expected_taxonomy="builtin")  # refuse an artifact that does not load
+    if loaded.taxonomy != "builtin":
+        raise ModelError(
+            f"cannot promote {version!r}: it was trained with --taxonomy {loaded.taxonomy} "
+            f"(labels {', '.join(map(str, loaded.card['taxonomy'].get('labels', [])[:10]))}); "
+            "the champion must predict the built-in categories"
+        )
     tmp = models_dir() / (CHAMPION_FILE + ".tmp")
     tmp.write_text(version + "\n")
     tmp.replace(models_dir() / CHAMPION_FILE)  # atomic: readers see the old or the new champion
@@ -220,7 +286,13 @@ def load_champion() -> LoadedModel:
         )
     key = (str(models_dir()), v)
     if key not in _CHAMPION_CACHE:
-        _CHAMPION_CACHE[key] = load_model(models_dir() / v, expected_taxonomy="builtin")
+        loaded = load_model(models_dir() / v, expected_taxonomy="builtin")
+        if loaded.taxonomy != "builtin":  # e.g. CHAMPION edited by hand to a 7-label model
+            raise ModelError(
+                f"champion {v!r} was trained with --taxonomy {loaded.taxonomy}; the nightly run needs a "
+                "model of the built-in categories — promote one with `triage model promote VERSION`"
+            )
+        _CHAMPION_CACHE[key] = loaded
     return _CHAMPION_CACHE[key]
 
 

@@ -154,6 +154,14 @@ def prepare(
                 + ". Use category codes or Chinese names from taxonomy/categories.yaml, or train with --taxonomy none."
             )
         labels = mapped
+        if merge_rare_into is not None:  # the merge target must be a category too
+            target = tax.code_for(merge_rare_into.strip())
+            if target is None:
+                raise TrainingDataError(
+                    f"--merge-rare-into {merge_rare_into!r} is not a category code or name of the built-in "
+                    "taxonomy (e.g. other / 其他)"
+                )
+            merge_rare_into = target
     elif taxonomy_mode != "none":
         raise TrainingDataError(f"--taxonomy must be 'builtin' or 'none', not {taxonomy_mode!r}")
 

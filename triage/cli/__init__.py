@@ -19,6 +19,16 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+SHOW_PROBLEMS = 50  # rejected rows listed in full up to this many, then counted
+
+
+def print_problems(problems: list[str]) -> None:
+    """Each rejected row's message (file, row, field), the first SHOW_PROBLEMS of them."""
+    for line in problems[:SHOW_PROBLEMS]:
+        console.print(f"  {line}", highlight=False, markup=False)
+    if len(problems) > SHOW_PROBLEMS:
+        console.print(f"  … and {len(problems) - SHOW_PROBLEMS} more", highlight=False)
+
 
 def handle_errors(fn: F) -> F:
     """Turn the product's own exceptions into a one-line message and exit code 1."""

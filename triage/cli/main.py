@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from triage.cli import console, err_console, handle_errors
+from triage.cli import console, err_console, handle_errors, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
@@ -293,7 +293,9 @@ def label_import(
     r = import_labels(path)
     console.print(
         f"{r['rows']} rows: {r['imported']} labels stored, {r['rejected']} rejected"
-        + (f" — {r['problems'][0]}" if r["problems"] else "")
+        + (f", {r['repeated']} identical repeats stored once" if r["repeated"] else ""),
+        highlight=False,
     )
+    print_problems(r["problems"])
     if r["rejected"]:
         raise typer.Exit(1)

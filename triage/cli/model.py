@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 
-from triage.cli import console, handle_errors
+from triage.cli import console, err_console, handle_errors
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,6 +26,8 @@ LabelCol = Annotated[str, typer.Option("--label-col", help="column with the true
 def _load_xy(path: Path, text_cols: list[str], title_col: str | None, label_col: str | None):
     from triage.tables import join_text, read_table, require_columns
 
+    if label_col and (label_col in text_cols or label_col == title_col):
+        raise typer.BadParameter(f"--label-col {label_col!r} is also a text or title column")
     df = read_table(path)
     require_columns(
         df, [*text_cols, *([title_col] if title_col else []), *([label_col] if label_col else [])], str(path)
@@ -33,6 +36,17 @@ def _load_xy(path: Path, text_cols: list[str], title_col: str | None, label_col:
     titles = df[title_col].fillna("").astype(str) if title_col else None
     labels = df[label_col] if label_col else None
     return df, titles, texts, labels
+
+
+def _load_for_use(model: Path):
+    """Load a model for evaluate / predict; a builtin model from another taxonomy version still
+    runs (to compare old models), with a warning, as its codes may no longer mean the same."""
+    from triage.classify.registry import load_model
+
+    loaded = load_model(model)
+    if problem := loaded.taxonomy_mismatch():
+        err_console.print(f"warning: {problem}", highlight=False)
+    return loaded
 
 
 def _matrix(titles, texts) -> np.ndarray:
@@ -69,10 +83,13 @@ def train(
     taxonomy: Annotated[
         str, typer.Option(help="builtin: labels must be the 29 categories; none: any labels")
     ] = "builtin",
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    min_class_size: Annotated[int, typer.Option(help="classes smaller than this are an error…")] = 5,
+    seed: Annotated[int, typer.Option(help="random seed", min=0, max=2**32 - 1)] = 0,
+    min_class_size: Annotated[int, typer.Option(help="classes smaller than this are an error…", min=1)] = 5,
     merge_rare_into: Annotated[str | None, typer.Option(help="…unless merged into this label")] = None,
     promote: Annotated[bool, typer.Option(help="make it the champion (only for builtin models)")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an existing --out directory (versions are otherwise written once)")
+    ] = False,
     source_col: Annotated[
         str | None, typer.Option("--source-col", help="column naming each row's source (for --weight)")
     ] = None,
@@ -96,6 +113,13 @@ def train(
     from triage.classify import registry
     from triage.classify.train import MIN_REAL_FOR_THRESHOLD, prepare, train_model
 
+    # refuse what would fail after minutes of training, before training
+    registry.check_new_model_dir(out, overwrite=overwrite)
+    if promote:
+        if taxonomy != "builtin":
+            raise typer.BadParameter("only models on the built-in taxonomy can be champion")
+        if out.parent.resolve() != registry.models_dir().resolve():
+            raise typer.BadParameter(f"--promote needs --out inside {registry.models_dir()}")
     weights = _parse_weights(weight or [])
     if (weights or generated_source) and not source_col:
         raise typer.BadParameter(
@@ -121,7 +145,7 @@ def train(
         console.print(f"skipped {len(data.dropped_empty)} rows with empty text or label")
     with console.status(f"training on {len(data.y)} rows …"):
         est, card = train_model(data, taxonomy_mode=taxonomy, seed=seed, source=str(input), version=out.name)
-    registry.save_model(est, card, out)
+    registry.save_model(est, card, out, overwrite=overwrite)
     m = card["metrics"]
     if data.weighting:
         console.print(
@@ -155,10 +179,6 @@ def train(
             highlight=False,
         )
     if promote:
-        if taxonomy != "builtin":
-            raise typer.BadParameter("only models on the built-in taxonomy can be champion")
-        if out.parent.resolve() != registry.models_dir().resolve():
-            raise typer.BadParameter(f"--promote needs --out inside {registry.models_dir()}")
         registry.promote(out.name)
         console.print(f"champion is now {registry.champion_version()}")
 
@@ -174,12 +194,18 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Evaluate a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1."""
-    from triage.classify.registry import load_model
     from triage.classify.train import metrics
+    from triage.ingest.readers import InputFileError
 
-    loaded = load_model(model)
+    loaded = _load_for_use(model)
     _, titles, texts, labels = _load_xy(input, text_col, title_col, label_col)
     keep = labels.fillna("").astype(str).str.strip() != ""
+    if not keep.any():
+        raise InputFileError(f"{input}: no row has a label in column {label_col!r} ({len(labels)} rows)")
+    if not keep.all():
+        err_console.print(
+            f"{input}: {int((~keep).sum())} rows without a label in {label_col!r} are not scored"
+        )
     X = _matrix(titles[keep] if titles is not None else None, texts[keep])
     y = labels[keep].astype(str).str.strip().to_numpy()
     if loaded.taxonomy == "builtin":
@@ -187,12 +213,23 @@ def evaluate(
 
         tax = load_taxonomy()
         y = np.array([tax.code_for(v) or v for v in y], dtype=object)
+    # labels the model cannot predict count as errors; say so rather than print a silent 0.0
+    known = set(map(str, loaded.estimator.classes_))
+    unknown = Counter(v for v in y if v not in known)
+    if unknown:
+        err_console.print(
+            f"warning: {sum(unknown.values())} of {len(y)} rows have labels this model never predicts "
+            f"(scored as errors): " + ", ".join(f"{k!r} ({n})" for k, n in unknown.most_common(20)),
+            highlight=False,
+        )
     t0 = time.perf_counter()
     pred = loaded.estimator.predict(X)
     seconds = time.perf_counter() - t0
     m = metrics(y, pred)
     m["seconds"] = round(seconds, 3)
     m["model"] = loaded.version
+    m["unknown_labels"] = dict(unknown.most_common())
+    m["unlabeled_rows_skipped"] = int((~keep).sum())
     if as_json:
         print(json.dumps(m, ensure_ascii=False))
         return
@@ -215,16 +252,21 @@ def predict(
     title_col: TitleCol = None,
 ) -> None:
     """Predict: label, confidence, top-3 and needs_review for every row."""
-    from triage.classify.registry import load_model
     from triage.classify.train import predict_frame
+    from triage.ingest.readers import InputFileError
     from triage.tables import write_table
 
-    loaded = load_model(model)
+    loaded = _load_for_use(model)
     df, titles, texts, _ = _load_xy(input, text_col, title_col, None)
+    if df.empty:
+        raise InputFileError(f"{input}: no rows to predict")
     X = _matrix(titles, texts)
     pred = predict_frame(loaded.estimator, X, loaded.threshold)
     pred["top3"] = pred["top3"].map(lambda t: json.dumps([[c, p] for c, p in t], ensure_ascii=False))
-    result = df.reset_index(drop=True).join(pred)
+    clash = [c for c in pred.columns if c in df.columns]
+    if clash:  # e.g. predicting again on an earlier output: the new prediction replaces the old
+        err_console.print(f"{input}: column(s) {', '.join(map(repr, clash))} replaced by this prediction")
+    result = df.drop(columns=clash).reset_index(drop=True).join(pred)
     write_table(result, out)
     console.print(f"{len(result)} predictions → {out} ({int(pred['needs_review'].sum())} need review)")
 
@@ -237,6 +279,9 @@ def list_models() -> None:
 
     for v in list_versions():
         mark = "*" if v["champion"] else " "
+        if v["problem"]:
+            console.print(f"{mark} {v['version']:28s} unusable: {v['problem']}", highlight=False)
+            continue
         console.print(
             f"{mark} {v['version']:28s} trained {v['trained_at']}  macro-F1 {v['macro_f1']}  "
             f"coverage {v['coverage']}  n={v['n_train']}  {v['promotion'] or ''}",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from triage.cli import console, handle_errors
+from triage.cli import console, handle_errors, print_problems
 
 app = typer.Typer(no_args_is_help=True)
 StreetOpt = Annotated[
@@ -88,7 +88,6 @@ def import_closed(
     console.print(
         f"{r['rows']} rows: {r['updated']} updated, {r['unchanged']} unchanged, {r['rejected']} rejected"
     )
-    for p in r["problems"][:50]:
-        console.print(f"  {p}")
+    print_problems(r["problems"])
     if r["rejected"]:
         raise typer.Exit(1)
