@@ -138,6 +138,8 @@ def test_empty_texts_are_skipped_and_reported():
     labels = _series(*(["a", "b"] + ["a"] * 5 + ["b"] * 5))
     data = prepare(None, texts, labels, taxonomy_mode="none")
     assert data.dropped_empty == [0, 1] and len(data.y) == 10
+    with pytest.raises(TrainingDataError, match="none of the 3 rows has both a text and a label"):
+        prepare(None, _series("", " ", "x"), _series("a", "b", ""), taxonomy_mode="none")
 
 
 # --- row weights ---------------------------------------------------------------------------------
@@ -364,18 +366,6 @@ def test_cli_evaluate_and_predict_say_what_they_could_not_use(synth, tmp_path):
     assert r.exit_code == 0 and "replaced by this prediction" in r.stderr
     p1, p2 = pd.read_csv(tmp_path / "p1.csv"), pd.read_csv(tmp_path / "p2.csv")
     assert list(p2.columns) == list(p1.columns) and p2["label"].equals(p1["label"])
-
-
-def test_xlsx_output_keeps_citizen_text_as_text(tmp_path):
-    import zipfile
-
-    from triage.tables import read_table, write_table
-
-    hostile = '=HYPERLINK("http://evil.example","点我")'
-    p = write_table(pd.DataFrame({"text": [hostile, "http://example.com 投诉"]}), tmp_path / "o.xlsx")
-    sheet = zipfile.ZipFile(p).read("xl/worksheets/sheet1.xml").decode()
-    assert "<f>" not in sheet and "<hyperlink" not in sheet  # no live formula, no link
-    assert read_table(p)["text"].tolist()[0] == hostile
 
 
 def test_cli_names_the_columns_that_exist(synth, tmp_path):

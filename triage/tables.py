@@ -15,6 +15,8 @@ def read_table(path: Path | str) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
         raise InputFileError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputFileError(f"{p}: is a directory; give a file")
     fmt = detect_format(p)
     try:
         if fmt in ("csv", "tsv"):
@@ -35,9 +37,29 @@ def read_table(path: Path | str) -> pd.DataFrame:
     except InputFileError:
         raise
     except Exception as exc:
-        raise InputFileError(f"{p}: cannot be read as {fmt} ({exc.__class__.__name__}: {exc})") from None
+        where = _bad_json_line(p) if fmt == "jsonl" else ""
+        raise InputFileError(
+            f"{p}: cannot be read as {fmt}{where} ({exc.__class__.__name__}: {exc})"
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+def _bad_json_line(p: Path) -> str:
+    """ ", line N" for the first line of a JSON Lines file that is not a JSON object ("" if none)."""
+    import json
+
+    with open(p, encoding=detect_encoding(p)) as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                ok = isinstance(json.loads(line), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                return f", line {n}"
+    return ""
 
 
 def require_columns(df: pd.DataFrame, columns: list[str], source: str) -> None:

@@ -110,6 +110,11 @@ def prepare(
     drop = sorted(set(empty) | set(unlabeled))
     keep = np.ones(len(texts), dtype=bool)
     keep[drop] = False
+    if not keep.any():
+        raise TrainingDataError(
+            f"none of the {len(keep)} rows has both a text and a label "
+            f"({len(empty)} with empty text, {len(unlabeled)} without a label)"
+        )
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
     kept_sources = (
         pd.Series(sources).fillna("").astype(str).str.strip()[keep] if sources is not None else None
