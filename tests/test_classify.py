@@ -316,6 +316,32 @@ def test_cli_refuses_before_training_and_never_overwrites_a_model(synth, tmp_pat
              "--out", tmp_path / "x", "--taxonomy", "none")  # fmt: skip
     assert r.exit_code == 2 and "also a text" in r.output
     assert not (tmp_path / "x").exists()
+    r = _cli("model", "predict", "--model", out, "--input", f, "--text-col", "text", "--out", tmp_path)
+    assert r.exit_code == 1 and "is a directory; give a file name for the output" in r.output
+
+
+def test_cli_overwrites_the_champion_only_with_promote(synth, tmp_path, monkeypatch):
+    from triage.classify import registry
+    from triage.config import reset_settings
+
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(tmp_path / "models"))
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+    f = tmp_path / "labeled.csv"
+    synth[["title", "text", "category"]].to_csv(f, index=False)
+    champ = tmp_path / "models" / "champ"
+    base = ("model", "train", "--input", f, "--text-col", "text", "--label-col", "category", "--out", champ)
+    r = _cli(*base, "--promote")
+    assert r.exit_code == 0 and registry.champion_version() == "champ", r.output
+    card = (champ / "card.json").read_text()
+    # a 7-label (or any) model written over the champion's directory without promotion: refused
+    r = _cli(*base, "--taxonomy", "none", "--overwrite")
+    assert r.exit_code == 2 and "is the champion" in r.output
+    r = _cli(*base, "--taxonomy", "none", "--overwrite", "--promote")
+    assert r.exit_code == 2 and "built-in taxonomy" in r.output
+    assert (champ / "card.json").read_text() == card
+    registry._CHAMPION_CACHE.clear()
+    reset_settings()
 
 
 def test_cli_merge_target_must_be_a_category_of_the_taxonomy():
@@ -327,6 +353,9 @@ def test_cli_merge_target_must_be_a_category_of_the_taxonomy():
         prepare(None, texts, labels, merge_rare_into="potholes")
     data = prepare(None, texts, labels, merge_rare_into="其他")  # a Chinese name means its code
     assert set(data.y) == {"education", "other"} and data.merged == {"sanitation": "other"}
+    with pytest.raises(TrainingDataError, match="gives it only 3 examples"):  # merged, still too small
+        prepare(None, _series(*"abcdefghi"), _series(*("x" * 6 + "yz" + "y")), taxonomy_mode="none",
+                merge_rare_into="w")  # fmt: skip
 
 
 def test_cli_evaluate_and_predict_say_what_they_could_not_use(synth, tmp_path):

@@ -71,25 +71,40 @@ def test_import_lists_every_problem_with_the_row_a_person_sees(tickets, tmp_path
             {"ticket_id": t[3], "category": "education", "labeled_by": "bob"},  # row 6 …
             {"ticket_id": t[3], "category": "sanitation", "labeled_by": "bob"},  # … row 7 disagrees
             {"ticket_id": t[0], "category": "其他", "labeled_by": "bob"},  # row 8: the same as row 2
+            {"ticket_id": t[3], "category": "education", "labeled_by": "bob"},  # row 9: still in conflict
         ]
     )
     f = tmp_path / "labels.csv"
     rows.to_csv(f, index=False)
     r = import_labels(f)
-    assert (r["imported"], r["rejected"], r["repeated"]) == (1, 5, 1)
+    assert (r["imported"], r["rejected"], r["repeated"]) == (1, 6, 1)  # the conflict withholds 3 rows
     assert [p.split(", ", 1)[1] for p in r["problems"]] == [
         "row 3, field 'category': 'potholes' is not a category code or name",
         "row 4, field 'ticket_id': empty",
         "row 5, field 'category': empty",
-        f"row 7: 'bob' labels ticket {t[3]!r} sanitation, but education in row 6; neither is stored — keep one",
+        f"rows 6, 7, 9: 'bob' labels ticket {t[3]!r} education / sanitation / education; none is stored — keep one",
     ]
     assert set(labeled_tickets()["ticket_id"]) == {t[0]}
 
     out = CliRunner().invoke(app, ["label", "import", str(f)])
     assert out.exit_code == 1 and out.output.count(str(f)) == 4  # every problem printed, not the first
 
-    j = tmp_path / "labels.jsonl"  # JSONL has no header line: its first record is row 1
-    rows.iloc[1:2].to_json(j, orient="records", lines=True, force_ascii=False)
-    assert import_labels(j)["problems"] == [
-        f"{j}, row 1, field 'category': 'potholes' is not a category code or name"
+    # JSON Lines: rows are lines (blank ones count), and null fields are empty, not "nan"
+    j = tmp_path / "labels.jsonl"
+    j.write_text(
+        "\n"
+        + '{"ticket_id": null, "category": "other", "labeled_by": "z"}\n'
+        + f'{{"ticket_id": "{t[1]}", "category": null, "labeled_by": "z"}}\n\n'
+        + f'{{"ticket_id": "{t[1]}", "category": "potholes", "labeled_by": "z"}}\n'
+        + f'{{"ticket_id": "{t[4]}", "category": "other", "labeled_by": null}}\n',
+        encoding="utf-8",
+    )
+    r = import_labels(j)
+    assert [p.split(", ", 1)[1] for p in r["problems"]] == [
+        "row 2, field 'ticket_id': empty",
+        "row 3, field 'category': empty",
+        "row 5, field 'category': 'potholes' is not a category code or name",
     ]
+    assert r["imported"] == 1  # labelled by the file's name when labeled_by is null
+    got = labeled_tickets().set_index("ticket_id")
+    assert got.loc[t[4], "category"] == "other"

@@ -163,6 +163,19 @@ def test_an_edited_card_is_refused_with_the_field_named(saved, changes, message)
         assert entry["version"] == "v1" and message in entry["problem"]
 
 
+def test_list_and_show_cope_with_odd_informational_fields(saved):
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    _edit_card(saved, metrics=None, data=[])  # informational only: the model stays usable
+    [entry] = registry.list_versions()
+    assert entry["problem"] is None and entry["macro_f1"] is None and entry["n_train"] is None
+    registry.load_model(saved)
+    r = CliRunner().invoke(app, ["model", "show", str(saved.parent)])  # a folder, not a model
+    assert r.exit_code == 1 and "not a model directory" in r.output
+
+
 def test_a_card_that_is_not_an_object_is_refused(saved):
     (saved / "card.json").write_text("[1, 2]")
     with pytest.raises(ModelError, match="must be a JSON object"):

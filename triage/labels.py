@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from triage.ingest.readers import detect_format
+from triage.ingest.readers import detect_encoding, detect_format
 from triage.store import Label, Ticket, get_engine, read_frame, upsert
 from triage.store.models import utcnow
 from triage.tables import read_table, require_columns
@@ -19,13 +19,13 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
     """Rows need ticket_id and category (code or Chinese name); labeled_by defaults to the file
     name. Unknown tickets or categories are rejected with their row number; the rest are stored
     (a newer label by the same person replaces the older). One person labelling a ticket twice in
-    the same file with different categories is a conflict: both rows are rejected; an identical
-    repeat is stored once (``repeated``)."""
+    the same file with different categories is a conflict: all those rows are rejected; an
+    identical repeat is stored once (``repeated``)."""
     df = read_table(path)
     require_columns(df, ["ticket_id", "category"], str(path))
     tax = load_taxonomy()
     engine = get_engine()
-    ids = df["ticket_id"].astype(str).str.strip().tolist()
+    ids = [_cell(v) for v in df["ticket_id"]]
     with engine.connect() as conn:
         known: set[str] = set()
         for i in range(0, len(ids), 900):
@@ -33,52 +33,61 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
                 r[0]
                 for r in conn.execute(select(Ticket.ticket_id).where(Ticket.ticket_id.in_(ids[i : i + 900])))
             )
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    first_row: dict[tuple[str, str], int] = {}
     problems = []
     default_by = Path(path).name
     now = utcnow()
-    # row numbers as a person sees them: CSV/TSV/XLSX count the header line, JSONL lines do not
-    start = 1 if detect_format(Path(path)) in ("jsonl", "parquet") else 2
-    for n, (tid, cat, by) in enumerate(
-        zip(ids, df["category"].astype(str), df.get("labeled_by", [default_by] * len(df)), strict=True),
-        start=start,
-    ):
-        code = tax.code_for(cat.strip())
-        by = str(by or "").strip() or default_by
-        key = (tid, by)
+    cats = [_cell(v) for v in df["category"]]
+    bys = [_cell(v) or default_by for v in df.get("labeled_by", [None] * len(df))]
+    usable: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (ticket, labeller) → [(row, code)]
+    for n, tid, cat, by in zip(_row_numbers(Path(path), len(df)), ids, cats, bys, strict=True):
+        code = tax.code_for(cat) if cat else None
         if not tid:
             problems.append(f"{path}, row {n}, field 'ticket_id': empty")
         elif tid not in known:
             problems.append(f"{path}, row {n}: ticket_id {tid!r} is not in the database")
-        elif not cat.strip():
+        elif not cat:
             problems.append(f"{path}, row {n}, field 'category': empty")
         elif code is None:
             problems.append(f"{path}, row {n}, field 'category': {cat!r} is not a category code or name")
-        elif key in rows and rows[key]["category"] != code:
-            problems.append(
-                f"{path}, row {n}: {by!r} labels ticket {tid!r} {code}, but {rows[key]['category']} in row "
-                f"{first_row[key]}; neither is stored — keep one"
-            )
-            rows[key]["conflict"] = True
         else:
-            first_row.setdefault(key, n)
-            rows[key] = {
-                "ticket_id": tid,
-                "category": code,
-                "labeled_by": by,
-                "source": source,
-                "labeled_at": now,
-            }
-    stored = [r for r in rows.values() if not r.get("conflict")]
-    conflicted = sum(1 for r in rows.values() if r.get("conflict"))
+            usable.setdefault((tid, by), []).append((n, code))
+    stored, rejected, repeated = [], len(problems), 0
+    for (tid, by), seen in usable.items():
+        if len({code for _, code in seen}) > 1:  # one person, two answers: ask, do not guess
+            problems.append(
+                f"{path}, rows {', '.join(str(n) for n, _ in seen)}: {by!r} labels ticket {tid!r} "
+                f"{' / '.join(code for _, code in seen)}; none is stored — keep one"
+            )
+            rejected += len(seen)
+            continue
+        repeated += len(seen) - 1
+        stored.append(
+            {"ticket_id": tid, "category": seen[0][1], "labeled_by": by, "source": source, "labeled_at": now}
+        )
     with engine.begin() as conn:
         upsert(
             conn, Label.__table__, stored, ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"]
         )
-    rejected = len(problems) + conflicted  # a conflict also withholds the row it conflicts with
-    return {"rows": len(df), "imported": len(stored), "rejected": rejected,
-            "repeated": len(df) - len(stored) - rejected, "problems": problems}  # fmt: skip
+    return {"rows": len(df), "imported": len(stored), "rejected": rejected, "repeated": repeated,
+            "problems": problems}  # fmt: skip
+
+
+def _cell(value: Any) -> str:
+    """A cell as stripped text; missing (None, NaN, JSON null) is ""."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+
+
+def _row_numbers(path: Path, n_rows: int) -> list[int]:
+    """Where each record is, as a person finds it: the line of a JSON Lines file (blank lines
+    skipped by the reader still count), the spreadsheet row for CSV/TSV/XLSX (header = row 1),
+    the record number for Parquet."""
+    fmt = detect_format(path)
+    if fmt == "jsonl":
+        with open(path, encoding=detect_encoding(path)) as fh:
+            lines = [k for k, line in enumerate(fh, start=1) if line.strip()]
+        if len(lines) == n_rows:
+            return lines
+    return list(range(1, n_rows + 1)) if fmt in ("jsonl", "parquet") else list(range(2, n_rows + 2))
 
 
 class LabelError(ValueError):

@@ -77,12 +77,21 @@ def join_text(df: pd.DataFrame, cols: list[str]) -> pd.Series:
     return parts.apply(lambda r: "\n".join(x.strip() for x in r if x and x.strip()), axis=1)
 
 
+def check_output_path(path: Path | str) -> Path:
+    """An output path the writers accept: a supported extension, not an existing directory."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputFileError(f"{p}: is a directory; give a file name for the output")
+    detect_format(p)  # raises for an unsupported extension
+    return p
+
+
 def write_table(
     df: pd.DataFrame, path: Path | str, *, encoding: str = "utf-8", parquet_compression_level: int = 3
 ) -> Path:
     """Write a DataFrame as CSV/TSV (UTF-8 or GB18030), JSONL, Parquet or XLSX, by extension.
     Parquet is zstd-compressed; level 3 is fast, 19 is for files shipped in git."""
-    p = Path(path)
+    p = check_output_path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fmt = detect_format(p)
     if fmt in ("csv", "tsv"):

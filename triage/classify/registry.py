@@ -92,14 +92,14 @@ def check_new_model_dir(out_dir: Path, *, overwrite: bool = False) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelError(f"{out_dir}: exists and is not a directory; choose another --out")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        champ = " (it is the champion)" if _is_champion_dir(out_dir) else ""
+        champ = " (it is the champion)" if is_champion_dir(out_dir) else ""
         raise ModelError(
             f"{out_dir}: already exists{champ}; a model version is written once — choose a new "
             "directory name (it becomes the version), or pass --overwrite to replace it"
         )
 
 
-def _is_champion_dir(d: Path) -> bool:
+def is_champion_dir(d: Path) -> bool:
     v = champion_version()
     return v is not None and d.resolve() == (models_dir() / v).resolve()
 
@@ -226,20 +226,27 @@ def list_versions() -> list[dict[str, Any]]:
         except ModelError as exc:  # listed, with the reason, rather than hidden
             out.append({"version": d.name, "champion": d.name == champ, "problem": str(exc)})
             continue
+        metrics, data, promotion = (_section(card, k) for k in ("metrics", "data", "promotion"))
         out.append(
             {
                 "version": d.name,
                 "champion": d.name == champ,
                 "problem": None,
                 "trained_at": card.get("trained_at"),
-                "macro_f1": card.get("metrics", {}).get("macro_f1"),
-                "accuracy": card.get("metrics", {}).get("accuracy"),
+                "macro_f1": metrics.get("macro_f1"),
+                "accuracy": metrics.get("accuracy"),
                 "coverage": card.get("coverage"),
-                "n_train": card.get("data", {}).get("n_train"),
-                "promotion": card.get("promotion", {}).get("decision"),
+                "n_train": data.get("n_train"),
+                "promotion": promotion.get("decision"),
             }
         )
     return out
+
+
+def _section(card: dict[str, Any], name: str) -> dict[str, Any]:
+    """An informational part of a card (metrics, data, promotion); {} if absent or malformed."""
+    value = card.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def champion_version() -> str | None:

@@ -183,6 +183,12 @@ def prepare(
             )
         merged = {c: merge_rare_into for c in rare}
         labels = labels.map(lambda x: merged.get(x, x))
+        if (labels == merge_rare_into).sum() < min_class_size:
+            raise TrainingDataError(
+                f"merging {', '.join(rare)} into {merge_rare_into!r} gives it only "
+                f"{int((labels == merge_rare_into).sum())} examples (< {min_class_size}); merge into a "
+                "larger class"
+            )
     if labels.nunique() < 2:
         raise TrainingDataError(
             f"training needs at least two classes; the data has only {sorted(set(labels))} "

@@ -115,6 +115,11 @@ def train(
 
     # refuse what would fail after minutes of training, before training
     registry.check_new_model_dir(out, overwrite=overwrite)
+    if overwrite and registry.is_champion_dir(out) and not promote:
+        raise typer.BadParameter(
+            f"{out} is the champion: replacing it would change the nightly model without promotion — "
+            "train a new version and `triage model promote` it, or pass --promote to replace it knowingly"
+        )
     if promote:
         if taxonomy != "builtin":
             raise typer.BadParameter("only models on the built-in taxonomy can be champion")
@@ -254,8 +259,9 @@ def predict(
     """Predict: label, confidence, top-3 and needs_review for every row."""
     from triage.classify.train import predict_frame
     from triage.ingest.readers import InputFileError
-    from triage.tables import write_table
+    from triage.tables import check_output_path, write_table
 
+    check_output_path(out)  # before the work, not after it
     loaded = _load_for_use(model)
     df, titles, texts, _ = _load_xy(input, text_col, title_col, None)
     if df.empty:
@@ -293,11 +299,16 @@ def list_models() -> None:
 @handle_errors
 def show(version: Annotated[str, typer.Argument(help="version name or directory")]) -> None:
     """Print a model's card."""
-    from triage.classify.registry import CARD_MD, _resolve_dir
+    from triage.classify.registry import CARD_JSON, CARD_MD, ModelError, _resolve_dir, read_card
 
-    console.print(
-        (_resolve_dir(version) / CARD_MD).read_text(encoding="utf-8"), markup=False, highlight=False
-    )
+    d = _resolve_dir(version)
+    if not (d / CARD_JSON).exists() or not (d / CARD_MD).exists():
+        raise ModelError(f"{d}: not a model directory (needs {CARD_JSON} and {CARD_MD})")
+    try:
+        read_card(d / CARD_JSON)
+    except ModelError as exc:  # show the card anyway: it is what one reads to find out what is wrong
+        err_console.print(f"warning: unusable model: {exc}", highlight=False)
+    console.print((d / CARD_MD).read_text(encoding="utf-8"), markup=False, highlight=False)
 
 
 @app.command()
