@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--version", default="builtin-v3")
+    ap.add_argument("--version", default="builtin-v4")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     from typer.testing import CliRunner

@@ -100,7 +100,7 @@ def test_classifier_predictions_unchanged():
     labels = pd.read_csv(REAL)["一级分类"].tolist()
     clf = TicketClassifier(calibration_folds=2).fit(np.array(texts[:350], dtype=object), labels[:350])
     X = np.array(texts[350:], dtype=object)
-    views = ticket_views(X, ())
+    views = ticket_views(X, (), lead_chars=clf.lead_chars)
     slow = np.hstack([vec.transform(views[n]).toarray() * w for n, vec, w in clf.vectorizers_])
     fast = clf._transform(X).toarray()
     assert np.array_equal(slow, fast)

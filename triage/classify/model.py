@@ -108,11 +108,29 @@ def shared_tokenizer(user_words: tuple[str, ...]) -> _FastTokenizer:
         return _TOKENIZERS[user_words]
 
 
-def ticket_views(X: Any, user_words: tuple[str, ...], words: bool = True) -> dict[str, list[str]]:
-    """Normalise each ticket once and derive every view from it (whole, title, words)."""
+def lead_line(raw: Any, lead_chars: int) -> str:
+    """The opening line of an untitled ticket, normalised, at most ``lead_chars`` characters: what
+    a title would say. Citizens and operators open with the gist, and a file trained with its
+    title joined into the text (``--text-col 标题 --text-col 内容``) has the title as first line."""
+    text = str(raw).lstrip() if raw is not None else ""
+    first = text.split("\n", 1)[0].split("\r", 1)[0]
+    return normalize(first[: 2 * lead_chars])[:lead_chars]  # cut before normalising: bounded cost
+
+
+def ticket_views(
+    X: Any, user_words: tuple[str, ...], words: bool = True, lead_chars: int = 0
+) -> dict[str, list[str]]:
+    """Normalise each ticket once and derive every view from it (whole, title, words). With
+    ``lead_chars``, an untitled ticket's title view is its opening line (``lead_line``); the
+    whole-ticket view is unchanged."""
     titles, texts = split_title_text(X)
     whole = [f"{t}{TITLE_SEP}{b}" if t else b for t, b in zip(titles, texts, strict=True)]
-    views = {"whole": whole, "title": titles}
+    title_view = titles
+    if lead_chars and not all(titles):
+        arr = np.asarray(X, dtype=object)
+        raw = arr[:, 1] if arr.ndim == 2 else arr
+        title_view = [t or lead_line(r, lead_chars) for t, r in zip(titles, raw, strict=True)]
+    views = {"whole": whole, "title": title_view}
     if words:
         tok = shared_tokenizer(tuple(user_words))
         views["words"] = [" ".join(tok.cut(w)) for w in whole]
@@ -162,6 +180,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     char_ngram : (min_n, max_n) for character n-grams of the whole ticket
     word_ngram : (min_n, max_n) for jieba word n-grams; ``None`` disables word features
     title_weight : weight of the title-only character features (0 disables them)
+    lead_chars : an untitled ticket's opening line, up to this many characters, stands in for its
+        title in the title features (0: untitled tickets have none)
     C : inverse regularisation of the linear SVM
     min_df : minimum document frequency of a feature
     max_features : cap per vectoriser (bounds memory and speed)
@@ -178,6 +198,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         char_ngram: tuple[int, int] = (1, 3),
         word_ngram: tuple[int, int] | None = (1, 2),
         title_weight: float = 1.0,
+        lead_chars: int = 40,
         C: float = 0.5,
         min_df: int = 2,
         max_features: int | None = 200_000,
@@ -191,6 +212,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.char_ngram = char_ngram
         self.word_ngram = word_ngram
         self.title_weight = title_weight
+        self.lead_chars = lead_chars
         self.C = C
         self.min_df = min_df
         self.max_features = max_features
@@ -275,9 +297,11 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
             raise ValueError(f"need at least two classes to train; got only {list(self.classes_)}")
-        views = ticket_views(X, tuple(self.user_words), words=bool(self.word_ngram))
+        views = ticket_views(
+            X, tuple(self.user_words), words=bool(self.word_ngram), lead_chars=self.lead_chars
+        )
         self.vectorizers_ = self._vectorizers()
-        if not any(views["title"]):  # trained without titles (no --title-col): no title block
+        if not any(views["title"]):  # no titles and no opening lines (lead_chars=0): no title block
             self.vectorizers_ = [v for v in self.vectorizers_ if v[0] != "title"]
         blocks = [vec.fit_transform(views[name]) * np.float32(w) for name, vec, w in self.vectorizers_]
         _plain_int_vocabularies(self.vectorizers_)
@@ -332,6 +356,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
             state["keyword_groups"] = _unpack_keyword_groups(state["keyword_groups"])
         state.setdefault("keyword_groups", ())  # artifacts from before the keyword-group block
         state.setdefault("keyword_weight", 0.0)
+        state.setdefault("lead_chars", 0)  # artifacts from before the opening-line title view
         super().__setstate__(state)
         if isinstance(self.user_words, np.ndarray):
             self.user_words = tuple(self.user_words.tolist())
@@ -347,7 +372,9 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
 
     def _transform(self, X: Any) -> Any:
         check_is_fitted(self, "model_")
-        views = ticket_views(X, tuple(self.user_words), words=bool(self.word_ngram))
+        views = ticket_views(
+            X, tuple(self.user_words), words=bool(self.word_ngram), lead_chars=self.lead_chars
+        )
         blocks = [
             fast_tfidf.transform(vec, views[name]) * np.float32(w) for name, vec, w in self.vectorizers_
         ]
