@@ -54,6 +54,11 @@ def main() -> None:
         default=1.0,
         help="train each fold on this share of the other folds' real rows (a learning curve in real rows)",
     )
+    ap.add_argument(
+        "--joined",
+        action="store_true",
+        help="give the title as the first line of the text (as `--text-col title --text-col text` does)",
+    )
     ap.add_argument("--params", type=json.loads, default={}, help="JSON TicketClassifier params (a variant)")
     ap.add_argument(
         "--training",
@@ -78,12 +83,15 @@ def main() -> None:
     base = {"user_words": words, "keyword_groups": keyword_groups_for("builtin")} | args.params
 
     def X(df):
+        if args.joined:  # how the CLI joins repeated --text-col columns: in order, one per line
+            joined = [f"{t}\n{b}" if t.strip() else b for t, b in zip(df["title"].astype(str), df["text"].astype(str))]
+            return np.column_stack([np.full(len(df), "", dtype=object), np.array(joined, dtype=object)])
         return np.column_stack([df["title"].astype(str), df["text"].astype(str)]).astype(object)
 
     load_start = os.getloadavg()
     t_start = time.perf_counter()
     out = {"real_weight": args.real_weight, "fold_seed": args.fold_seed, "params": args.params,
-           "real_fraction": args.real_fraction}  # fmt: skip
+           "real_fraction": args.real_fraction, "joined": args.joined}  # fmt: skip
     if args.balance_unweighted:
         out["class_weight"] = "balanced on unweighted counts"
     if not args.skip_synthetic_only:
