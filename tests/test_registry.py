@@ -207,7 +207,7 @@ def test_promote_takes_only_a_usable_builtin_model_by_version_name(models, data,
     assert registry.champion_version() is None
     # and a CHAMPION file edited by hand to a 7-label model is refused by the nightly run
     (models / "CHAMPION").write_text("m7\n")
-    with pytest.raises(ModelError, match="champion 'm7' was trained with --taxonomy none"):
+    with pytest.raises(ModelError, match="m7: trained with --taxonomy none"):
         registry.load_champion()
 
 

@@ -145,7 +145,9 @@ def _skops():
 
 
 def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> LoadedModel:
-    """Load a model directory (or a version name under models/) safely."""
+    """Load a model directory (or a version name under models/) safely. With
+    ``expected_taxonomy="builtin"`` (the champion, and a model about to be promoted) it must also
+    predict the built-in categories of the current taxonomy version."""
     sio = _skops()
     d = _resolve_dir(path)
     card_path, artifact = d / CARD_JSON, d / ARTIFACT
@@ -180,8 +182,14 @@ def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> Loa
             f"{sorted(classes)}; the card was edited or belongs to another model"
         )
     loaded = LoadedModel(card.get("version", d.name), d, estimator, card)
-    if expected_taxonomy is not None and (problem := loaded.taxonomy_mismatch()):
-        raise ModelError(problem)
+    if expected_taxonomy == "builtin":  # as champion: it must route by the current 29 codes
+        if loaded.taxonomy != "builtin":
+            raise ModelError(
+                f"{d}: trained with --taxonomy {loaded.taxonomy} (labels {', '.join(classes[:10])}); "
+                "the champion must predict the built-in categories"
+            )
+        if problem := loaded.taxonomy_mismatch():
+            raise ModelError(problem)
     return loaded
 
 
@@ -269,13 +277,7 @@ def promote(version: str) -> None:
     d = models_dir() / version
     if not (d / CARD_JSON).exists():
         raise ModelError(f"cannot promote {version!r}: no model directory {d}")
-    loaded = load_model(d, expected_taxonomy="builtin")  # refuse an artifact that does not load
-    if loaded.taxonomy != "builtin":
-        raise ModelError(
-            f"cannot promote {version!r}: it was trained with --taxonomy {loaded.taxonomy} "
-            f"(labels {', '.join(map(str, loaded.card['taxonomy'].get('labels', [])[:10]))}); "
-            "the champion must predict the built-in categories"
-        )
+    load_model(d, expected_taxonomy="builtin")  # refuse what the nightly run could not use
     tmp = models_dir() / (CHAMPION_FILE + ".tmp")
     tmp.write_text(version + "\n")
     tmp.replace(models_dir() / CHAMPION_FILE)  # atomic: readers see the old or the new champion
@@ -293,13 +295,7 @@ def load_champion() -> LoadedModel:
         )
     key = (str(models_dir()), v)
     if key not in _CHAMPION_CACHE:
-        loaded = load_model(models_dir() / v, expected_taxonomy="builtin")
-        if loaded.taxonomy != "builtin":  # e.g. CHAMPION edited by hand to a 7-label model
-            raise ModelError(
-                f"champion {v!r} was trained with --taxonomy {loaded.taxonomy}; the nightly run needs a "
-                "model of the built-in categories — promote one with `triage model promote VERSION`"
-            )
-        _CHAMPION_CACHE[key] = loaded
+        _CHAMPION_CACHE[key] = load_model(models_dir() / v, expected_taxonomy="builtin")
     return _CHAMPION_CACHE[key]
 
 
