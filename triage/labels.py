@@ -8,10 +8,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
-from triage.ingest.readers import detect_encoding, detect_format
 from triage.store import Label, Ticket, get_engine, read_frame, upsert
 from triage.store.models import utcnow
-from triage.tables import read_table, require_columns
+from triage.tables import cell_text, read_table, require_columns, row_numbers
 from triage.taxonomy import load_taxonomy
 
 
@@ -25,7 +24,7 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
     require_columns(df, ["ticket_id", "category"], str(path))
     tax = load_taxonomy()
     engine = get_engine()
-    ids = [_cell(v) for v in df["ticket_id"]]
+    ids = [cell_text(v) for v in df["ticket_id"]]
     with engine.connect() as conn:
         known: set[str] = set()
         for i in range(0, len(ids), 900):
@@ -36,10 +35,10 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
     problems = []
     default_by = Path(path).name
     now = utcnow()
-    cats = [_cell(v) for v in df["category"]]
-    bys = [_cell(v) or default_by for v in df.get("labeled_by", [None] * len(df))]
+    cats = [cell_text(v) for v in df["category"]]
+    bys = [cell_text(v) or default_by for v in df.get("labeled_by", [None] * len(df))]
     usable: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (ticket, labeller) → [(row, code)]
-    for n, tid, cat, by in zip(_row_numbers(Path(path), len(df)), ids, cats, bys, strict=True):
+    for n, tid, cat, by in zip(row_numbers(Path(path), len(df)), ids, cats, bys, strict=True):
         code = tax.code_for(cat) if cat else None
         if not tid:
             problems.append(f"{path}, row {n}, field 'ticket_id': empty")
@@ -70,24 +69,6 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
         )
     return {"rows": len(df), "imported": len(stored), "rejected": rejected, "repeated": repeated,
             "problems": problems}  # fmt: skip
-
-
-def _cell(value: Any) -> str:
-    """A cell as stripped text; missing (None, NaN, JSON null) is ""."""
-    return "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
-
-
-def _row_numbers(path: Path, n_rows: int) -> list[int]:
-    """Where each record is, as a person finds it: the line of a JSON Lines file (blank lines
-    skipped by the reader still count), the spreadsheet row for CSV/TSV/XLSX (header = row 1),
-    the record number for Parquet."""
-    fmt = detect_format(path)
-    if fmt == "jsonl":
-        with open(path, encoding=detect_encoding(path)) as fh:
-            lines = [k for k, line in enumerate(fh, start=1) if line.strip()]
-        if len(lines) == n_rows:
-            return lines
-    return list(range(1, n_rows + 1)) if fmt in ("jsonl", "parquet") else list(range(2, n_rows + 2))
 
 
 class LabelError(ValueError):

@@ -5,6 +5,7 @@ which take arbitrary files with user-named columns."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -69,6 +70,24 @@ def require_columns(df: pd.DataFrame, columns: list[str], source: str) -> None:
             f"{source}: column(s) {', '.join(repr(m) for m in missing)} not found; "
             f"the file has: {', '.join(map(repr, df.columns))}"
         )
+
+
+def cell_text(value: Any) -> str:
+    """A cell as stripped text; missing (None, NaN, JSON null) is ""."""
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+
+
+def row_numbers(path: Path, n_rows: int) -> list[int]:
+    """Where each record is, as a person finds it: the line of a JSON Lines file (blank lines
+    skipped by the reader still count), the spreadsheet row for CSV/TSV/XLSX (header = row 1),
+    the record number for Parquet."""
+    fmt = detect_format(path)
+    if fmt == "jsonl":
+        with open(path, encoding=detect_encoding(path)) as fh:
+            lines = [k for k, line in enumerate(fh, start=1) if line.strip()]
+        if len(lines) == n_rows:
+            return lines
+    return list(range(1, n_rows + 1)) if fmt in ("jsonl", "parquet") else list(range(2, n_rows + 2))
 
 
 def join_text(df: pd.DataFrame, cols: list[str]) -> pd.Series:

@@ -183,11 +183,11 @@ def prepare(
             )
         merged = {c: merge_rare_into for c in rare}
         labels = labels.map(lambda x: merged.get(x, x))
-        if (labels == merge_rare_into).sum() < min_class_size:
+        merged_size = int((labels == merge_rare_into).sum())
+        if merged_size < min_class_size:
             raise TrainingDataError(
-                f"merging {', '.join(rare)} into {merge_rare_into!r} gives it only "
-                f"{int((labels == merge_rare_into).sum())} examples (< {min_class_size}); merge into a "
-                "larger class"
+                f"merging {', '.join(rare)} into {merge_rare_into!r} gives it only {merged_size} examples "
+                f"(< {min_class_size}); merge into a larger class"
             )
     if labels.nunique() < 2:
         raise TrainingDataError(
