@@ -137,3 +137,9 @@ def test_closed_extract_is_ingested_in_bulk_with_events_and_problems(db, extract
     assert len(events) == 2
     again = ingest_closed_extract(f, actor="import:closed.csv")
     assert (again["updated"], again["unchanged"]) == (0, 2)
+    # JSON Lines: a problem names the line (blank lines count); a null ticket_id is empty, not "nan"
+    j = tmp_path / "closed.jsonl"
+    j.write_text('\n{"ticket_id": null, "status": "???"}\n', encoding="utf-8")
+    assert ingest_closed_extract(j)["problems"] == [
+        f"{j}, row 2, field 'status': '???' is not 办结/回访/结案"
+    ]

@@ -336,24 +336,25 @@ def ingest_closed_extract(path: Path | str, actor: str = "import") -> dict[str, 
     import pandas as pd
 
     from triage.config import get_settings
-    from triage.tables import read_table, require_columns
+    from triage.tables import cell_text, read_table, require_columns, row_numbers
 
     df = read_table(path)
     require_columns(df, ["ticket_id", "status"], str(path))
     tz = get_settings().tz
     problems: list[str] = []
     plans: list[tuple[int, str, dict[str, Any]]] = []
-    for n, rec in enumerate(df.to_dict(orient="records"), start=2):
-        tid = str(rec.get("ticket_id") or "").strip()
-        status = _STATUS_WORDS.get(str(rec.get("status") or "").strip().lower())
+    records = df.to_dict(orient="records")
+    for n, rec in zip(row_numbers(Path(path), len(df)), records, strict=True):
+        tid = cell_text(rec.get("ticket_id"))
+        status = _STATUS_WORDS.get(cell_text(rec.get("status")).lower())
         if status is None:
             problems.append(f"{path}, row {n}, field 'status': {rec.get('status')!r} is not 办结/回访/结案")
             continue
         vals: dict[str, Any] = {"status": status}
         raw_t = rec.get("resolved_at")
-        if raw_t is not None and not (isinstance(raw_t, float) and pd.isna(raw_t)) and str(raw_t).strip():
+        if cell_text(raw_t):
             try:
-                ts = pd.Timestamp(str(raw_t).strip())
+                ts = pd.Timestamp(cell_text(raw_t))
             except ValueError:
                 problems.append(f"{path}, row {n}, field 'resolved_at': {raw_t!r} is not a time")
                 continue
