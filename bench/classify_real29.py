@@ -70,6 +70,11 @@ def main() -> None:
     ap.add_argument(
         "--errors", type=Path, help="write every held-out prediction here (CSV) for error analysis"
     )
+    ap.add_argument(
+        "--save-proba", type=Path,
+        help="write each fold's held-out probabilities, row indices and classes here (.npz), "
+        "for offline analyses such as bench/classify_real29_prior.py",
+    )  # fmt: skip
     args = ap.parse_args()
     from triage.classify.model import TicketClassifier
     from triage.classify.registry import champion_version
@@ -84,7 +89,7 @@ def main() -> None:
 
     def X(df):
         if args.joined:  # how the CLI joins repeated --text-col columns: in order, one per line
-            joined = [f"{t}\n{b}" if t.strip() else b for t, b in zip(df["title"].astype(str), df["text"].astype(str))]
+            joined = [f"{t}\n{b}" if t.strip() else b for t, b in zip(df["title"].astype(str), df["text"].astype(str), strict=True)]
             return np.column_stack([np.full(len(df), "", dtype=object), np.array(joined, dtype=object)])
         return np.column_stack([df["title"].astype(str), df["text"].astype(str)]).astype(object)
 
@@ -107,6 +112,7 @@ def main() -> None:
     strat = real["label7"].fillna("?").astype(str).to_numpy()
     clear_acc, all_acc, real_train_rows = [], [], []
     held_out: list[pd.DataFrame] = []
+    saved: dict[str, np.ndarray] = {}
     for k, (tr, te) in enumerate(
         StratifiedKFold(args.folds, shuffle=True, random_state=args.fold_seed).split(
             np.zeros(len(real)), strat
@@ -142,6 +148,7 @@ def main() -> None:
         ok = pred == held["category"].to_numpy()
         runner_up = np.sort(proba, axis=1)[:, -2]  # for trying other confidence scores offline
         held_out.append(held.assign(predicted=pred, confidence=confidence, runner_up=runner_up, fold=k))
+        saved |= {f"proba{k}": proba, f"te{k}": te, f"tr{k}": tr, "classes": est.classes_}
         clear_acc.append(float(ok[held["clear"].to_numpy()].mean()))
         all_acc.append(float(ok.mean()))
         print(f"fold {k}: clear {clear_acc[-1]:.4f}  all {all_acc[-1]:.4f}", flush=True)
@@ -172,6 +179,8 @@ def main() -> None:
                                    "precision": round(float((auto["predicted"] == auto["category"]).mean()), 3)}  # fmt: skip
     if args.errors:
         every.to_csv(args.errors, index=False)
+    if args.save_proba:
+        np.savez(args.save_proba, **saved)
     out["seconds"] = round(time.perf_counter() - t_start, 1)
     out["loadavg_start"] = [round(x, 2) for x in load_start]
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]

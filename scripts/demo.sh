@@ -40,7 +40,9 @@ log="$ROOT/var/demo-$NIGHT.log"
 if ! "$BIN/airflow" dags test nightly_triage "$NIGHT" >"$log" 2>&1; then
   tail -n 60 "$log"; echo "the DAG run failed; full log: $log"; exit 1
 fi
-state=$("$BIN/airflow" dags list-runs nightly_triage -o plain 2>/dev/null | awk '$1 == "nightly_triage" {print $3; exit}')
+# awk reads the whole listing: exiting at the first match would close the pipe on Airflow, whose
+# SIGPIPE fails the pipeline (pipefail) and so this script once several runs are listed
+state=$("$BIN/airflow" dags list-runs nightly_triage -o plain 2>/dev/null | awk '$1 == "nightly_triage" && s == "" {s = $3} END {print s}') || state=""
 echo "Airflow DAG run state: ${state:-unknown} (most recent run first)"
 
 echo "==> 4/4 what happened"

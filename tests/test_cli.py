@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from triage.cli import app
+from triage.cli import app, console
 from triage.store import get_engine, upgrade
 from triage.store.db import current_revision, downgrade, head_revision
 
@@ -72,7 +72,7 @@ def test_migration_0004_fills_located_street_for_existing_items(db):
     assert got == ["110105026", "110101001", None]
 
 
-def test_run_nightly_on_the_sample_night_accounts_for_every_row_and_is_idempotent(sqlite_db):
+def test_run_nightly_on_the_sample_night_accounts_for_every_row_and_is_idempotent(sqlite_db, monkeypatch):
     r = runner.invoke(app, ["run-nightly", "--date", "2026-11-20", "--inbox", str(SAMPLE_INBOX)])
     assert r.exit_code == 0, r.output
     for stage in ("ingest", "classify", "route", "report"):
@@ -90,3 +90,44 @@ def test_run_nightly_on_the_sample_night_accounts_for_every_row_and_is_idempoten
     keys = ("tickets", "rows_quarantined", "classified", "to_street", "to_centre")
     assert [st2[k] for k in keys] == [st[k] for k in keys]
     assert st2["files"] == st["files"]  # the files were recognised and skipped, not loaded again
+
+    # a citizen's "[/]" is text, not a Rich tag: the street's queue still prints (it crashed before)
+    from sqlalchemy import select, update
+
+    from triage.store import QueueItem, Ticket
+
+    with get_engine().begin() as conn:
+        tid, street = conn.execute(
+            select(QueueItem.ticket_id, QueueItem.street_code).where(QueueItem.queue == "street").limit(1)
+        ).one()
+        conn.execute(update(Ticket).where(Ticket.ticket_id == tid).values(text="[/] 楼道[bold]堆物[link=x]"))
+    monkeypatch.setattr(console, "width", 300)  # one line per row, whatever the terminal
+    shown = runner.invoke(app, ["queue", "show", "--street", street, "--limit", "2000"])
+    assert shown.exit_code == 0, shown.output
+    assert "[/] 楼道[bold]堆物" in shown.output
+
+
+def test_hotspots_events_masks_numbers_and_prints_hostile_text_literally(tmp_path):
+    f = tmp_path / "msgs.csv"
+    f.write_text(
+        "留言编号,留言主题,留言详情,留言时间\n"
+        + "".join(
+            f"{i},南湖西里楼道堆物 [/]电话13812345678,南湖西里楼道堆物 身份证110105199001011234,2026-11-0{i} 10:00\n"
+            for i in (1, 2, 3)
+        ),
+        encoding="utf-8",
+    )
+    args = ["hotspots", "events", "--input", str(f), "--id-col", "留言编号", "--text-col", "留言详情",
+            "--time-col", "留言时间"]  # fmt: skip
+    for extra in ([], ["--json"], ["--title-col", "留言主题"]):
+        r = runner.invoke(app, args + extra, env={"COLUMNS": "300"})
+        assert r.exit_code == 0, r.output
+        assert "13812345678" not in r.output and "110105199001011234" not in r.output
+        assert "3 件" in r.output or '"size": 3' in r.output
+    assert "南湖西里楼道堆物 [/]电话138****5678" in r.output  # the title, masked and shown as written
+
+
+def test_an_error_naming_a_hostile_file_name_is_printed_literally(tmp_path):
+    r = runner.invoke(app, ["hotspots", "events", "--input", str(tmp_path / "[/]x.csv"), "--id-col", "a",
+                            "--text-col", "b", "--time-col", "c"])  # fmt: skip
+    assert r.exit_code == 1 and "[/]x.csv: no such file" in r.output

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage.text import caller_hash, clean_text, contains_pii, mask_phone, nfkc, normalize
+from triage.text import caller_hash, clean_text, contains_pii, mask_phone, mask_pii, nfkc, normalize
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -39,6 +42,22 @@ def test_normalize(raw, expected):
         ("联系电话62345678", "联系电话****5678"),
         ("身份证11010119900307123X", "身份证110***********123X"),
         ("身份證１１０１０１１９９００３０７１２３４", "身份证110***********1234"),
+        # the forms a reviewer found unmasked: right after Latin letters, 15-digit first-generation
+        # IDs, spaced IDs, dictated Chinese numerals, country prefixes, brackets, dots, dashes
+        ("身份证ID11010519900101123X。", "身份证ID110***********123X。"),
+        ("老身份证110105900101123", "老身份证110********1123"),
+        ("身份证 110105 19900101 1234", "身份证 110***********1234"),
+        ("一三八一二三四五六七八是我电话", "138****5678是我电话"),
+        ("手机号:幺三九 幺二三四 五六七八", "手机号:139****5678"),
+        ("打008613812345678", "打138****5678"),
+        ("电话8613812345678", "电话138****5678"),
+        ("拨0 13812345678", "拨0 138****5678"),
+        ("(010)62345678找王", "010-****5678找王"),
+        ("+86-10-62345678", "010-****5678"),
+        ("138.1234.5678", "138****5678"),
+        ("138—1234—5678", "138****5678"),
+        ("电话13812345678 2号楼", "电话138****5678 2号楼"),
+        ("拨打 6234 5678", "拨打 ****5678"),
     ],
 )
 def test_pii_is_masked(raw, masked):
@@ -47,7 +66,18 @@ def test_pii_is_masked(raw, masked):
 
 
 @pytest.mark.parametrize(
-    "raw", ["金额20261120元", "共12345678元的预付卡", "2号楼3单元501", "工单BJ20261120-000123"]
+    "raw",
+    [
+        "金额20261120元",
+        "共12345678元的预付卡",
+        "2号楼3单元501",
+        "工单BJ20261120-000123",
+        "2021-11-13 15:30",
+        "2021年11月13日至2022年1月1日",
+        "一二三四五六七八九十",
+        "订单号2021111312345678",
+        "3号楼1-2-301室",
+    ],
 )
 def test_ordinary_numbers_are_not_masked(raw):
     assert clean_text(raw) == raw
@@ -60,6 +90,37 @@ def test_caller_hash_is_stable_salted_and_ignores_formatting():
     assert "13812345678" not in a
     assert caller_hash("", "s1") is None
     assert mask_phone("13812345678") == "138****5678"
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("13812345678", "138****5678"),
+        ("+86 138-1234-5678", "138****5678"),
+        ("(010)62345678", "010****5678"),
+        ("62345678", "****5678"),  # a local number: 3 + 4 shown would leave one digit hidden
+        ("6234567", "****4567"),
+        ("123", "****"),
+    ],
+)
+def test_caller_number_shows_at_most_the_conventional_digits(phone, masked):
+    assert mask_phone(phone) == masked
+
+
+def test_unencodable_and_xml_invalid_characters_are_removed():
+    # half an emoji from a broken JSON escape, and noncharacters that break XML output
+    s = normalize("摊贩很多\ud83d结束\ufffe\uffff\ufdd0 😀")
+    assert s == "摊贩很多结束 😀"
+    s.encode("utf-8")  # does not raise
+
+
+def test_masking_is_idempotent_on_every_sample_text():
+    import pandas as pd
+
+    texts = pd.read_parquet(ROOT / "data_samples/training/labeled_tickets.parquet")["text"]
+    for t in texts.head(3000):
+        once = clean_text(t)
+        assert mask_pii(once) == once
 
 
 @settings(max_examples=2000, deadline=None)

@@ -13,9 +13,13 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-console = Console(soft_wrap=True)  # log lines stay whole, greppable
-err_console = Console(stderr=True, soft_wrap=True)
+# Markup off by default: printed values carry citizens' text, file names and column names, and a
+# "[/]" in any of them would be read as a Rich tag (a crash, or styling injected). Styled lines
+# pass markup=True and escape() what they interpolate.
+console = Console(soft_wrap=True, markup=False)  # log lines stay whole, greppable
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +32,10 @@ def print_problems(problems: list[str]) -> None:
         console.print(f"  {line}", highlight=False, markup=False)
     if len(problems) > SHOW_PROBLEMS:
         console.print(f"  … and {len(problems) - SHOW_PROBLEMS} more", highlight=False)
+
+
+def print_error(exc: BaseException | str) -> None:
+    err_console.print(f"[bold red]错误 error:[/] {escape(str(exc))}", highlight=False, markup=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -51,7 +59,7 @@ def handle_errors(fn: F) -> F:
             DatabaseError,
             TrainingDataError,
         ) as exc:
-            err_console.print(f"[bold red]错误 error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            print_error(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from triage.cli import console, handle_errors
 
@@ -32,10 +33,16 @@ def events(
 
     from triage.hotspots.events import EventParams, cluster_events
     from triage.tables import read_table, require_columns
+    from triage.text import clean_text
 
     t0 = time.perf_counter()
     df = read_table(input)
     require_columns(df, [id_col, text_col, time_col, title_col, votes_col, caller_col], str(input))
+    # a file straight from a message board: normalise and mask phone/ID numbers before anything is
+    # printed (the title shown is a member's title, or the start of its text)
+    for col in (text_col, title_col):
+        if col:
+            df[col] = df[col].map(lambda v: clean_text(v) if isinstance(v, str) else v)
     ev, _ = cluster_events(
         df, id_col, text_col, time_col, title_col=title_col, votes_col=votes_col, caller_col=caller_col,
         params=EventParams(window_days=window_days),
@@ -52,7 +59,7 @@ def events(
     for i, e in enumerate(ev.itertuples(), 1):
         console.print(
             f"{i:>3}. [bold]{e.score:.2f}[/] {e.size:>4} 件 {e.first_seen[:10]}–{e.last_seen[:10]} "
-            f"{e.place or '-'} | {e.title}", highlight=False, markup=True,
+            f"{escape(e.place or '-')} | {escape(e.title)}", highlight=False, markup=True,
         )  # fmt: skip
 
 
@@ -117,7 +124,9 @@ def governance(
     if as_json:
         typer.echo(json.dumps(b, ensure_ascii=False, indent=1, default=str))
         return
-    console.print(f"[bold]{b['month']}[/] candidates: {len(b['candidates'])}, themes: {len(b['themes'])}")
+    console.print(
+        f"[bold]{b['month']}[/] candidates: {len(b['candidates'])}, themes: {len(b['themes'])}", markup=True
+    )
     for c in b["candidates"]:
         console.print(
             f"  治理类候选 {c['name']} ({c['district']}) {c['volume']} 件, trend {c['trend']}",

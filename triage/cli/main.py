@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from triage.cli import console, err_console, handle_errors, print_problems
+from triage.cli import console, handle_errors, print_error, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
@@ -82,7 +83,7 @@ def register(app: typer.Typer) -> None:
             except (InputFileError, FileSchemaError) as exc:
                 failed += 1
                 reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
-                err_console.print(f"[bold red]错误 error:[/] {exc}", highlight=False)
+                print_error(exc)
         if as_json:
             console.print_json(json.dumps(reports, ensure_ascii=False))
         else:
@@ -90,7 +91,8 @@ def register(app: typer.Typer) -> None:
             up = sum(r.get("rows_new", 0) + r.get("rows_unchanged", 0) for r in reports)
             quar = sum(r.get("rows_quarantined", 0) for r in reports)
             console.print(
-                f"[bold]total[/]: {read} rows read = {up} tickets upserted + {quar} quarantined; {failed} file(s) rejected"
+                f"[bold]total[/]: {read} rows read = {up} tickets upserted + {quar} quarantined; {failed} file(s) rejected",
+                markup=True,
             )
         if failed:
             raise typer.Exit(1)
@@ -159,7 +161,11 @@ def register(app: typer.Typer) -> None:
         n = parse_night(night)
 
         def progress(stage: str, counts: dict) -> None:
-            console.print(f"[bold green]✓[/] {stage}: " + summarize_stage(stage, counts), highlight=False)
+            console.print(
+                f"[bold green]✓[/] {stage}: " + escape(summarize_stage(stage, counts)),
+                highlight=False,
+                markup=True,
+            )
 
         run_nightly(n, inbox, progress)
 
@@ -180,7 +186,7 @@ def register(app: typer.Typer) -> None:
             print(json.dumps(st, ensure_ascii=False, default=str))
             return
         gaz = get_gazetteer()
-        console.print(f"[bold]night {st['night']}[/]", highlight=False)
+        console.print(f"[bold]night {st['night']}[/]", highlight=False, markup=True)
         for f in st["files"]:
             console.print(f"  file {f['source']}: {f['status']}, {f['rows_read']} rows read, "
                           f"{f['rows_new']} new, {f['rows_unchanged']} unchanged, {f['rows_quarantined']} quarantined"

@@ -34,6 +34,7 @@ def show(
 ) -> None:
     """Print a street's queue, soonest deadline first."""
     from rich.table import Table
+    from rich.text import Text
 
     from triage.config import get_settings
     from triage.geo import get_gazetteer
@@ -52,7 +53,7 @@ def show(
         due = it["due_at"].astimezone(tz).strftime("%m-%d %H:%M")
         table.add_row(
             str(it["id"]), it["ticket_id"] or "", it["category"] or "", it["sla_tier"],
-            f"[red]{due} 超期[/]" if it["overdue"] else due, it["status"], (it["text"] or "")[:40],
+            Text(f"{due} 超期", style="red") if it["overdue"] else due, it["status"], (it["text"] or "")[:40],
         )  # fmt: skip
     console.print(table)
 

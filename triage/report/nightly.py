@@ -16,6 +16,7 @@ from triage.geo import get_gazetteer
 from triage.report.render import render_to_file
 from triage.store import IngestFile, Prediction, Quarantine, QueueItem, Ticket, get_engine
 from triage.taxonomy import load_taxonomy
+from triage.text import mask_pii
 
 
 def nightly_context(night: dt.date) -> dict[str, Any]:
@@ -145,7 +146,10 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
             "streets": len(by_street),
         },
         "quarantine_reasons": sorted(q_reasons, key=lambda x: -x[1]),
-        "quarantine_examples": q_examples,
+        # reasons quote the rejected value; rows stored before ingest masked them are masked here
+        "quarantine_examples": [
+            {**r._mapping, "reason": mask_pii(r.reason) if r.reason else r.reason} for r in q_examples
+        ],
         "categories": categories,
         "top_cats": [{"code": c, "name": tax.categories[c].name} for c in top_cats],
         "streets": streets[:40],
