@@ -183,6 +183,66 @@ def test_exports_csv_and_xlsx_contain_exactly_the_own_queue(live):
         assert mine["ticket_id"] in ids and other["ticket_id"] not in ids and len(frame) == total
 
 
+def _seed_task(street: str, title: str) -> int:
+    """A proactive task (no ticket, its own title), written like the proactive stage does."""
+    import datetime as dt
+
+    from triage.store import QueueItem, get_engine
+
+    now = dt.datetime.now(dt.UTC)
+    with get_engine().begin() as conn:
+        return conn.execute(
+            QueueItem.__table__.insert().returning(QueueItem.id),
+            {"kind": "proactive", "ticket_id": None, "queue": "street", "street_code": street,
+             "district_code": street[:6], "category": "street_vending", "lead_unit": "街道办事处",
+             "departments": [], "sla_tier": "general", "priority": 3, "due_at": now + dt.timedelta(days=7),
+             "status": "dispatched", "route_method": "proactive", "return_count": 0, "escalated": False,
+             "version": 1, "created_at": now, "updated_at": now, "task_key": f"surge:{street}:street_vending",
+             "title": title, "evidence": {"type": "surge", "ticket_ids": []}},
+        ).scalar_one()  # fmt: skip
+
+
+def test_items_carry_one_title_the_tickets_masked_and_exported(live):
+    import pandas as pd
+
+    titled = seed_item(WANSHOULU, title="万寿路门口占道摆摊")
+    # an old row stored before masking: the title must be masked on the way out
+    raw = seed_item(WANSHOULU, title="摊主电话13812345678天天摆", text="楼下摆摊", masked=False)
+    task_title = "[未诉先办·激增] 万寿路街道 占道经营：当日 9 件"
+    task = _seed_task(WANSHOULU, task_title)
+    with live.client("wanshoulu") as c:
+        one = c.get(f"/api/v1/items/{titled['id']}").json()
+        assert one["title"] == "万寿路门口占道摆摊" and "title_1" not in one
+        assert c.get(f"/api/v1/items/{raw['id']}").json()["title"] == "摊主电话138****5678天天摆"
+        assert c.get(f"/api/v1/items/{task}").json()["title"] == task_title
+        page = c.get("/api/v1/queue", params={"page_size": 500})
+        items = {it["id"]: it for it in page.json()["items"]}
+        assert all("title_1" not in it for it in items.values())
+        assert items[titled["id"]]["title"] == "万寿路门口占道摆摊"
+        assert items[raw["id"]]["title"] == "摊主电话138****5678天天摆"
+        assert items[task]["title"] == task_title
+        csv = c.get("/api/v1/queue/export.csv")
+        xlsx = c.get("/api/v1/queue/export.xlsx")
+        web_item = c.get(f"/web/items/{raw['id']}").text
+        web_queue = c.get("/web/queue").text
+        o311 = c.get(f"/open311/v2/requests/{raw['ticket_id']}.json")
+        listed = c.get("/open311/v2/requests.json", params={"service_request_id": raw["ticket_id"]})
+    for body in (page.text, csv.text, web_item, o311.text, listed.text):
+        assert "13812345678" not in body and "title_1" not in body
+    assert "摊主电话138****5678天天摆" in web_item and task_title in web_queue
+    assert o311.status_code == 200 and o311.json()[0]["service_request_id"] == raw["ticket_id"]
+    assert [r["service_request_id"] for r in listed.json()] == [raw["ticket_id"]]
+    for frame in (
+        pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig"),
+        pd.read_excel(io.BytesIO(xlsx.content), engine="openpyxl"),
+    ):
+        assert not any("title_1" in col for col in frame.columns)
+        titles = dict(zip(frame["编号 id"], frame["标题 title"], strict=True))
+        assert titles[titled["id"]] == "万寿路门口占道摆摊"
+        assert titles[raw["id"]] == "摊主电话138****5678天天摆"
+        assert titles[task] == task_title
+
+
 def test_analyst_reads_all_corrects_category_and_the_label_is_stored(live):
     from sqlalchemy import select
 

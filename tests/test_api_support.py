@@ -59,6 +59,7 @@ def seed_item(
     due_in_hours: float = 72,
     received_at: dt.datetime | None = None,
     masked: bool = True,
+    title: str | None = None,
 ) -> dict[str, Any]:
     """One ticket + its queue item + route event, written through the store like the router does."""
     from triage.geo import get_gazetteer
@@ -71,7 +72,7 @@ def seed_item(
     unit = get_gazetteer().unit(street) if street else None
     ticket = {
         "ticket_id": tid, "received_at": received, "received_date": received.date(), "night": received.date(),
-        "title": None, "text": clean_text(text) if masked else text,
+        "title": clean_text(title) if title and masked else title, "text": clean_text(text) if masked else text,
         "address": clean_text(address) if address else None,
         "channel": "phone", "caller_masked": "138****5678", "content_hash": "x", "shard": 0,
     }  # fmt: skip
@@ -92,7 +93,7 @@ def seed_item(
             {"item_id": item_id, "at": now, "actor": "system:router", "action": "route", "to_status": item["status"],
              "to_street": street},
         )  # fmt: skip
-    return {**item, "id": item_id}
+    return {**item, "id": item_id, "title": ticket["title"]}
 
 
 def _start_server(tmp: Path) -> tuple[subprocess.Popen, str]:

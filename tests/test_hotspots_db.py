@@ -73,8 +73,9 @@ def test_hotspots_find_injected_surges_and_events_and_tasks_deduplicate(loaded):
 
     first = proactive_stage(NIGHT)
     assert first["tasks_created"] > 0 and first["tasks_updated"] == 0
-    second = proactive_stage(NIGHT)
-    assert second["tasks_created"] == 0 and second["tasks_updated"] == first["tasks_created"]
+    second = proactive_stage(NIGHT)  # the same night again changes nothing
+    assert second["tasks_created"] == 0 and second["tasks_updated"] == 0
+    assert second["tasks_unchanged"] == first["tasks_created"]
     with get_engine().connect() as c:
         tasks = c.execute(select(QueueItem).where(QueueItem.kind == "proactive")).all()
         assert len(tasks) == first["tasks_created"]
@@ -82,18 +83,18 @@ def test_hotspots_find_injected_surges_and_events_and_tasks_deduplicate(loaded):
         assert all(
             t.queue == "street" and t.street_code and t.ticket_id is None and t.evidence for t in tasks
         )
-        assert all(t.version == 2 and t.evidence["nights"] == [NIGHT.isoformat()] for t in tasks)
+        assert all(t.version == 1 and t.evidence["nights"] == [NIGHT.isoformat()] for t in tasks)
         n_events = c.execute(
             select(func.count()).select_from(QueueEvent).where(QueueEvent.actor == "system:hotspots")
         ).scalar_one()
-        assert n_events == 2 * len(tasks)
+        assert n_events == len(tasks)
         surge_tasks = [t for t in tasks if t.evidence["type"] == "surge"]
         assert all(t.evidence["ticket_ids"] for t in surge_tasks)
     # a closed task is history: the same hotspot next night opens a new one
     with get_engine().begin() as c:
         c.execute(update(QueueItem).where(QueueItem.id == tasks[0].id).values(status="closed"))
     third = proactive_stage(NIGHT)
-    assert third["tasks_created"] == 1
+    assert third["tasks_created"] == 1 and third["tasks_updated"] == 0
     # a re-run of the hotspot stage replaces that night's rows instead of adding to them
     again = hotspots_stage(NIGHT)
     with get_engine().connect() as c:
@@ -103,6 +104,14 @@ def test_hotspots_find_injected_surges_and_events_and_tasks_deduplicate(loaded):
             ).scalar_one()
             == again["events"]
         )
+        before = c.execute(select(func.count()).select_from(QueueEvent)).scalar_one()
+        versions = dict(c.execute(select(QueueItem.id, QueueItem.version)).all())
+    # … and the proactive stage after it still changes nothing (same hotspots, new row ids)
+    fourth = proactive_stage(NIGHT)
+    assert fourth["tasks_created"] == 0 and fourth["tasks_updated"] == 0
+    with get_engine().connect() as c:
+        assert c.execute(select(func.count()).select_from(QueueEvent)).scalar_one() == before
+        assert dict(c.execute(select(QueueItem.id, QueueItem.version)).all()) == versions
 
 
 def test_hotspot_stage_on_an_empty_database(db):

@@ -142,3 +142,20 @@ def test_requests_query_filters(live):
         x = ET.fromstring(c.get(f"/open311/v2/requests/{new['ticket_id']}.xml").content)
         assert x.tag == "service_requests" and x.find("request/service_request_id").text == new["ticket_id"]
         assert x.find("request/status").text == "open"
+
+
+def test_requests_list_only_citizens_tickets_and_xml_survives_invalid_characters(live):
+    from tests.test_api import _seed_task
+
+    # an old row stored before normalize() dropped XML-invalid characters
+    bad = seed_item(WANGJING, text="南湖西里22号楼楼道堆物\ufffe\uffff结束", masked=False)
+    task = _seed_task(WANGJING, "[未诉先办·激增] 望京街道 占道经营：当日 9 件")
+    with live.client("wangjing") as c:
+        listed = c.get("/open311/v2/requests.json", params={"page_size": 1000}).json()
+        x = c.get("/open311/v2/requests.xml", params={"page_size": 1000})
+        assert c.get(f"/api/v1/items/{task}").status_code == 200  # the task is in the street's queue
+    ids = [r["service_request_id"] for r in listed]
+    assert None not in ids and bad["ticket_id"] in ids  # proactive tasks are not service requests
+    root = ET.fromstring(x.content)  # parses: the noncharacters are gone
+    texts = {r.findtext("service_request_id"): r.findtext("description") for r in root.findall("request")}
+    assert texts[bad["ticket_id"]] == "南湖西里22号楼楼道堆物结束"

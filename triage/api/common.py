@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import time
 from typing import Any
 
@@ -22,9 +21,11 @@ _Q = QueueItem.__table__
 _T = Ticket.__table__
 TOTAL_TTL_S = float(os.environ.get("TRIAGE_API_TOTAL_CACHE_SECONDS", "5"))
 _TOTALS: dict[tuple, tuple[float, int]] = {}
-ITEM_COLS = [c for c in _Q.c if c.name not in ("returned_from",)] + [
-    _T.c.received_at, _T.c.title, _T.c.text, _T.c.address, _T.c.channel, _T.c.caller_masked,
-    _T.c.lat, _T.c.lon,
+# One ``title`` per item: the ticket's for a ticket item, the task's own for a proactive task (as in
+# triage.queues.item_dict). Selecting both title columns would hand back the ticket's as "title_1".
+ITEM_COLS = [c for c in _Q.c if c.name not in ("returned_from", "title")] + [
+    _T.c.received_at, func.coalesce(_T.c.title, _Q.c.title).label("title"), _T.c.text, _T.c.address,
+    _T.c.channel, _T.c.caller_masked, _T.c.lat, _T.c.lon,
 ]  # fmt: skip
 
 
@@ -63,16 +64,10 @@ def require_principal(request: Request) -> Principal:
     return p
 
 
-# Every phone/ID pattern mask_pii knows contains 3 digits, an optional separator, then 4 digits;
-# masked forms (138****5678) do not. Checking that first keeps the defensive re-mask cheap.
-_PII_HINT = re.compile(r"\d{3}[- ]?\d{4}")
-
-
 def mask(value: Any) -> Any:
-    """Tickets are stored masked; mask again on the way out in case anything slipped in."""
-    if isinstance(value, str) and _PII_HINT.search(value):
-        return mask_pii(value)
-    return value
+    """Tickets are stored masked; mask again on the way out in case anything slipped in (mask_pii
+    returns at once for text without a long run of digits)."""
+    return mask_pii(value) if isinstance(value, str) else value
 
 
 def public_item(row: Any) -> dict[str, Any]:
@@ -105,6 +100,7 @@ def list_items(
     category: list[str] | None = None,
     overdue: bool | None = None,
     ticket_ids: list[str] | None = None,
+    kind: str | None = None,
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     updated_after: dt.datetime | None = None,
@@ -124,6 +120,8 @@ def list_items(
         conds.append(or_(_Q.c.due_at >= now, _Q.c.resolved_at.is_not(None)))
     if ticket_ids:
         conds.append(_Q.c.ticket_id.in_(ticket_ids))
+    if kind:
+        conds.append(_Q.c.kind == kind)
     if updated_after:
         conds.append(_Q.c.updated_at > updated_after)
     if start or end:

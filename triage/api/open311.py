@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any
 from xml.sax.saxutils import escape
 
@@ -39,13 +40,18 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(get_settings().tz).isoformat(timespec="seconds") if t else None
 
 
+# characters XML 1.0 cannot carry at all (escaping does not help): one stray U+FFFF in a stored text
+# would make the whole page unparseable. Text is cleaned at ingest; this guards older rows.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _xml(root: str, child: str, rows: list[dict[str, Any]]) -> str:
     def val(v: Any) -> str:
         if isinstance(v, list):
             return "".join(f"<keyword>{escape(str(x))}</keyword>" for x in v)
         if isinstance(v, bool):
             return "true" if v else "false"
-        return "" if v is None else escape(str(v))
+        return "" if v is None else escape(_XML_INVALID.sub("", str(v)))
 
     body = "".join(
         f"<{child}>" + "".join(f"<{k}>{val(v)}</{k}>" for k, v in r.items()) + f"</{child}>" for r in rows
@@ -188,6 +194,7 @@ def get_requests(
     _, items = list_items(
         who,
         ticket_ids=_csv(service_request_id),
+        kind="ticket",  # proactive tasks are the street's own work, not citizens' service requests
         category=_csv(service_code),
         status=statuses,
         start=_dt(start_date, "start_date", f),

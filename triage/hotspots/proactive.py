@@ -4,12 +4,14 @@ queue, ``kind='proactive'``, linked to their evidence, deduplicated across night
 Sources: significant street surges, large or growing events, recurring patterns (≥ N distinct
 places of one street × category in the 90-day window, or one community × category in the same
 season in earlier years). Each has a stable ``task_key``; while a task with that key is open it is
-updated (evidence, title, version), never duplicated; once closed, a new occurrence opens a new one.
+updated (evidence, title, version) when what it says changed, never duplicated; a re-run of the
+same night changes nothing; once closed, a new occurrence opens a new one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +58,9 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
     eng = get_engine()
     with eng.connect() as conn:
         sigs = conn.execute(
-            select(HotspotSignal).where(
-                HotspotSignal.night == night, HotspotSignal.significant, HotspotSignal.level == "street"
-            )
+            select(HotspotSignal)
+            .where(HotspotSignal.night == night, HotspotSignal.significant, HotspotSignal.level == "street")
+            .order_by(HotspotSignal.unit_code, HotspotSignal.category)
         ).all()
         for s in sigs:
             ids = conn.execute(
@@ -90,7 +92,9 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
                 }
             )
         events = conn.execute(
-            select(HotspotEvent).where(HotspotEvent.night == night, HotspotEvent.street_code.is_not(None))
+            select(HotspotEvent)
+            .where(HotspotEvent.night == night, HotspotEvent.street_code.is_not(None))
+            .order_by(HotspotEvent.score.desc(), HotspotEvent.event_key)  # strongest first, stable
         ).all()
     by_pair: dict[tuple[str, str], list[Any]] = {}
     for e in events:
@@ -188,25 +192,69 @@ def seasonal_patterns(night: dt.date, params: ProactiveParams | None = None) -> 
     return out
 
 
+# evidence keys that point at the night's hotspot rows: the hotspot stage re-creates those rows on
+# a re-run (new ids on PostgreSQL), so they are references, not content
+_ROW_REFS = ("signal_id", "event_id", "event_ids")
+
+
+def _content(title: str | None, evidence: dict[str, Any] | None) -> str:
+    """What a task says (title, figures, tickets, nights) without the row references, as canonical
+    JSON: tuples and lists alike, numpy scalars as plain numbers, floats to 9 significant digits (a
+    refit on the same data may differ in the last bits; that is not a change)."""
+    ev = {k: v for k, v in (evidence or {}).items() if k not in _ROW_REFS}
+    return json.dumps([title, _canon(ev)], sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _canon(v: Any) -> Any:
+    if hasattr(v, "item") and not isinstance(v, list | tuple | dict | str):  # numpy scalar
+        v = v.item()
+    if isinstance(v, float):
+        return float(f"{v:.9g}")
+    if isinstance(v, dict):
+        return {str(k): _canon(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_canon(x) for x in v]
+    return v
+
+
 def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) -> dict[str, int]:
-    """Insert new tasks, update open ones with the same key. Returns counts."""
+    """Insert new tasks; update an open one with the same key only when what it says changed (title,
+    figures, evidence tickets, the nights it was seen). Re-running a night with the same hotspots
+    changes nothing: no version bump, no audit event. Returns counts."""
     from triage.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
     now = utcnow()
-    created = updated = 0
+    created = updated = unchanged = 0
+    seen: set[str] = set()
     with get_engine().begin() as conn:
         for t in tasks:
+            if t["task_key"] in seen:  # one task per key and night: the first (strongest) wins
+                continue
+            seen.add(t["task_key"])
             cat = tax.categories.get(t["category"]) if t.get("category") else None
             open_item = conn.execute(
-                select(QueueItem.id, QueueItem.version, QueueItem.evidence).where(
-                    QueueItem.kind == "proactive", QueueItem.task_key == t["task_key"],
-                    QueueItem.status.not_in(CLOSED))
+                select(QueueItem.id, QueueItem.version, QueueItem.status, QueueItem.title, QueueItem.evidence)
+                .where(QueueItem.kind == "proactive", QueueItem.task_key == t["task_key"],
+                       QueueItem.status.not_in(CLOSED))
+                .order_by(QueueItem.id)
             ).first()  # fmt: skip
             evidence = dict(t["evidence"])
             if open_item is not None:
                 prev = open_item.evidence or {}
                 evidence["nights"] = sorted(set(prev.get("nights", [])) | {night.isoformat()})
+                if _content(t["title"], evidence) == _content(open_item.title, prev):
+                    refs = {k: evidence[k] for k in _ROW_REFS if k in evidence}
+                    if any(prev.get(k) != v for k, v in refs.items()):
+                        # same task, its hotspot rows re-created under new ids: keep the references
+                        # valid without calling it a change (no version, no event, no updated_at)
+                        conn.execute(
+                            QueueItem.__table__.update()
+                            .where(QueueItem.id == open_item.id)
+                            .values(evidence={**prev, **refs})
+                        )
+                    unchanged += 1
+                    continue
                 conn.execute(
                     QueueItem.__table__.update()
                     .where(QueueItem.id == open_item.id)
@@ -214,7 +262,7 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
                         title=t["title"], evidence=evidence, updated_at=now, version=open_item.version + 1
                     )
                 )
-                action, item_id = "proactive_update", open_item.id
+                action, item_id, status = "proactive_update", open_item.id, open_item.status
                 updated += 1
             else:
                 evidence["nights"] = [night.isoformat()]
@@ -232,15 +280,18 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
                         "title": t["title"], "evidence": evidence,
                     },
                 ).scalar_one()  # fmt: skip
-                action = "proactive_create"
+                action, status = "proactive_create", None
                 created += 1
             conn.execute(
                 QueueEvent.__table__.insert(),
                 {"item_id": item_id, "at": now, "actor": "system:hotspots", "action": action,
-                 "from_status": None, "to_status": STATUS, "to_street": t["street_code"],
+                 "from_status": status, "to_status": status or STATUS, "to_street": t["street_code"],
                  "note": f"{night.isoformat()} {t['evidence'].get('type')}"},
             )  # fmt: skip
-    return {"tasks_planned": len(tasks), "tasks_created": created, "tasks_updated": updated}
+    return {
+        "tasks_planned": len(tasks), "tasks_created": created, "tasks_updated": updated,
+        "tasks_unchanged": unchanged,
+    }  # fmt: skip
 
 
 def run_proactive(night: dt.date, params: ProactiveParams | None = None) -> dict[str, int]:
