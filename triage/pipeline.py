@@ -153,7 +153,8 @@ def night_status(night: dt.date) -> dict[str, Any]:
         files = conn.execute(
             select(IngestFile.source, IngestFile.status, IngestFile.rows_read, IngestFile.rows_new,
                    IngestFile.rows_unchanged, IngestFile.rows_quarantined, IngestFile.message)
-            .where(IngestFile.night == night).order_by(IngestFile.id)
+            .where(IngestFile.night == night, IngestFile.status != "superseded")  # a fixed file's aborted try
+            .order_by(IngestFile.id)
         ).mappings().all()  # fmt: skip
         base = select(func.count()).select_from(Ticket).where(Ticket.night == night)
         n_tickets = conn.execute(base).scalar_one()

@@ -11,41 +11,61 @@ Rules (also in docs/architecture.md):
 - Across files, the same ticket_id with the same content counts as unchanged; with different
   content it is quarantined (``conflicting_duplicate``, naming where the stored version came
   from) — a dispatched ticket is never silently rewritten.
-- For every file: rows read = tickets upserted (new + unchanged) + rows quarantined.
+- For every file: rows read = tickets upserted (new + unchanged) + rows quarantined. A row that
+  cannot even be validated (an unexpected error) is quarantined (``invalid_row``), not the night.
+- Every sheet of a workbook is read, each with its own header; rows of a sheet without the
+  required columns are quarantined (``unmapped_columns``) and the file's message names the sheet.
+- A re-run that opens a new ledger entry for a path (the file was fixed: new checksum) marks the
+  path's unfinished (``running``, ``failed``) or ``rejected`` entries of that night ``superseded``
+  and removes their quarantine rows, so the night accounts for the latest version of each file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import logging
 import multiprocessing as mp
+import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from triage.config import Settings, get_settings
 from triage.ingest.readers import (
     FORMATS,
+    SHEET_ROW_BASE,
     InputFileError,
     RawBatch,
     detect_encoding,
     detect_format,
     read_batches,
 )
-from triage.ingest.schema import CleanRow, FileSchemaError, Rejection, map_columns, masked_raw, validate_row
+from triage.ingest.schema import (
+    CleanRow,
+    FileSchemaError,
+    Rejection,
+    map_columns,
+    masked_raw,
+    masked_text,
+    validate_row,
+)
 from triage.store import IngestFile, Quarantine, Ticket, get_engine, insert_ignore
 from triage.store.models import utcnow
 
 _TICKET_COLS = [c.name for c in Ticket.__table__.columns]
 _LOOKUP_CHUNK = 900  # stays under SQLite's bound-parameter limit on any build
 _PARALLEL_MIN_BYTES = 8 << 20  # smaller files are cleaned in the task itself (a process start costs ~1 s)
+_NIGHT_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -115,13 +135,35 @@ def file_sha256(path: Path) -> str:
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
-    """Files as given, and the supported files inside any directory (sorted, not recursive)."""
+    """Files as given, and every file inside a directory and its subfolders (sorted), supported or
+    not: an unsupported file is rejected in the ledger rather than silently left behind. Hidden
+    files (.DS_Store, ~$ Office lock files) and other nights' folders (YYYY-MM-DD) are passed
+    over with a log line."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in FORMATS))
+            out.extend(_files_under(p))
         else:
             out.append(p)
+    return out
+
+
+def _files_under(folder: Path) -> list[Path]:
+    out: list[Path] = []
+    for f in sorted(folder.iterdir()):
+        if f.name.startswith((".", "~$")):
+            log.info("ingest: ignoring hidden or lock file %s", f)
+        elif f.is_dir():
+            if _NIGHT_DIR.match(f.name):  # a flat inbox holding dated folders: those are other nights
+                log.info("ingest: not reading %s: a folder of another night", f)
+            else:
+                out.extend(_files_under(f))
+        elif f.is_file():
+            if f.suffix.lower() not in FORMATS:
+                log.warning("ingest: %s is not a supported file type; it is recorded as rejected", f)
+            out.append(f)
+        else:
+            log.warning("ingest: ignoring %s: not a regular file", f)
     return out
 
 
@@ -145,11 +187,16 @@ def ingest_file(
         raise InputFileError(f"{path}: not a regular file")
     try:
         size = path.stat().st_size
-        report.file_format = detect_format(path)
         report.sha256 = file_sha256(path)
     except PermissionError:
         raise InputFileError(f"{path}: permission denied; check the file's owner and mode") from None
     engine = get_engine(s)
+    try:
+        report.file_format = detect_format(path)
+    except InputFileError as exc:  # recorded, so a file left in the inbox is never just ignored
+        report.file_format = "unsupported"
+        _record_rejection(engine, report, night, size, str(exc))
+        raise
 
     with engine.begin() as conn:
         existing = conn.execute(
@@ -169,7 +216,7 @@ def ingest_file(
             report.encoding = detect_encoding(path)
         batches = read_batches(path, report.file_format, report.encoding, s.batch_rows)
         first = next(batches)
-        mapping, report.ignored_columns = map_columns(first.header, str(path))
+        mappings = _Mappings(first, str(path))
     except (InputFileError, FileSchemaError) as exc:
         _record_rejection(engine, report, night, size, str(exc))
         raise
@@ -185,32 +232,81 @@ def ingest_file(
 
     processes = s.ingest_processes if size >= _PARALLEL_MIN_BYTES else 1
     try:
-        for batch, results in _validated(all_batches(), mapping, now, s, processes):
+        for batch, mapping, results in _validated(all_batches(), mappings.of, now, s, processes):
             with engine.begin() as conn:
                 _load_batch(conn, batch, results, mapping, report, ledger_id, night, seen_in_file, now)
     except (InputFileError, FileSchemaError) as exc:  # e.g. a reader error deep in the file
         report.message = str(exc)
         _close_ledger(engine, report, "rejected")
         raise
+    except BaseException as exc:  # the database went away, the task was stopped…: say so, re-raise
+        report.message = f"failed after {report.rows_read} rows: {type(exc).__name__}: {str(exc)[:300]}"
+        with contextlib.suppress(Exception):
+            _close_ledger(engine, report, "failed")
+        raise
 
     report.status = "ingested" if report.rows_read else "empty"
-    if not report.rows_read:
-        report.message = "the file has a header but no data rows"
+    report.ignored_columns = mappings.ignored
+    notes = (["the file has a header but no data rows"] if not report.rows_read else []) + mappings.notes
     if report.ignored_columns:
-        extra = f"ignored columns: {', '.join(report.ignored_columns)}"
-        report.message = f"{report.message}; {extra}" if report.message else extra
+        notes.append(f"ignored columns: {', '.join(report.ignored_columns)}")
+    report.message = "; ".join(notes) or None
     report.seconds = time.perf_counter() - t0
     _close_ledger(engine, report, report.status)
     return report
 
 
+class _Mappings:
+    """Column mapping per header. The first batch's header must map (else the file is rejected
+    before anything is written); a later header — another workbook sheet, JSON keys first seen
+    after the first batch — is mapped on its own, and if it cannot be, its rows are quarantined
+    with the reason (a note in the file's message names it)."""
+
+    def __init__(self, first: RawBatch, source: str) -> None:
+        self.source = source
+        self.ignored: list[str] = []
+        self.notes: list[str] = []
+        self._by_header: dict[tuple[str, ...], dict[str, int] | Rejection] = {}
+        label = f"{source}, {self._label(first)}" if first.sheet is not None else source
+        mapping, ignored = map_columns(first.header, label)  # FileSchemaError rejects the file
+        self._remember(first, mapping, ignored)
+
+    def _label(self, batch: RawBatch) -> str:
+        return f"sheet {batch.sheet!r}" if batch.sheet is not None else self.source
+
+    def _remember(self, batch: RawBatch, mapping: dict[str, int] | Rejection, ignored: list[str]) -> None:
+        self._by_header[tuple(batch.header)] = mapping
+        self.ignored.extend(c for c in ignored if c not in self.ignored)
+
+    def of(self, batch: RawBatch) -> dict[str, int] | Rejection:
+        key = tuple(batch.header)
+        if key not in self._by_header:
+            try:
+                mapping, ignored = map_columns(batch.header, self._label(batch))
+            except FileSchemaError as exc:
+                self.notes.append(f"rows quarantined (unmapped_columns): {exc}")
+                self._remember(batch, Rejection("unmapped_columns", None, str(exc)), [])
+            else:
+                self._remember(batch, mapping, ignored)
+        return self._by_header[key]
+
+
 def _validate_rows(
     rows: list[tuple[int, list[Any]]], mapping: dict[str, int], now: dt.datetime, s: Settings
 ) -> list[CleanRow | Rejection]:
-    return [
-        validate_row(cells, mapping, tz=s.tz, now=now, max_text_chars=s.max_text_chars, salt=s.pii_salt)
-        for _, cells in rows
-    ]
+    return [_validate_one(cells, mapping, now, s) for _, cells in rows]
+
+
+def _validate_one(
+    cells: list[Any], mapping: dict[str, int], now: dt.datetime, s: Settings
+) -> CleanRow | Rejection:
+    try:
+        return validate_row(
+            cells, mapping, tz=s.tz, now=now, max_text_chars=s.max_text_chars, salt=s.pii_salt
+        )
+    except Exception as exc:  # last resort: one unforeseen value costs its row, not the night
+        detail = masked_text(f"{type(exc).__name__}: {exc}", 300)
+        return Rejection("invalid_row", None, f"the row could not be validated ({detail})")
 
 
 def _validate_packed(
@@ -238,35 +334,53 @@ def _unpack(done: tuple[tuple[str, ...], list[Any]]) -> list[CleanRow | Rejectio
 
 
 def _validated(
-    batches: Iterator[RawBatch], mapping: dict[str, int], now: dt.datetime, s: Settings, processes: int
-) -> Iterator[tuple[RawBatch, list[CleanRow | Rejection]]]:
-    """Each batch with its rows validated and cleaned (normalisation and PII masking are ~70 % of
-    ingest time). With several processes, a batch's rows are cleaned in parallel while the
-    previous batch is being written, so the writes (one writer, in order) overlap the cleaning."""
+    batches: Iterator[RawBatch],
+    mapping_of: Callable[[RawBatch], dict[str, int] | Rejection],
+    now: dt.datetime,
+    s: Settings,
+    processes: int,
+) -> Iterator[tuple[RawBatch, dict[str, int], list[CleanRow | Rejection]]]:
+    """Each batch with its column mapping and its rows validated and cleaned (normalisation and
+    PII masking are ~70 % of ingest time). With several processes, a batch's rows are cleaned in
+    parallel while the previous batch is being written, so the writes (one writer, in order)
+    overlap the cleaning. A batch whose header cannot be mapped has every row rejected."""
     if processes > 1 and mp.current_process().daemon:
         processes = 1  # a daemonic process (e.g. some executors' task processes) may not start children
     if processes <= 1:
         for batch in batches:
-            yield batch, _validate_rows(batch.rows, mapping, now, s)
+            mapping = mapping_of(batch)
+            if isinstance(mapping, Rejection):
+                yield batch, {}, [mapping] * len(batch.rows)
+            else:
+                yield batch, mapping, _validate_rows(batch.rows, mapping, now, s)
         return
     # spawn: a fresh interpreter, safe inside an Airflow task process whatever threads it runs
     with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
 
-        def submit(batch: RawBatch) -> list[Future]:
+        def submit(batch: RawBatch, mapping: dict[str, int]) -> list[Future]:
             step = max(1, -(-len(batch.rows) // (processes * 2)))
             return [
                 pool.submit(_validate_packed, batch.rows[i : i + step], mapping, now, s)
                 for i in range(0, len(batch.rows), step)
             ]
 
-        pending: tuple[RawBatch, list[Future]] | None = None
+        def results(futures: list[Future] | Rejection, n: int) -> list[CleanRow | Rejection]:
+            if isinstance(futures, Rejection):
+                return [futures] * n
+            return [r for f in futures for r in _unpack(f.result())]
+
+        pending: tuple[RawBatch, dict[str, int], list[Future] | Rejection] | None = None
         for batch in batches:
-            current = (batch, submit(batch))
+            mapping = mapping_of(batch)
+            if isinstance(mapping, Rejection):
+                current = (batch, {}, mapping)
+            else:
+                current = (batch, mapping, submit(batch, mapping))
             if pending is not None:
-                yield pending[0], [r for f in pending[1] for r in _unpack(f.result())]
+                yield pending[0], pending[1], results(pending[2], len(pending[0].rows))
             pending = current
         if pending is not None:
-            yield pending[0], [r for f in pending[1] for r in _unpack(f.result())]
+            yield pending[0], pending[1], results(pending[2], len(pending[0].rows))
 
 
 def _load_batch(
@@ -282,21 +396,25 @@ def _load_batch(
 ) -> None:
     quarantine: list[dict[str, Any]] = []
     source = report.source
+    where = f"{source}, sheet {batch.sheet!r}" if batch.sheet is not None else source
 
     def reject(
         row_number: int, code: str, fld: str | None, msg: str, raw: dict, tid: str | None = None
     ) -> None:
         report.reasons[code] += 1
+        reason = (
+            f"{where}, row {row_number - batch.row_base}" + (f", field '{fld}'" if fld else "") + f": {msg}"
+        )
         quarantine.append(
             {
                 "source_sha256": report.sha256,
                 "source": source,
                 "row_number": row_number,
-                "ticket_id": tid,
+                "ticket_id": _storable(tid) if tid else tid,
                 "field": fld,
                 "reason_code": code,
-                "reason": f"{source}, row {row_number}" + (f", field '{fld}'" if fld else "") + f": {msg}",
-                "raw": raw,
+                "reason": _storable(reason),
+                "raw": {_storable(k): _storable(v) for k, v in raw.items()},
                 "night": night,
                 "created_at": now,
             }
@@ -304,15 +422,17 @@ def _load_batch(
 
     for b in batch.broken:
         report.rows_read += 1
-        reject(b.row_number, "broken_row", None, b.reason, {"_line": b.raw[:2000]})
+        reject(b.row_number, "broken_row", None, b.reason, {"_line": masked_text(b.raw)})
 
+    id_index = mapping.get("ticket_id")
     candidates: list[tuple[int, dict[str, Any]]] = []
     for (row_number, cells), result in zip(batch.rows, results, strict=True):
         report.rows_read += 1
         if isinstance(result, Rejection):
             # keep the row's id where it has a usable one, so the quarantine can be looked up by it
-            raw_id = cells[mapping["ticket_id"]] if mapping["ticket_id"] < len(cells) else None
-            tid = str(raw_id).strip()[:256] if raw_id is not None and str(raw_id).strip() else None
+            raw_id = cells[id_index] if id_index is not None and id_index < len(cells) else None
+            raw_id = "" if raw_id is None or isinstance(raw_id, (dict, list)) else str(raw_id).strip()
+            tid = masked_text(raw_id, 256)[:256] or None
             reject(
                 row_number, result.code, result.field, result.message, masked_raw(batch.header, cells), tid
             )
@@ -323,7 +443,7 @@ def _load_batch(
         if tid in seen_in_file and seen_in_file[tid] != row_number:
             reject(
                 row_number, "duplicate_in_file", "ticket_id",
-                f"ticket_id {tid} already appears in row {seen_in_file[tid]} of this file (the first row is kept)",
+                f"ticket_id {tid} already appears in {row_label(seen_in_file[tid])} of this file (the first row is kept)",
                 masked_raw(batch.header, cells), tid,
             )  # fmt: skip
             continue
@@ -358,6 +478,25 @@ def _load_batch(
     if quarantine:
         insert_ignore(conn, Quarantine.__table__, quarantine, ["source_sha256", "row_number"])
         report.rows_quarantined += len(quarantine)
+
+
+def row_label(row_number: int) -> str:
+    """A stored row number as a person finds it: rows of a workbook's later sheets are numbered
+    sheet index × SHEET_ROW_BASE + the Excel row."""
+    sheet, row = divmod(row_number, SHEET_ROW_BASE)
+    return f"row {row} of sheet {sheet + 1}" if sheet else f"row {row}"
+
+
+def _storable(value: Any) -> Any:
+    """Text any database accepts: lone surrogates (from JSON "\\ud83d" escapes) and NUL characters
+    in quarantined raw values and messages are written as visible escapes instead of failing the insert."""
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value.replace("\x00", "\\x00") if "\x00" in value else value
 
 
 def _settle_lost_races(
@@ -412,11 +551,38 @@ def _open_ledger(engine: Any, report: IngestReport, night: dt.date, size: int) -
     with engine.begin() as conn:
         row = conn.execute(select(IngestFile.id).where(IngestFile.sha256 == report.sha256)).first()
         if row:  # an interrupted or previously rejected attempt: reuse its ledger entry
-            conn.execute(update(IngestFile).where(IngestFile.id == row[0]).values(**values))
-            return row[0]
-        return conn.execute(
-            IngestFile.__table__.insert().values(sha256=report.sha256, **values)
-        ).inserted_primary_key[0]
+            ledger_id = row[0]
+            conn.execute(update(IngestFile).where(IngestFile.id == ledger_id).values(**values))
+        else:
+            ledger_id = conn.execute(
+                IngestFile.__table__.insert().values(sha256=report.sha256, **values)
+            ).inserted_primary_key[0]
+        _supersede_earlier_attempts(conn, report.source, night, ledger_id)
+        return ledger_id
+
+
+def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, ledger_id: int) -> None:
+    """Earlier attempts at this path and night that never finished or were rejected (the file has
+    since changed) are marked superseded and their quarantine rows removed: this attempt accounts
+    for every row of the file again. Their stored tickets stay (they were real rows)."""
+    stale = conn.execute(
+        select(IngestFile.id, IngestFile.sha256, IngestFile.status, IngestFile.message).where(
+            IngestFile.source == source,
+            IngestFile.night == night,
+            IngestFile.id != ledger_id,
+            IngestFile.status.in_(("running", "failed", "rejected")),
+        )
+    ).all()
+    for old_id, old_sha, old_status, old_message in stale:
+        conn.execute(delete(Quarantine).where(Quarantine.source_sha256 == old_sha))
+        was = f"; was {old_status}" + (f": {old_message}" if old_message else "")
+        conn.execute(
+            update(IngestFile)
+            .where(IngestFile.id == old_id)
+            .values(
+                status="superseded", message=f"superseded by ledger #{ledger_id}{was}", finished_at=utcnow()
+            )
+        )
 
 
 def _close_ledger(engine: Any, report: IngestReport, status: str) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from triage.text import mask_pii
+
 FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -51,6 +53,26 @@ class RawBatch:
     header: list[str]
     rows: list[tuple[int, list[Any]]] = field(default_factory=list)
     broken: list[BrokenRow] = field(default_factory=list)
+    sheet: str | None = None  # the workbook sheet the rows come from (XLSX)
+    row_base: int = 0  # row_number - row_base = the row a person sees in that sheet
+
+
+@dataclass(frozen=True)
+class BadCell:
+    """A cell whose value cannot be text (undecodable bytes): validation quarantines its row."""
+
+    problem: str
+
+
+# Quarantine rows are keyed by (file, row number): the n-th sheet of a workbook (0-based) numbers
+# its rows n × SHEET_ROW_BASE + the Excel row (Excel has at most 1,048,576 rows).
+SHEET_ROW_BASE = 10_000_000
+MAX_RAW_CHARS = 2000
+
+
+def bounded(text: str, limit: int = MAX_RAW_CHARS) -> str:
+    """At most ``limit`` characters of a raw value, saying how long it was."""
+    return text if len(text) <= limit else text[:limit] + f"…[{len(text):,} chars]"
 
 
 def detect_format(path: Path) -> str:
@@ -69,7 +91,14 @@ def detect_encoding(path: Path) -> str:
         if head.startswith(codecs.BOM_UTF8):
             enc = "utf-8-sig"
         elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            return "utf-16"
+            fh.seek(0)
+            offset = _first_bad_offset(fh, "utf-16")  # e.g. a broken surrogate pair
+            if offset is None:
+                return "utf-16"
+            raise InputFileError(
+                f"{path}: text starts as UTF-16 but is not valid UTF-16 (undecodable bytes at offset "
+                f"{offset}); re-export the file as UTF-8"
+            )
         else:
             enc = "utf-8"
         fh.seek(0)
@@ -106,6 +135,24 @@ def _first_bad_offset(fh: io.BufferedReader, encoding: str) -> int | None:
 
 
 def read_batches(path: Path, fmt: str, encoding: str | None, batch_rows: int) -> Iterator[RawBatch]:
+    """The file's batches. Whatever a reader library raises on a malformed file becomes an
+    InputFileError naming the file, so one bad file is rejected instead of failing the night."""
+    try:
+        yield from _read_any(path, fmt, encoding, batch_rows)
+    except InputFileError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            f"{path}: undecodable bytes at offset {exc.start} ({exc.encoding}); re-export the file as UTF-8"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # library messages may quote cells: masked like any raw value
+        detail = mask_pii(str(exc)[:300])
+        raise InputFileError(f"{path}: cannot be read ({type(exc).__name__}: {detail})") from None
+
+
+def _read_any(path: Path, fmt: str, encoding: str | None, batch_rows: int) -> Iterator[RawBatch]:
     if fmt in ("csv", "tsv"):
         yield from _read_delimited(path, encoding or "utf-8", "\t" if fmt == "tsv" else ",", batch_rows)
     elif fmt == "jsonl":
@@ -118,6 +165,38 @@ def read_batches(path: Path, fmt: str, encoding: str | None, batch_rows: int) ->
         raise InputFileError(f"{path}: no reader for format {fmt}")
 
 
+class _Lines:
+    """The physical lines of a text file as the csv reader takes them. The lines of the record being
+    read are kept, so a broken record can be quarantined with its text, and everything after its
+    first line handed back: an unclosed quote then costs one row, not the rest of the file."""
+
+    def __init__(self, fh: io.TextIOBase) -> None:
+        self._fh = fh
+        self._back: list[str] = []  # handed-back lines, last one first
+        self.taken: list[str] = []
+        self.number = 0  # physical lines taken so far
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.pop() if self._back else next(self._fh)
+        self.taken.append(line)
+        self.number += 1
+        return line
+
+    def start_record(self) -> None:
+        self.taken = []
+
+    def give_back_all_but_first(self) -> str:
+        """The record's first line; its later lines will be read again as records of their own."""
+        first, rest = (self.taken[0] if self.taken else ""), self.taken[1:]
+        self._back.extend(reversed(rest))
+        self.number -= len(rest)
+        self.taken = []
+        return first
+
+
 def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) -> Iterator[RawBatch]:
     with open(path, encoding=encoding, newline="") as fh:
         if delimiter == "," and path.suffix.lower() == ".csv":
@@ -126,7 +205,8 @@ def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) 
             first_line = sample.splitlines()[0] if sample else ""
             if first_line.count("\t") > first_line.count(","):
                 delimiter = "\t"  # a .csv that is really tab-separated (common in hotline exports)
-        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        lines = _Lines(fh)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -135,29 +215,33 @@ def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) 
             raise InputFileError(f"{path}, line 1: cannot read the header: {exc}") from None
         width = len(header)
         batch = RawBatch(header)
-        line = reader.line_num
         while True:
-            start = line + 1
+            start = lines.number + 1
+            lines.start_record()
             try:
                 values = next(reader)
             except StopIteration:
                 break
-            except csv.Error as exc:
-                batch.broken.append(BrokenRow(start, f"unreadable CSV record: {exc}", ""))
-                line = reader.line_num
+            except csv.Error as exc:  # bad quoting: quarantine the first line, re-read the others
+                raw = lines.give_back_all_but_first()
+                reader = csv.reader(lines, delimiter=delimiter, strict=True)
+                reason = f"unreadable CSV record: {exc}"
+                batch.broken.append(BrokenRow(start, reason, bounded(raw.rstrip("\r\n"))))
                 continue
-            line = reader.line_num
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue  # blank line: not a record
             if len(values) != width:
-                batch.broken.append(
-                    BrokenRow(
-                        start, f"has {len(values)} fields, the header has {width}", delimiter.join(values)
-                    )
-                )
+                # a record over several lines with the wrong width is an unbalanced quote that
+                # swallowed the lines after it: those are read again as records of their own
+                multi = len(lines.taken) > 1
+                raw = lines.give_back_all_but_first() if multi else "".join(lines.taken)
+                reason = f"has {len(values)} fields, the header has {width}"
+                if multi:
+                    reason += " (an unclosed quote? its next lines are read as rows of their own)"
+                batch.broken.append(BrokenRow(start, reason, bounded(raw.rstrip("\r\n"))))
             else:
                 batch.rows.append((start, values))
-            if len(batch.rows) >= batch_rows:
+            if len(batch.rows) + len(batch.broken) >= batch_rows:
                 yield batch
                 batch = RawBatch(header)
         yield batch
@@ -165,11 +249,7 @@ def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) 
 
 def _read_jsonl(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatch]:
     with open(path, encoding=encoding) as fh:
-        first = fh.read(1)
-        while first and first.isspace():
-            first = fh.read(1)
-        fh.seek(0)
-        if first == "[":  # a JSON array file, not JSON Lines
+        if _is_json_array(fh):
             try:
                 records = json.load(fh)
             except json.JSONDecodeError as exc:
@@ -178,6 +258,26 @@ def _read_jsonl(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatch
             yield from _json_records(lines, batch_rows, parsed=True)
             return
         yield from _json_records(enumerate(fh, start=1), batch_rows, parsed=False)
+
+
+def _is_json_array(fh: io.TextIOBase) -> bool:
+    """A file starting with "[" is a JSON array only if its first line is not a whole JSON value
+    followed by more lines: JSON Lines may begin with a (bad) array line. Rewinds the file."""
+    first = ""
+    for line in fh:
+        if line.strip():
+            first = line
+            break
+    try:
+        if not first.lstrip().startswith("["):
+            return False
+        try:
+            json.loads(first)
+        except (ValueError, RecursionError):
+            return True  # e.g. "[" alone or a pretty-printed array
+        return not any(line.strip() for line in fh)  # "[...]" on one line, nothing after: an array
+    finally:
+        fh.seek(0)
 
 
 def _json_records(lines: Any, batch_rows: int, parsed: bool) -> Iterator[RawBatch]:
@@ -198,18 +298,22 @@ def _json_records(lines: Any, batch_rows: int, parsed: bool) -> Iterator[RawBatc
                 continue
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                broken.append(BrokenRow(n, f"invalid JSON: {exc.msg} (column {exc.colno})", line[:2000]))
+            except (ValueError, RecursionError) as exc:  # also absurd nesting or 5,000-digit numbers
+                where = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else exc
+                reason = f"invalid JSON: {where}"
+                broken.append(BrokenRow(n, reason, bounded(line.rstrip("\r\n"))))
                 continue
         if not isinstance(rec, dict):
-            broken.append(BrokenRow(n, f"expected a JSON object, got {type(rec).__name__}", str(rec)[:2000]))
+            got = type(rec).__name__
+            raw = line.rstrip("\r\n") if not parsed else json.dumps(rec, ensure_ascii=False)
+            broken.append(BrokenRow(n, f"expected a JSON object, got {got}", bounded(raw)))
             continue
         for k in rec:
             if k not in keys:
                 keys[k] = len(header)
                 header.append(k)
         pending.append((n, rec))
-        if len(pending) >= batch_rows:
+        if len(pending) + len(broken) >= batch_rows:
             yield flush()
             pending.clear()
             broken.clear()
@@ -235,32 +339,48 @@ def _read_parquet(path: Path, batch_rows: int) -> Iterator[RawBatch]:
 
 
 def _read_xlsx(path: Path, batch_rows: int) -> Iterator[RawBatch]:
+    """Every sheet with data, each with its own header row (the loader maps each header; a sheet
+    whose columns cannot be mapped is reported, never skipped). Empty sheets are passed over."""
     from python_calamine import CalamineWorkbook
 
     try:
-        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
+        book = CalamineWorkbook.from_path(str(path))
+        names = list(book.sheet_names)
     except Exception as exc:
         raise InputFileError(f"{path}: not a readable Excel workbook ({exc})") from None
-    rows_iter = iter(sheet.iter_rows())
-    try:
-        header = [str(_cell(h) or "") for h in next(rows_iter)]
-    except StopIteration:
-        raise InputFileError(f"{path}: the first sheet is empty (no header row)") from None
-    batch = RawBatch(header)
-    for excel_row, values in enumerate(rows_iter, start=2):
-        cells = [_cell(v) for v in values]
-        if all(c in (None, "") for c in cells):
+    if len(names) * SHEET_ROW_BASE > 2**31:
+        raise InputFileError(f"{path}: {len(names)} sheets; at most {2**31 // SHEET_ROW_BASE} are read")
+    found = False
+    for index, name in enumerate(names):
+        sheet = book.get_sheet_by_index(index)
+        rows_iter = iter(sheet.iter_rows())
+        header, header_row = None, 0
+        for number, values in enumerate(rows_iter, start=1):  # blank rows above the header skipped
+            if any(_cell(v) not in (None, "") for v in values):
+                header, header_row = [str(_cell(h) or "") for h in values], number
+                break
+        if header is None:
             continue
-        cells = (cells + [None] * len(header))[: len(header)]
-        batch.rows.append((excel_row, cells))
-        if len(batch.rows) >= batch_rows:
-            yield batch
-            batch = RawBatch(header)
-    yield batch
+        found = True
+        base = index * SHEET_ROW_BASE
+        batch = RawBatch(header, sheet=name, row_base=base)
+        for excel_row, values in enumerate(rows_iter, start=header_row + 1):
+            cells = [_cell(v) for v in values]
+            if all(c in (None, "") for c in cells):
+                continue
+            cells = (cells + [None] * len(header))[: len(header)]
+            batch.rows.append((base + excel_row, cells))
+            if len(batch.rows) >= batch_rows:
+                yield batch
+                batch = RawBatch(header, sheet=name, row_base=base)
+        yield batch
+    if not found:
+        raise InputFileError(f"{path}: every sheet is empty (no header row)")
 
 
 def _cell(v: Any) -> Any:
-    """Spreadsheet and Parquet cells → strings, keeping datetimes as datetimes."""
+    """Spreadsheet and Parquet cells → strings, keeping datetimes as datetimes. Binary is UTF-8
+    text or a :class:`BadCell`; lists and structs stay as they are (validation refuses them)."""
     if v is None or isinstance(v, (str, dt.datetime)):
         return v
     if isinstance(v, dt.date):
@@ -271,4 +391,11 @@ def _cell(v: Any) -> Any:
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
     if isinstance(v, bool):
         return str(v).lower()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(v).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return BadCell(f"binary data that is not UTF-8 text (bad byte at offset {exc.start})")
+    if isinstance(v, (dict, list, tuple)):
+        return v
     return str(v)

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from triage.ingest.readers import BadCell
 from triage.text import caller_hash, clean_text, mask_phone, mask_pii, normalize
 
 REQUIRED = ("ticket_id", "received_at", "text")
@@ -111,7 +112,15 @@ def _text(v: Any) -> str:
 
 def parse_timestamp(value: Any, tz: ZoneInfo) -> dt.datetime | None:
     """Parse a received time. Rule: a timestamp without offset is Beijing time (Asia/Shanghai);
-    one with an offset or Z is converted. Returns None when the value cannot be read."""
+    one with an offset or Z is converted. Returns None when the value cannot be read, or cannot be
+    converted (0001-01-01 in Beijing time is before the first UTC datetime Python has)."""
+    try:
+        return _parse_timestamp(value, tz)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _parse_timestamp(value: Any, tz: ZoneInfo) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         ts = value
     else:
@@ -143,6 +152,25 @@ _clean_repeated = lru_cache(maxsize=1 << 16)(clean_text)
 _REPEATED = frozenset({"district", "street", "community", "channel", "category"})
 
 
+# Columns read as text: a JSON object, list or boolean there is a wrong column type, not a value
+# (its repr would be stored as the complaint). Numbers are fine (ids and phone numbers often are).
+_TEXT_COLUMNS = frozenset(REQUIRED) | frozenset(OPTIONAL) - {"lat", "lon", "votes"}
+_NOT_TEXT = (dict, list, tuple, bool, BadCell)
+MAX_VOTES = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+
+
+def _wrong_type(col: str, v: Any) -> Rejection:
+    if isinstance(v, BadCell):
+        return Rejection("bad_value", col, f"{col} is {v.problem}")
+    kind = "a JSON object" if isinstance(v, dict) else "true/false" if isinstance(v, bool) else "a list"
+    return Rejection("bad_value", col, f"{col} is {kind}, not text")
+
+
+def _shown(v: Any, limit: int) -> str:
+    """A raw value quoted in a message: cut, normalised and PII-masked (reasons are read by staff)."""
+    return repr(mask_pii(normalize(_text(v)[: limit * 2]))[:limit])
+
+
 def _float(v: Any) -> float | None:
     s = normalize(_text(v))
     if not s:
@@ -166,6 +194,9 @@ def validate_row(
         return cells[i] if i is not None and i < len(cells) else None
 
     warnings: list[str] = []
+    for col, i in mapping.items():
+        if i < len(cells) and isinstance(cells[i], _NOT_TEXT) and col in _TEXT_COLUMNS:
+            return _wrong_type(col, cells[i])
     tid = normalize(_text(get("ticket_id")))
     if not tid:
         return Rejection("missing_field", "ticket_id", "ticket_id is empty")
@@ -173,7 +204,7 @@ def validate_row(
         return Rejection(
             "bad_ticket_id",
             "ticket_id",
-            f"ticket_id {tid[:80]!r} must be ≤{MAX_ID_CHARS} letters, digits or -_.:/#",
+            f"ticket_id {_shown(tid, 80)} must be ≤{MAX_ID_CHARS} letters, digits or -_.:/#",
         )
 
     raw_ts = get("received_at")
@@ -184,7 +215,8 @@ def validate_row(
         return Rejection(
             "bad_timestamp",
             "received_at",
-            f"received_at {_text(raw_ts)[:60]!r} is not a date-time (use e.g. 2026-11-20 09:30:00, Beijing time)",
+            f"received_at {_shown(raw_ts, 60)} is not a date-time in years 2000–9999 "
+            "(use e.g. 2026-11-20 09:30:00, Beijing time)",
         )
     if received > now + dt.timedelta(days=1):
         return Rejection(
@@ -243,7 +275,9 @@ def validate_row(
     votes = normalize(_text(get("votes")))
     try:
         values["votes"] = int(float(votes)) if votes else None
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "1e400"
+        values["votes"] = -1
+    if values["votes"] is not None and not 0 <= values["votes"] <= MAX_VOTES:
         warnings.append("bad_votes")
         values["votes"] = None
 
@@ -269,8 +303,16 @@ def masked_raw(header: Sequence[str], cells: Sequence[Any], limit: int = 2000) -
     out = {}
     for i, h in enumerate(header):
         v = cells[i] if i < len(cells) else None
-        s = _text(v)
-        if len(s) > limit:
-            s = s[:limit] + f"…[{len(s):,} chars]"
-        out[str(h)] = mask_pii(unicodedata.normalize("NFKC", s)) if s else ""  # script kept as sent
+        s = f"<{v.problem}>" if isinstance(v, BadCell) else _text(v)
+        out[str(h)] = masked_text(s, limit)
     return out
+
+
+def masked_text(s: str, limit: int = 2000) -> str:
+    """A raw value or line for quarantine: cut to ``limit`` characters (saying how long it was),
+    NFKC-normalised so full-width digits are masked too, PII-masked; the script is kept as sent."""
+    if not s:
+        return ""
+    if len(s) > limit:
+        s = s[:limit] + f"…[{len(s):,} chars]"
+    return mask_pii(unicodedata.normalize("NFKC", s))
