@@ -337,6 +337,9 @@ def test_rerun_after_a_failed_attempt_ends_like_a_clean_run(db, tmp_path, monkey
     st = night_status(NIGHT)
     assert (st["rows_read"], st["rows_upserted"], st["rows_quarantined"]) == (7, 6, 1), st
     assert len(st["files"]) == 1 and len(quarantined()) == 1
+    from triage.report.nightly import nightly_context
+
+    assert [f["status"] for f in nightly_context(NIGHT)["files"]] == ["ingested"]  # the report agrees
     before = (len(ledger()), len(quarantined()), len(tickets()))
     again = ingest_stage(NIGHT, inbox)
     assert again["skipped_files"] == 1 and (len(ledger()), len(quarantined()), len(tickets())) == before

@@ -26,7 +26,9 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
     with engine.connect() as conn:
         files = (
             conn.execute(
-                select(IngestFile.__table__).where(IngestFile.night == night).order_by(IngestFile.id)
+                select(IngestFile.__table__)
+                .where(IngestFile.night == night, IngestFile.status != "superseded")  # as night_status
+                .order_by(IngestFile.id)
             )
             .mappings()
             .all()
