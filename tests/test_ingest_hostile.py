@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import select
 
-from triage.ingest import InputFileError, ingest_file
+from triage.ingest import FileSchemaError, InputFileError, ingest_file
 from triage.store import IngestFile, Quarantine, Ticket, get_engine
 
 NIGHT = dt.date(2026, 11, 20)
@@ -191,6 +191,36 @@ def test_every_sheet_with_data_is_read_or_explained(db, tmp_path):
     assert len(set(src.values())) == 5  # row numbers stay unique across sheets
 
 
+def test_a_cover_sheet_first_does_not_reject_the_workbook(db, tmp_path):
+    f = tmp_path / "cover.xlsx"
+    with pd.ExcelWriter(f, engine="xlsxwriter") as xw:
+        pd.DataFrame({"说明": ["本表为11月20日工单", "请勿修改表头"]}).to_excel(
+            xw, sheet_name="说明", index=False
+        )
+        pd.DataFrame().to_excel(xw, sheet_name="空", index=False)
+        pd.DataFrame(
+            {
+                "工单编号": ["W1", "W2"],
+                "受理时间": ["2026-11-20 09:00"] * 2,
+                "诉求内容": ["路灯坏了", "噪音扰民"],
+            }
+        ).to_excel(xw, sheet_name="工单", index=False)
+    r = ingest_file(f, night=NIGHT)
+    assert set(tickets()) == {"W1", "W2"}
+    assert (r.rows_read, r.rows_new, r.rows_quarantined) == (4, 2, 2) and r.balanced
+    assert all("sheet '说明'" in q.reason for q in quarantined())
+
+
+def test_a_workbook_without_any_usable_sheet_is_rejected_naming_the_first(db, tmp_path):
+    f = tmp_path / "notes.xlsx"
+    with pd.ExcelWriter(f, engine="xlsxwriter") as xw:
+        pd.DataFrame({"说明": ["x"]}).to_excel(xw, sheet_name="说明", index=False)
+        pd.DataFrame({"备注": ["y"]}).to_excel(xw, sheet_name="备注", index=False)
+    with pytest.raises(FileSchemaError, match="说明"):
+        ingest_file(f, night=NIGHT)
+    assert tickets() == {} and [e.status for e in ledger()] == ["rejected"]
+
+
 # --- 4. nothing in the night folder disappears ---------------------------------------------------------
 
 
@@ -300,6 +330,25 @@ def test_quarantine_reasons_and_raw_lines_carry_no_phone_numbers(db, tmp_path):
     for q in qs:
         stored = q.reason + json.dumps(q.raw, ensure_ascii=False) + (q.ticket_id or "")
         assert PHONE not in stored, stored
+
+
+def test_quarantine_raw_values_are_masked_as_stored_text_would_be(db, tmp_path):
+    # spacing and invisible characters a stored ticket's normalisation removes, and a bare local
+    # number that only the caller-phone column says is a phone
+    spaced = "噪音扰民请回电 138  1234  5678"
+    hidden = "139\u200b1234\u200b5678"
+    body = (
+        f"Q1,not-a-time,标题,{spaced},地址,62345678,\n"
+        f"Q2,2026-11-20 09:00:00,标题,,地址,6234 5678,\n"
+        f'Q3,2026-11-20 09:00:00,"{hidden} 未闭合,地址,,\n'
+    )
+    ingest_file(write(tmp_path / "raw.csv", HEADER + body), night=NIGHT)
+    qs = quarantined()
+    assert len(qs) == 3
+    stored = " ".join(json.dumps(q.raw, ensure_ascii=False) for q in qs)
+    for number in ("1234  5678", "12345678", "62345678", "6234 5678", "1391234"):
+        assert number not in stored.replace("\u200b", ""), stored
+    assert "****5678" in stored
 
 
 # --- 7. a night that failed half-way, re-run after the file was fixed ------------------------------------------

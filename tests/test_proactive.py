@@ -132,6 +132,13 @@ def test_rerunning_a_night_changes_nothing_and_a_real_change_updates_once(db):
     assert all(v[3]["nights"] == [NIGHT.isoformat(), nxt.isoformat()] for v in tasks3.values())
     assert write_tasks(nxt, plan_tasks(NIGHT))["tasks_updated"] == 0 and _state() == (events3, tasks3)
 
+    # running the earlier night again after the later one leaves the tasks at the later night's
+    # figures (before, each switch between the two nights logged an update per task)
+    with get_engine().begin() as conn:
+        conn.execute(update(HotspotSignal).where(HotspotSignal.level == "street").values(observed=30))
+    back = proactive_stage(NIGHT)
+    assert (back["tasks_updated"], back["tasks_unchanged"]) == (0, 2) and _state() == (events3, tasks3)
+
 
 def test_an_update_logs_the_tasks_current_status(db):
     from triage.hotspots.proactive import run_proactive

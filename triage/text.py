@@ -55,10 +55,10 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-def normalize(text: str | None) -> str:
-    """Traditional → simplified, full-width → half-width (NFKC), spreadsheet escapes of control
-    characters ("_x000D_") decoded, invisible characters removed, whitespace runs collapsed to one
-    space. ``None`` becomes ``""``."""
+def normalize(text: str | None, simplify: bool = True) -> str:
+    """Traditional → simplified (unless ``simplify`` is false: quarantine keeps the script as sent),
+    full-width → half-width (NFKC), spreadsheet escapes of control characters ("_x000D_") decoded,
+    invisible characters removed, whitespace runs collapsed to one space. ``None`` becomes ``""``."""
     if not text:
         return ""
     text = nfkc(text)
@@ -66,7 +66,7 @@ def normalize(text: str | None) -> str:
         text = _OOXML_CONTROL.sub(_decode_ooxml_control, text)
     text = _INVISIBLE.sub("", text)
     text = _WHITESPACE.sub(" ", text).strip()
-    if not text.isascii():
+    if simplify and not text.isascii():
         with _converter_lock:  # the OpenCC handle is not documented as thread-safe
             text = _t2s().convert(text)
     return text
@@ -75,41 +75,45 @@ def normalize(text: str | None) -> str:
 # --- PII -----------------------------------------------------------------------------------------
 # Rules (see docs/architecture.md, "Privacy"): run on normalised text, so full-width digits are
 # already ASCII. Numbers are found on a "digit view" of the text in which the Chinese numerals people
-# use to write out a number ("一三八…", 幺, the capital forms) read as digits — one character for one,
-# so positions match the text. Digit groups may be split by a space, dash, dot or bracket as people
-# write them (138-1234-5678, 138.1234.5678, (010)62345678, 110105 19900101 1234). Masks keep the
-# conventional visible parts (138****5678) so a clerk can confirm a number with the caller without
-# the number being readable; the visible digits are written as ASCII digits.
-_CN_DIGITS = str.maketrans("〇零幺一二三四五六七八九壹贰叁肆伍陆柒捌玖", "001123456789123456789")
-_SEP = r"(?:\s?[-.·\u2010-\u2015\u2212]\s?|\s)?"  # at most one separator between two digit groups
-_NOT_SEP = re.compile(r"[^\dXx]")
+# use to dictate a number ("一三八…", 幺, 两, 洞, the capital forms) read as digits — one character
+# for one, so positions match the text. Digit groups may be split by a space, dash, dot or bracket as
+# people write them (138-1234-5678, 138.1234.5678, (010)62345678, 110105 1990 0101 1234). Masks keep
+# the conventional visible parts (138****5678) so a clerk can confirm a number with the caller
+# without the number being readable; the visible digits are written as ASCII digits.
+_CN_DIGITS = str.maketrans("〇零洞幺一二两三四五六七八九壹贰叁肆伍陆柒捌玖", "00011223456789123456789")
+_SEP = r"(?:\s?[-.·\u2010-\u2015\u2212]\s?|\s)?"  # at most one separator between two digits
+_NOT_DIGIT = re.compile(r"[^\dXx]")
 
 
 def _digits(s: str) -> str:
-    return _NOT_SEP.sub("", s)
+    return _NOT_DIGIT.sub("", s)
 
 
-_DATE = r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
-_ID_NUMBER = re.compile(rf"(?<!\d)[1-9]\d{{5}}{_SEP}{_DATE}{_SEP}\d{{3}}[\dXx](?![\dXx])")
-_ID_NUMBER_15 = re.compile(  # first-generation ID cards: 2-digit year, no check digit
-    rf"(?<!\d)[1-9]\d{{5}}{_SEP}\d{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]){_SEP}\d{{3}}(?!\d)"
-)
+# Resident ID numbers: any 18 (or 15) digits, however grouped, that have an ID's structure (region
+# code, a valid birth date, sequence, check digit); other long numbers are left alone.
+_ID_NUMBER = re.compile(rf"(?<!\d)\d(?:{_SEP}\d){{16}}{_SEP}[\dXx](?![\dXx])")
+_ID_NUMBER_15 = re.compile(rf"(?<!\d)\d(?:{_SEP}\d){{14}}(?![\dXx])")  # first generation: 2-digit year
+_ID_18 = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]")
+_ID_15 = re.compile(r"[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
 _COUNTRY = rf"(?:(?:\+|00)\s?86{_SEP}|86(?=1[3-9])|0(?=1[3-9]))"  # +86, 0086, a bare 86 or 0 before a mobile
 _MOBILE = re.compile(
     rf"(?<![\d+])(?:{_COUNTRY})?(?P<head>1{_SEP}[3-9]{_SEP}\d)(?:{_SEP}\d){{4}}(?P<tail>(?:{_SEP}\d){{4}})(?!\d)"
 )
+# Landlines with an area code that exists: 010 and 02x are followed by 8 digits, 0xxx (x ≥ 3) by 7
+# or 8 — so account numbers and invoice codes that merely start with 0 are not taken for phones.
 _LANDLINE_WITH_AREA = re.compile(  # 010-62345678, (010)62345678, 0731-8888-8888, +86-10-62345678
-    rf"(?<![\d+])(?:(?:\+|00)\s?86{_SEP}[(]?0?(?P<intl>[1-9]\d{{1,2}})|[(]?(?P<area>0\d{{2,3}}?))[)]?{_SEP}"
-    rf"\d{{3,4}}{_SEP}(?P<tail>\d{{4}})(?!\d)"
+    rf"(?<![\d+])(?:(?:\+|00)\s?86{_SEP}[(]?0?|[(]?0)"
+    rf"(?:(?P<a2>10|2\d)[)]?{_SEP}\d{{4}}|(?P<a3>[3-9]\d{{2}})[)]?{_SEP}\d{{3,4}})"
+    rf"{_SEP}(?P<tail>\d{{4}})(?!\d)"
 )
 # A bare 7–8 digit number is a phone only when a phone word stands just before it.
 _LANDLINE_BARE = re.compile(
-    r"(?P<word>(?:电话|座机|联系方式|联系|号码|手机|致电|拨打|来电|tel|Tel|TEL)[^0-9]{0,6})"
+    r"(?P<word>(?:电话|座机|固话|宅电|联系方式|联系|号码|手机|致电|拨打|来电|回电|tel|Tel|TEL)[^0-9]{0,6})"
     rf"[2-9]\d{{2,3}}{_SEP}(?P<tail>\d{{4}})(?!\d)"
 )
 # Cheap first test: a run of digits (or Chinese numerals) and separators holding at least seven
 # digits — every number masked below has one; ~90 % of tickets have none and skip the rules.
-_NUMERAL = "\\d〇零幺一二三四五六七八九壹贰叁肆伍陆柒捌玖"
+_NUMERAL = "\\d〇零洞幺一二两三四五六七八九壹贰叁肆伍陆柒捌玖"
 _NUMBER_RUN = re.compile(f"[{_NUMERAL}][{_NUMERAL}\\s\\-.·()\u2010-\u2015\u2212]{{5,}}[{_NUMERAL}Xx]")
 _ONE_NUMERAL = re.compile(f"[{_NUMERAL}]")
 
@@ -118,8 +122,10 @@ def _may_hold_number(text: str) -> bool:
     return any(len(_ONE_NUMERAL.findall(m.group())) >= 7 for m in _NUMBER_RUN.finditer(text))
 
 
-def _mask_id(m: re.Match[str]) -> str:
+def _mask_id(m: re.Match[str]) -> str | None:
     d = _digits(m.group(0))
+    if not (_ID_18 if len(d) == 18 else _ID_15).fullmatch(d):
+        return None  # a long number that is not an ID
     return d[:3] + "*" * (len(d) - 7) + d[-4:]
 
 
@@ -128,7 +134,7 @@ def _mask_mobile(m: re.Match[str]) -> str:
 
 
 def _mask_landline(m: re.Match[str]) -> str:
-    return f"{m['area'] or '0' + m['intl']}-****{m['tail']}"
+    return f"0{m['a2'] or m['a3']}-****{m['tail']}"
 
 
 def _mask_bare(m: re.Match[str]) -> str:
@@ -155,8 +161,10 @@ def mask_pii(text: str | None) -> str:
         view = text.translate(_CN_DIGITS)
         parts, at = [], 0
         for m in pattern.finditer(view):
-            parts += [text[at : m.start()], mask(m)]
-            at = m.end()
+            masked = mask(m)
+            if masked is not None:
+                parts += [text[at : m.start()], masked]
+                at = m.end()
         if parts:
             text = "".join(parts) + text[at:]
     return text

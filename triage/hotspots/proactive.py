@@ -220,7 +220,8 @@ def _canon(v: Any) -> Any:
 def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) -> dict[str, int]:
     """Insert new tasks; update an open one with the same key only when what it says changed (title,
     figures, evidence tickets, the nights it was seen). Re-running a night with the same hotspots
-    changes nothing: no version bump, no audit event. Returns counts."""
+    changes nothing: no version bump, no audit event; nor does running a night earlier than the
+    latest one a task has seen (it keeps the latest figures). Returns counts."""
     from triage.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
@@ -242,6 +243,11 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
             evidence = dict(t["evidence"])
             if open_item is not None:
                 prev = open_item.evidence or {}
+                if any(n > night.isoformat() for n in prev.get("nights", [])):
+                    # a later night already updated this task: running an earlier night again
+                    # (or late) must not put its older figures back
+                    unchanged += 1
+                    continue
                 evidence["nights"] = sorted(set(prev.get("nights", [])) | {night.isoformat()})
                 if _content(t["title"], evidence) == _content(open_item.title, prev):
                     refs = {k: evidence[k] for k in _ROW_REFS if k in evidence}

@@ -215,8 +215,7 @@ def ingest_file(
         if report.file_format in ("csv", "tsv", "jsonl"):
             report.encoding = detect_encoding(path)
         batches = read_batches(path, report.file_format, report.encoding, s.batch_rows)
-        first = next(batches)
-        mappings = _Mappings(first, str(path))
+        mappings, head = _first_mapping(batches, str(path))
     except (InputFileError, FileSchemaError) as exc:
         _record_rejection(engine, report, night, size, str(exc))
         raise
@@ -227,7 +226,7 @@ def ingest_file(
     now = dt.datetime.now(dt.UTC)
 
     def all_batches() -> Iterator[RawBatch]:
-        yield first
+        yield from head
         yield from batches
 
     processes = s.ingest_processes if size >= _PARALLEL_MIN_BYTES else 1
@@ -289,6 +288,27 @@ class _Mappings:
             else:
                 self._remember(batch, mapping, ignored)
         return self._by_header[key]
+
+
+def _first_mapping(batches: Iterator[RawBatch], source: str) -> tuple[_Mappings, list[RawBatch]]:
+    """The file's column mapping, and the batches read to find it. A workbook may open with a cover
+    or notes sheet: the first sheet whose header maps sets the file's mapping, and the sheets before
+    it have their rows quarantined (unmapped_columns) like any later unmappable sheet. A file none of
+    whose headers map is rejected with the first one's reason."""
+    head = [next(batches)]
+    try:
+        return _Mappings(head[0], source), head
+    except FileSchemaError as exc:
+        if head[0].sheet is None:
+            raise
+        first_error = exc
+    for batch in batches:
+        head.append(batch)
+        try:
+            return _Mappings(batch, source), head
+        except FileSchemaError:
+            continue
+    raise first_error
 
 
 def _validate_rows(

@@ -304,15 +304,19 @@ def masked_raw(header: Sequence[str], cells: Sequence[Any], limit: int = 2000) -
     for i, h in enumerate(header):
         v = cells[i] if i < len(cells) else None
         s = f"<{v.problem}>" if isinstance(v, BadCell) else _text(v)
-        out[str(h)] = masked_text(s, limit)
+        if _LOOKUP.get(header_key(h)) == "caller_phone" and not isinstance(v, BadCell):
+            out[str(h)] = mask_phone(s) or ""  # a bare 62345678 is a number only this column tells
+        else:
+            out[str(h)] = masked_text(s, limit)
     return out
 
 
 def masked_text(s: str, limit: int = 2000) -> str:
     """A raw value or line for quarantine: cut to ``limit`` characters (saying how long it was),
-    NFKC-normalised so full-width digits are masked too, PII-masked; the script is kept as sent."""
+    normalised like stored text (full-width digits, invisible characters, whitespace runs) so that
+    masking sees the numbers it would see in a ticket, then PII-masked; the script is kept as sent."""
     if not s:
         return ""
     if len(s) > limit:
         s = s[:limit] + f"…[{len(s):,} chars]"
-    return mask_pii(unicodedata.normalize("NFKC", s))
+    return mask_pii(normalize(s, simplify=False))
