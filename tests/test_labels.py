@@ -108,3 +108,24 @@ def test_import_lists_every_problem_with_the_row_a_person_sees(tickets, tmp_path
     assert r["imported"] == 1  # labelled by the file's name when labeled_by is null
     got = labeled_tickets().set_index("ticket_id")
     assert got.loc[t[4], "category"] == "other"
+
+
+def test_category_names_are_accepted_as_people_write_them(tickets, tmp_path):
+    from triage.labels import import_labels, labeled_tickets
+
+    variants = [
+        "环境卫生(垃圾、污水、公厕、村容)",  # half-width brackets; the taxonomy writes （）
+        "架空线与“蜘蛛网”",  # curly quotes; the taxonomy writes straight ones
+        "Sanitation",
+        " 物業管理 ",  # traditional script, padded
+        "占道 经营",
+    ]
+    f = tmp_path / "variants.csv"
+    rows = tickets[["ticket_id"]].iloc[: len(variants)].assign(category=variants, labeled_by="bob")
+    rows.to_csv(f, index=False)
+    r = import_labels(f)
+    assert (r["imported"], r["rejected"]) == (5, 0), r["problems"]
+    got = labeled_tickets().set_index("ticket_id")["category"]
+    assert list(got.loc[rows["ticket_id"]]) == [
+        "sanitation", "overhead_cables", "sanitation", "property_management", "street_vending",
+    ]  # fmt: skip

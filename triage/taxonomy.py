@@ -126,10 +126,11 @@ class Taxonomy:
             raise KeyError(f"unknown category code {code!r}; known: {', '.join(self.codes)}") from None
 
     def code_for(self, code_or_name: str) -> str | None:
-        """Accept a code (property_management) or a Chinese name (物业管理)."""
+        """Accept a code (property_management) or a Chinese name (物业管理), written as people do:
+        any case, traditional script, full- or half-width brackets, curly or straight quotes, spaces."""
         if code_or_name in self.categories:
             return code_or_name
-        return self._by_name.get(code_or_name)
+        return self._by_name.get(code_or_name) or self._by_name.get(name_key(code_or_name))
 
     def all_keywords(self) -> list[str]:
         return [k for c in self.categories.values() for k in c.keywords]
@@ -251,7 +252,19 @@ def _load_cached(d: Path) -> Taxonomy:
                 )
 
     by_name = {c.name: c.code for c in categories.values()}
+    by_name |= {name_key(k): c.code for c in categories.values() for k in (c.name, c.code)}
     return Taxonomy(version, categories, departments, tiers, areas, d, by_name)
+
+
+_QUOTES_AND_SPACE = re.compile(r"[\s\"'“”‘’「」『』]")
+
+
+def name_key(value: str) -> str:
+    """A category name or code as compared: normalised (simplified, half-width brackets), without
+    quotes or spaces, lower case — "架空线与“蜘蛛网”" and "Sanitation" find their categories."""
+    from triage.text import normalize
+
+    return _QUOTES_AND_SPACE.sub("", normalize(str(value))).lower()
 
 
 def clear_cache() -> None:

@@ -10,7 +10,9 @@ challenger's card, whether or not it is promoted.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from triage.classify import registry
-from triage.classify.train import MIN_CLASS_SIZE, metrics, prepare, train_model
+from triage.classify.train import MIN_CLASS_SIZE, TrainingDataError, metrics, prepare, train_model
 
 MAX_MACRO_F1_DROP = 0.005
 MAX_RECALL_DROP = 0.05
@@ -75,6 +77,52 @@ def _base_frame(path: Path | str | None) -> pd.DataFrame:
     return df[["title", "text", "category"]].assign(source=source.fillna("base").astype(str))
 
 
+def _holdout_split(categories: pd.Series, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray] | str:
+    """(training, held-out) positions, stratified, or the reason no held-out slice can be made.
+
+    Every category with at least two labels has a ticket on each side, so a small labels table gives
+    a held-out slice of one ticket per category rather than a crash; single labels go to training."""
+    counts = categories.value_counts()
+    splittable = (categories.map(counts) >= 2).to_numpy()
+    n, k = int(splittable.sum()), int((counts >= 2).sum())
+    if k == 0:
+        return "no category has two labels: nothing can be held out to compare the models on"
+    n_test = max(math.ceil(fraction * n), k)  # ≤ n − k, since every such category has ≥ 2 labels
+    idx = np.arange(len(categories))
+    tr, ho = train_test_split(
+        idx[splittable], test_size=n_test, random_state=seed, stratify=categories.to_numpy()[splittable]
+    )
+    return np.concatenate([tr, idx[~splittable]]), ho
+
+
+def _inputs_fingerprint(
+    labels: pd.DataFrame, base: Path | str | None, seed: int, fraction: float, params: dict[str, Any] | None
+) -> str:
+    """What a retrain learns from: the labels, the base file, the settings and the taxonomy version.
+    The same fingerprint twice means the same challenger twice."""
+    from triage.taxonomy import load_taxonomy
+
+    h = hashlib.sha256()
+    for r in labels[["ticket_id", "title", "text", "category"]].fillna("").itertuples(index=False):
+        h.update("\x1f".join(map(str, r)).encode() + b"\x1e")
+    h.update(registry._sha256(Path(base)).encode() if base else b"-")
+    h.update(json.dumps([seed, fraction, params or {}, load_taxonomy().version], sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _trained_before(fingerprint: str) -> str | None:
+    """The model version an earlier retrain made from exactly these inputs, if any."""
+    root = registry.models_dir()
+    for d in sorted(root.iterdir()) if root.exists() else []:
+        try:
+            card = registry.read_card(d / registry.CARD_JSON)
+        except (registry.ModelError, OSError):
+            continue
+        if registry._section(card, "promotion").get("inputs_sha256") == fingerprint:
+            return d.name
+    return None
+
+
 def retrain(
     *,
     base: Path | str | None = None,
@@ -86,24 +134,29 @@ def retrain(
     promote: bool = True,
 ) -> dict[str, Any]:
     """Train a challenger from the labels table (+ ``base``), gate it against the champion, write
-    it to models/<version> with the decision in its card, promote it if it passes."""
+    it to models/<version> with the decision in its card, promote it if it passes (and ``promote``).
+
+    Skips, with the reason, when there are too few labels, when no held-out slice can be made, when
+    what is left cannot be trained on, and when nothing changed since an earlier retrain (the same
+    labels, base file and settings: the weekly run does not churn the champion)."""
     from triage.labels import labeled_tickets
 
     labels = labeled_tickets()
     if len(labels) < min_labels:
         return {"decision": "skipped", "reasons": [f"only {len(labels)} labelled tickets (< {min_labels})"]}
-    y = labels["category"].to_numpy()
-    counts = labels["category"].value_counts()
-    # classes with one label cannot be split; they go to training only
-    can_split = labels["category"].map(counts) >= 2
-    idx = np.arange(len(labels))
-    tr_idx, ho_idx = train_test_split(
-        idx[can_split.to_numpy()],
-        test_size=holdout_fraction,
-        random_state=seed,
-        stratify=y[can_split.to_numpy()],
-    )
-    tr_idx = np.concatenate([tr_idx, idx[~can_split.to_numpy()]])
+    fingerprint = _inputs_fingerprint(labels, base, seed, holdout_fraction, params)
+    earlier = _trained_before(fingerprint)
+    if earlier:
+        return {
+            "decision": "skipped",
+            "reasons": [
+                f"labels, base file and settings are unchanged since {earlier}: nothing new to learn"
+            ],
+        }
+    split = _holdout_split(labels["category"], holdout_fraction, seed)
+    if isinstance(split, str):
+        return {"decision": "skipped", "reasons": [split]}
+    tr_idx, ho_idx = split
     holdout = labels.iloc[ho_idx]
     train_df = pd.concat(
         [_base_frame(base), labels.iloc[tr_idx][["title", "text", "category"]].assign(source="labels")],
@@ -115,10 +168,13 @@ def retrain(
     train_df = train_df[~train_df["category"].isin(too_few)]
     # the threshold must also hold on real rows (labels, real base rows), not only generated ones
     generated = tuple(s for s in GENERATED_SOURCES if (train_df["source"] == s).any())
-    data = prepare(
-        train_df["title"], train_df["text"], train_df["category"], taxonomy_mode="builtin",
-        sources=train_df["source"], generated_sources=generated,
-    )  # fmt: skip
+    try:
+        data = prepare(
+            train_df["title"], train_df["text"], train_df["category"], taxonomy_mode="builtin",
+            sources=train_df["source"], generated_sources=generated,
+        )  # fmt: skip
+    except TrainingDataError as exc:  # e.g. one category left once the small ones are set aside
+        return {"decision": "skipped", "reasons": [f"cannot train a challenger: {exc}"]}
 
     now = dt.datetime.now(dt.UTC)
     version = version or now.strftime("retrain-%Y%m%d-%H%M%S")
@@ -139,19 +195,24 @@ def retrain(
         champ = registry.load_champion()
         champion_m = metrics(y_ho, champ.estimator.predict(X_ho), labels=labels_all)
         decision = promotion_gate(champion_m, challenger_m)
+    decision["gate"] = "passed" if decision["decision"] == "promoted" else "refused"
+    if decision["gate"] == "passed" and not promote:  # the card says what happened, not what could have
+        decision["decision"] = "passed, not promoted"
+        decision["reasons"] = [*decision["reasons"], "promotion not requested (promote=false)"]
     decision.update(
         {
             "decided_at": now.isoformat(timespec="seconds"),
             "holdout": {"n": int(len(y_ho)), "source": "labels table, stratified slice", "seed": seed},
             "champion": {"version": champion_version, **_summary(champion_m)} if champion_m else None,
             "challenger": {"version": version, **_summary(challenger_m)},
+            "inputs_sha256": fingerprint,
         }
     )
     decision["classes_left_out"] = too_few
     card["promotion"] = decision
     out = registry.models_dir() / version
     registry.save_model(est, card, out)
-    if promote and decision["decision"] == "promoted":
+    if decision["decision"] == "promoted":
         registry.promote(version)
     return {"version": version, "directory": str(out), "champion": registry.champion_version(), **decision}
 
