@@ -88,6 +88,7 @@ def test_import_lists_every_problem_with_the_row_a_person_sees(tickets, tmp_path
 
     out = CliRunner().invoke(app, ["label", "import", str(f)])
     assert out.exit_code == 1 and out.output.count(str(f)) == 4  # every problem printed, not the first
+    assert "categories (code or name): street_vending 占道经营" in out.output  # what 'potholes' could be
 
     # JSON Lines: rows are lines (blank ones count), and null fields are empty, not "nan"
     j = tmp_path / "labels.jsonl"

@@ -303,5 +303,10 @@ def label_import(
         highlight=False,
     )
     print_problems(r["problems"])
+    if any("is not a category code or name" in p for p in r["problems"]):
+        from triage.taxonomy import load_taxonomy
+
+        cats = load_taxonomy().categories.values()
+        console.print("  categories (code or name): " + ", ".join(f"{c.code} {c.name}" for c in cats))
     if r["rejected"]:
         raise typer.Exit(1)
