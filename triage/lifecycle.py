@@ -136,8 +136,11 @@ def _need_text(value: str | None, what: str, min_len: int = 2) -> str:
     return v
 
 
+WORKING_ROLES = ("street", "admin")  # who works queue items (the clerks' pages offer the forms to these)
+
+
 def _street_role(who: Principal) -> None:
-    if who.role not in ("street", "admin"):
+    if who.role not in WORKING_ROLES:
         raise Forbidden("only a street office (or an admin) works queue items")
 
 

@@ -6,6 +6,7 @@ clerk's behalf); every page reads through the same functions and permissions as 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,9 +31,65 @@ def _fmt_time(t: Any) -> str:
     return t.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
+# queue_events.action → what a clerk reads in the history (the actions written by triage.route,
+# triage.lifecycle and triage.hotspots.proactive); an unknown action shows its code
+ACTION_ZH = {
+    "route": "派单",
+    "redispatch": "重新派单",
+    "acknowledge": "签收",
+    "update": "记录办理",
+    "resolve": "办结",
+    "return": "退单",
+    "callback": "回访",
+    "close": "结案",
+    "recategorize": "更正类别",
+    "import_closed": "导入结案",
+    "proactive_create": "主动治理立项",
+    "proactive_update": "主动治理更新",
+}
+# the note of a category correction: "street_vending → group_rental" (optionally ": why")
+_CODE_ARROW = re.compile(r"^(?P<a>[a-z][a-z0-9_]*|None) → (?P<b>[a-z][a-z0-9_]*)(?P<rest>(?::.*)?)$", re.S)
+
+
+def _taxonomy() -> Any:
+    from triage.taxonomy import TaxonomyError, load_taxonomy
+
+    try:
+        return load_taxonomy()
+    except TaxonomyError:  # a broken taxonomy must not take the clerks' pages down: show codes
+        return None
+
+
+def category_zh(code: str | None) -> str:
+    """占道经营 for street_vending; an unknown code (or a name already) shows as it is."""
+    tax = _taxonomy()
+    cat = tax.categories.get(code) if tax and code else None
+    return cat.name if cat else (code or "")
+
+
+def department_zh(code: str | None) -> str:
+    """属地街道（乡镇） for street_office (taxonomy/departments.yaml); otherwise the value as it is."""
+    tax = _taxonomy()
+    dep = tax.departments.get(code) if tax and code else None
+    return dep.name if dep else (code or "")
+
+
+def note_zh(note: str | None) -> str:
+    """A correction's "code → code" note with the category names."""
+    m = _CODE_ARROW.match(note or "")
+    if not m:
+        return note or ""
+    before = "未分类" if m["a"] == "None" else category_zh(m["a"])
+    return f"{before} → {category_zh(m['b'])}{m['rest']}"
+
+
 templates.env.filters["bj"] = _fmt_time
+templates.env.filters["cat_zh"] = category_zh
+templates.env.filters["dept_zh"] = department_zh
+templates.env.filters["note_zh"] = note_zh
 templates.env.globals["STATUS_ZH"] = lifecycle.STATUS_ZH
 templates.env.globals["SATISFACTION"] = lifecycle.SATISFACTION
+templates.env.globals["ACTION_ZH"] = ACTION_ZH
 
 
 def redirect_to_login() -> Response:
@@ -126,9 +183,25 @@ def _render_item(
         )
     ctx = {
         "who": who, "it": it, "events": lifecycle.events(item_id, who), "msg": msg, "error": error,
-        "street_name": _street_name(it["street_code"]),
+        "street_name": _street_name(it["street_code"]), "can_work": who.role in lifecycle.WORKING_ROLES,
     }  # fmt: skip
     return templates.TemplateResponse(request, "item.html.j2", ctx, status_code=code)
+
+
+NOTE_HINT = "请填写说明（至少两个字）"
+
+
+def _error_text(exc: lifecycle.LifecycleError, note: str) -> str:
+    """The clerk's message for a refused action, with the API's own text in brackets."""
+    if exc.status_code == 409:
+        msg = "该工单已被他人修改，请刷新后重试"
+    elif exc.status_code == 403:
+        msg = "当前账号无权办理工单（仅街道账号或管理员可以签收、办理、办结、退单）"
+    elif exc.status_code == 422 and len(note.strip()) < 2:
+        msg = NOTE_HINT
+    else:
+        msg = "操作未完成"
+    return f"{msg}（{exc}）"
 
 
 _ACTIONS = {
@@ -156,8 +229,7 @@ def item_action(
     except lifecycle.NotFound:
         return _render_item(request, who, 0)
     except lifecycle.LifecycleError as exc:
-        msg = "该工单已被他人修改，请刷新后重试" if exc.status_code == 409 else "请填写说明（至少两个字）"
-        return _render_item(request, who, item_id, error=f"{msg}（{exc}）", code=exc.status_code)
+        return _render_item(request, who, item_id, error=_error_text(exc, note), code=exc.status_code)
     if action == "return":
         return RedirectResponse(f"/web/queue?msg={done}", status_code=303)
     return RedirectResponse(f"/web/items/{item_id}?msg={done}", status_code=303)
