@@ -37,12 +37,17 @@ def test_token_create_list_revoke(sqlite_db):
 
 
 def test_queue_export_by_name_and_import_closed(sqlite_db, tmp_path):
+    from tests.test_api import _seed_task
+
     it = seed_item(WANGJING)
+    task = _seed_task(WANGJING, "[未诉先办·激增] 望京街道 占道经营：当日 9 件")  # no ticket, no received_at
     runner = CliRunner()
     out = tmp_path / "q.csv"
     r = runner.invoke(app, ["queue", "export", "--street", "望京街道", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    assert it["ticket_id"] in set(pd.read_csv(out, encoding="utf-8-sig")["工单编号 ticket_id"])
+    exported = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
+    assert it["ticket_id"] in set(exported["工单编号 ticket_id"])
+    assert exported.loc[exported["编号 id"] == task, "受理时间 received_at"].tolist() == [""]
     f = tmp_path / "closed.csv"
     pd.DataFrame({"ticket_id": [it["ticket_id"]], "status": ["办结"], "satisfaction": ["基本满意"]}).to_csv(
         f, index=False

@@ -143,3 +143,45 @@ def test_closed_extract_is_ingested_in_bulk_with_events_and_problems(db, extract
     assert ingest_closed_extract(j)["problems"] == [
         f"{j}, row 2, field 'status': '???' is not 办结/回访/结案"
     ]
+
+
+def test_staff_notes_and_return_reasons_are_stored_and_shown_masked(live):
+    """Clerks type numbers too, in any width and spacing: notes and return reasons are cleaned when
+    stored, and shown masked in the API, Open311, the clerks' pages and the nightly report."""
+    from sqlalchemy import select
+
+    from triage.report.nightly import nightly_context
+    from triage.store import Prediction, QueueEvent, QueueItem, Ticket, get_engine
+
+    it = seed_item(WANGJING)
+    iid = it["id"]
+    note = "已回电 １３７ ００００ ２２２２ 另 138\u200b1234\u200b5678 \u202e\ufffe"
+    reason = "非本辖区 市民电话１３８１２３４５６７８ 身份证１１０１０５１９９００１０１１２３Ｘ"
+    with live.client("wangjing") as s, live.client("analyst") as a:
+        assert (
+            s.post(f"/api/v1/items/{iid}/acknowledge", json={"version": 1, "note": note}).status_code == 200
+        )
+        assert s.post(f"/api/v1/items/{iid}/return", json={"version": 2, "reason": reason}).status_code == 200
+        shown = [
+            a.get(f"/api/v1/items/{iid}").text,
+            a.get(f"/open311/v2/requests/{it['ticket_id']}.xml").text,
+        ]
+    with get_engine().connect() as c:
+        stored = [n for (n,) in c.execute(select(QueueEvent.note).where(QueueEvent.item_id == iid))]
+        stored.append(c.execute(select(QueueItem.centre_reason).where(QueueItem.id == iid)).scalar_one())
+    with get_engine().begin() as c:  # the report counts classified tickets
+        c.execute(
+            Prediction.__table__.insert(),
+            {"ticket_id": it["ticket_id"], "category": "street_vending", "confidence": 0.9, "top3": [],
+             "needs_review": False, "model_version": "test"},
+        )  # fmt: skip
+        night = c.execute(select(Ticket.night).where(Ticket.ticket_id == it["ticket_id"])).scalar_one()
+    report = nightly_context(night)
+    shown.append(str(report["centre_reasons"]))
+    for text in [*map(str, stored), *shown]:
+        for digits in ("00002222", "0000 2222", "12345678", "1234\u200b5678", "19900101", "１３８"):
+            assert digits not in text, text
+        assert "\u202e" not in text and "\ufffe" not in text
+    stored = [t for t in stored if t]
+    assert any("137****2222" in t for t in stored) and any("110***********123X" in t for t in stored)
+    assert "110***********123X" in shown[-1]  # the report lists the return reason, masked

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage.text import caller_hash, clean_text, contains_pii, mask_phone, mask_pii, nfkc, normalize
+from triage.text import (
+    caller_hash,
+    clean_text,
+    contains_pii,
+    mask_phone,
+    mask_pii,
+    mask_text,
+    nfkc,
+    normalize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,6 +79,10 @@ def test_normalize(raw, expected):
         ("宅电62345678", "宅电****5678"),
         ("回电62345678", "回电****5678"),
         ("0731-88888888", "0731-****8888"),
+        # third review: a bracketed mobile prefix, slashes, a 3 + 5 local number
+        ("电话(138)1234-5678", "电话138****5678"),
+        ("138/1234/5678", "138****5678"),
+        ("宅电 623 45678", "宅电 ****5678"),
     ],
 )
 def test_pii_is_masked(raw, masked):
@@ -163,3 +176,14 @@ def test_masking_is_idempotent_on_every_sample_text():
 )
 def test_fast_nfkc_equals_unicode_nfkc(s):
     assert nfkc(s) == unicodedata.normalize("NFKC", s)
+
+
+def test_text_shown_to_people_is_normalised_before_masking():
+    # staff's notes and older rows were never cleaned: full-width digits and zero-width characters
+    assert mask_text("回电１３８１２３４５６７８") == "回电138****5678"
+    assert mask_text("回电 138\u200b1234\u200b5678") == "回电 138****5678"
+    assert mask_text("臺灣 ok") == "臺灣 ok"  # the script is kept
+    assert mask_text(None) is None and mask_text("") == ""
+    assert (
+        mask_text("已处理，谢谢\u202e\ufffe\x01") == "已处理，谢谢"
+    )  # as written, less invisible characters

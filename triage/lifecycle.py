@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from triage.auth import Principal
 from triage.store import QueueEvent, QueueItem, Ticket, get_engine
 from triage.store.models import utcnow
-from triage.text import mask_pii
+from triage.text import mask_text
 
 STATUS_ZH = {
     "pending_dispatch": "待派单",
@@ -123,7 +123,7 @@ def _change(
                 "to_status": vals.get("status", row["status"]),
                 "from_street": row["street_code"],
                 "to_street": vals.get("street_code", row["street_code"]),
-                "note": mask_pii(note) if note else note,
+                "note": mask_text(note),  # staff type numbers too
             },
         )
         return dict(conn.execute(select(t).where(t.c.id == item_id)).mappings().one())
@@ -193,7 +193,7 @@ def return_item(item_id: int, version: int | None, who: Principal, reason: str) 
             if escalated and not row["escalated"]
             else row["priority"],
             "returned_from": by,
-            "centre_reason": f"退单 returned by {row['street_code']}: {reason}"
+            "centre_reason": f"退单 returned by {row['street_code']}: {mask_text(reason)}"
             + ("; 两次退单已升级 escalated after two returns" if escalated else ""),
         }
 
@@ -316,9 +316,7 @@ def events(item_id: int, who: Principal | None = None) -> list[dict[str, Any]]:
     with get_engine().connect() as conn:
         _load(conn, item_id, who)
         q = select(QueueEvent.__table__).where(QueueEvent.item_id == item_id).order_by(QueueEvent.id)
-        return [
-            {**r, "note": mask_pii(r["note"]) if r["note"] else r["note"]} for r in conn.execute(q).mappings()
-        ]
+        return [{**r, "note": mask_text(r["note"])} for r in conn.execute(q).mappings()]
 
 
 # --- closed tickets handled outside the API ----------------------------------------------------

@@ -131,7 +131,8 @@ def export_queue(street: str, out: Any) -> int:
     _, items = list_queue(street, limit=10**9)
     df = pd.DataFrame(items, columns=list(EXPORT_COLUMNS))
     for col in ("received_at", "due_at"):
-        df[col] = df[col].map(lambda t: t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if t is not None else "")
+        # a proactive task has no received_at: NaT in a datetime column, not None
+        df[col] = df[col].map(lambda t: t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if pd.notna(t) else "")
     df["departments"] = df["departments"].map(lambda d: "、".join(d or []))
     df = df.rename(columns=EXPORT_COLUMNS).map(defuse_formula)
     write_table(df, out, encoding="utf-8-sig")

@@ -81,7 +81,7 @@ def normalize(text: str | None, simplify: bool = True) -> str:
 # the conventional visible parts (138****5678) so a clerk can confirm a number with the caller
 # without the number being readable; the visible digits are written as ASCII digits.
 _CN_DIGITS = str.maketrans("〇零洞幺一二两三四五六七八九壹贰叁肆伍陆柒捌玖", "00011223456789123456789")
-_SEP = r"(?:\s?[-.·\u2010-\u2015\u2212]\s?|\s)?"  # at most one separator between two digits
+_SEP = r"(?:\s?[-./·()\u2010-\u2015\u2212]\s?|\s)?"  # at most one separator between two digits
 _NOT_DIGIT = re.compile(r"[^\dXx]")
 
 
@@ -97,7 +97,7 @@ _ID_18 = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]
 _ID_15 = re.compile(r"[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}")
 _COUNTRY = rf"(?:(?:\+|00)\s?86{_SEP}|86(?=1[3-9])|0(?=1[3-9]))"  # +86, 0086, a bare 86 or 0 before a mobile
 _MOBILE = re.compile(
-    rf"(?<![\d+])(?:{_COUNTRY})?(?P<head>1{_SEP}[3-9]{_SEP}\d)(?:{_SEP}\d){{4}}(?P<tail>(?:{_SEP}\d){{4}})(?!\d)"
+    rf"(?<![\d+])(?:{_COUNTRY})?\(?(?P<head>1{_SEP}[3-9]{_SEP}\d)(?:{_SEP}\d){{4}}(?P<tail>(?:{_SEP}\d){{4}})(?!\d)"
 )
 # Landlines with an area code that exists: 010 and 02x are followed by 8 digits, 0xxx (x ≥ 3) by 7
 # or 8 — so account numbers and invoice codes that merely start with 0 are not taken for phones.
@@ -106,15 +106,15 @@ _LANDLINE_WITH_AREA = re.compile(  # 010-62345678, (010)62345678, 0731-8888-8888
     rf"(?:(?P<a2>10|2\d)[)]?{_SEP}\d{{4}}|(?P<a3>[3-9]\d{{2}})[)]?{_SEP}\d{{3,4}})"
     rf"{_SEP}(?P<tail>\d{{4}})(?!\d)"
 )
-# A bare 7–8 digit number is a phone only when a phone word stands just before it.
+# A bare 7–8 digit number (however grouped) is a phone only when a phone word stands just before it.
 _LANDLINE_BARE = re.compile(
     r"(?P<word>(?:电话|座机|固话|宅电|联系方式|联系|号码|手机|致电|拨打|来电|回电|tel|Tel|TEL)[^0-9]{0,6})"
-    rf"[2-9]\d{{2,3}}{_SEP}(?P<tail>\d{{4}})(?!\d)"
+    rf"(?P<number>[2-9](?:{_SEP}\d){{6,7}})(?!\d)"
 )
 # Cheap first test: a run of digits (or Chinese numerals) and separators holding at least seven
 # digits — every number masked below has one; ~90 % of tickets have none and skip the rules.
 _NUMERAL = "\\d〇零洞幺一二两三四五六七八九壹贰叁肆伍陆柒捌玖"
-_NUMBER_RUN = re.compile(f"[{_NUMERAL}][{_NUMERAL}\\s\\-.·()\u2010-\u2015\u2212]{{5,}}[{_NUMERAL}Xx]")
+_NUMBER_RUN = re.compile(f"[{_NUMERAL}][{_NUMERAL}\\s\\-./·()\u2010-\u2015\u2212]{{5,}}[{_NUMERAL}Xx]")
 _ONE_NUMERAL = re.compile(f"[{_NUMERAL}]")
 
 
@@ -138,7 +138,7 @@ def _mask_landline(m: re.Match[str]) -> str:
 
 
 def _mask_bare(m: re.Match[str]) -> str:
-    return f"{m['word']}****{m['tail']}"
+    return f"{m['word']}****{_digits(m['number'])[-4:]}"
 
 
 _RULES = (
@@ -168,6 +168,20 @@ def mask_pii(text: str | None) -> str:
         if parts:
             text = "".join(parts) + text[at:]
     return text
+
+
+def mask_text(text: str | None) -> str | None:
+    """Mask numbers in text that did not come through ingest — staff's notes and return reasons,
+    older rows — on its way in or out. It is normalised for matching as :func:`mask_pii` expects
+    (full-width digits, zero-width characters, spacing); text with nothing to mask is returned as
+    it was written (less invisible and control characters, which carry no meaning and break pages
+    and XML), and ``None`` stays ``None``."""
+    if not text:
+        return text
+    text = _INVISIBLE.sub("", text)
+    normalised = normalize(text, simplify=False)
+    masked = mask_pii(normalised)
+    return text if masked == normalised else masked
 
 
 def contains_pii(text: str) -> bool:

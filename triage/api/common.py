@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select
 
 from triage.auth import Principal, authenticate
 from triage.store import QueueItem, Ticket, get_engine
-from triage.text import mask_pii
+from triage.text import mask_text
 
 COOKIE = "t345_session"
 _Q = QueueItem.__table__
@@ -65,9 +65,9 @@ def require_principal(request: Request) -> Principal:
 
 
 def mask(value: Any) -> Any:
-    """Tickets are stored masked; mask again on the way out in case anything slipped in (mask_pii
-    returns at once for text without a long run of digits)."""
-    return mask_pii(value) if isinstance(value, str) else value
+    """Tickets are stored masked; mask again on the way out in case anything slipped in (older
+    rows, staff's notes): normalised first, as at ingest."""
+    return mask_text(value) if isinstance(value, str) else value
 
 
 def public_item(row: Any) -> dict[str, Any]:

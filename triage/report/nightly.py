@@ -16,7 +16,7 @@ from triage.geo import get_gazetteer
 from triage.report.render import render_to_file
 from triage.store import IngestFile, Prediction, Quarantine, QueueItem, Ticket, get_engine
 from triage.taxonomy import load_taxonomy
-from triage.text import mask_pii
+from triage.text import mask_text
 
 
 def nightly_context(night: dt.date) -> dict[str, Any]:
@@ -90,7 +90,7 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
             by_street[r.street_code][r.category] += r.n
         else:
             for part in (r.centre_reason or "").split("; "):
-                centre_reasons[part.split(" (")[0]] += r.n
+                centre_reasons[mask_text(part.split(" (")[0])] += r.n  # a return reason is staff's text
 
     n = sum(r.n for r in rows)
     categories = [
@@ -149,9 +149,7 @@ def nightly_context(night: dt.date) -> dict[str, Any]:
         },
         "quarantine_reasons": sorted(q_reasons, key=lambda x: -x[1]),
         # reasons quote the rejected value; rows stored before ingest masked them are masked here
-        "quarantine_examples": [
-            {**r._mapping, "reason": mask_pii(r.reason) if r.reason else r.reason} for r in q_examples
-        ],
+        "quarantine_examples": [{**r._mapping, "reason": mask_text(r.reason)} for r in q_examples],
         "categories": categories,
         "top_cats": [{"code": c, "name": tax.categories[c].name} for c in top_cats],
         "streets": streets[:40],
