@@ -179,6 +179,8 @@ def mask_text(text: str | None) -> str | None:
     if not text:
         return text
     text = _INVISIBLE.sub("", text)
+    if not _may_hold_number(text) and unicodedata.is_normalized("NFKC", text):
+        return text  # the usual case, decided without normalising (full-width digits are not NFKC)
     normalised = normalize(text, simplify=False)
     masked = mask_pii(normalised)
     return text if masked == normalised else masked
