@@ -393,3 +393,82 @@ def test_rerun_after_a_failed_attempt_ends_like_a_clean_run(db, tmp_path, monkey
     again = ingest_stage(NIGHT, inbox)
     assert again["skipped_files"] == 1 and (len(ledger()), len(quarantined()), len(tickets())) == before
     assert night_status(NIGHT)["rows_read"] == 7
+
+
+# --- third review: value types and duplicates across formats ----------------------------------------
+
+
+def test_spreadsheet_number_ids_match_the_same_id_sent_as_text_and_booleans_are_refused(db, tmp_path):
+    f = tmp_path / "types.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "ticket_id": pa.array([2026112012345678.0, 1e15, 7.0], type=pa.float64()),
+                "received_at": ["2026-11-20 09:00:00"] * 3,
+                "text": ["小区门口路灯坏了"] * 3,
+                "channel": pa.array([None, None, True], type=pa.bool_()),
+            }
+        ),
+        f,
+    )
+    r = ingest_file(f, night=NIGHT)
+    assert set(tickets()) == {"2026112012345678", "1000000000000000"}  # no ".0"
+    (q,) = quarantined()
+    assert (q.field, q.reason_code, q.ticket_id) == ("channel", "bad_value", "7") and "true/false" in q.reason
+    # the same id sent as text from another channel is recognised as the same ticket (here with other
+    # content: a conflicting duplicate), never stored as a second one
+    r = ingest_file(write(tmp_path / "same.csv", HEADER + row("2026112012345678")), night=NIGHT)
+    assert r.rows_quarantined == 1 and len(tickets()) == 2
+    assert [q.reason_code for q in quarantined()].count("conflicting_duplicate") == 1
+
+
+def test_a_json_record_naming_a_key_twice_is_quarantined_not_guessed(db, tmp_path):
+    f = tmp_path / "dup.jsonl"
+    f.write_text(
+        json.dumps(rec("K1"), ensure_ascii=False)
+        + '\n{"ticket_id": "K2", "ticket_id": "K3", "received_at": "2026-11-20 09:00:00", "text": "路灯坏了"}\n',
+        encoding="utf-8",
+    )
+    r = ingest_file(f, night=NIGHT)
+    assert set(tickets()) == {"K1"} and r.balanced
+    (q,) = quarantined()
+    assert q.row_number == 2 and "'ticket_id' appears twice" in q.reason
+
+
+def test_a_conflicting_duplicate_names_the_stored_sheet_row_as_a_person_finds_it(db, tmp_path):
+    book = tmp_path / "m.xlsx"
+    with pd.ExcelWriter(book, engine="xlsxwriter") as xw:
+        pd.DataFrame(
+            {"工单编号": ["A1"], "受理时间": ["2026-11-20 09:00"], "诉求内容": ["路灯坏了"]}
+        ).to_excel(xw, sheet_name="一月", index=False)
+        pd.DataFrame(
+            {"工单编号": ["M1"], "受理时间": ["2026-11-20 09:00"], "诉求内容": ["噪音扰民"]}
+        ).to_excel(xw, sheet_name="二月", index=False)
+    ingest_file(book, night=NIGHT)
+    ingest_file(write(tmp_path / "m2.csv", HEADER + row("M1", text="另一件事")), night=NIGHT)
+    (q,) = quarantined()
+    assert q.reason_code == "conflicting_duplicate"
+    assert q.reason.startswith(f"{tmp_path / 'm2.csv'}, row 2, field 'ticket_id'")
+    assert "row 2 of sheet 2" in q.reason and "10000002" not in q.reason
+
+
+def test_beijing_new_year_2000_and_nanosecond_times(db, tmp_path):
+    ingest_file(write(tmp_path / "y.csv", HEADER + row("Y1", "2000-01-01 05:00:00")), night=NIGHT)
+    assert set(tickets()) == {"Y1"}  # 1999-12-31 21:00 UTC, but the year 2000 in Beijing
+    # a Parquet time with nanoseconds is stored with microseconds; the same ticket as text matches
+    f = tmp_path / "ns.parquet"
+    ts = pd.Timestamp("2026-11-20 09:00:00.123456789", tz="Asia/Shanghai")
+    pq.write_table(
+        pa.table({"ticket_id": ["N1"], "received_at": pa.array([ts], type=pa.timestamp("ns", tz="Asia/Shanghai")),
+                  "text": ["小区门口路灯坏了"]}),
+        f,
+    )  # fmt: skip
+    ingest_file(f, night=NIGHT)
+    again = ingest_file(
+        write(
+            tmp_path / "n1.csv",
+            "工单编号,受理时间,诉求内容\nN1,2026-11-20 09:00:00.123456+08:00,小区门口路灯坏了\n",
+        ),
+        night=NIGHT,
+    )
+    assert again.rows_unchanged == 1 and again.rows_quarantined == 0

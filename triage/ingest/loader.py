@@ -43,6 +43,7 @@ from triage.config import Settings, get_settings
 from triage.ingest.readers import (
     FORMATS,
     SHEET_ROW_BASE,
+    BadCell,
     InputFileError,
     RawBatch,
     detect_encoding,
@@ -451,7 +452,9 @@ def _load_batch(
         if isinstance(result, Rejection):
             # keep the row's id where it has a usable one, so the quarantine can be looked up by it
             raw_id = cells[id_index] if id_index is not None and id_index < len(cells) else None
-            raw_id = "" if raw_id is None or isinstance(raw_id, (dict, list)) else str(raw_id).strip()
+            raw_id = (
+                "" if raw_id is None or isinstance(raw_id, (dict, list, BadCell)) else str(raw_id).strip()
+            )
             tid = masked_text(raw_id, 256)[:256] or None
             reject(
                 row_number, result.code, result.field, result.message, masked_raw(batch.header, cells), tid
@@ -481,10 +484,10 @@ def _load_batch(
         elif prev[0] == values["content_hash"]:
             report.rows_unchanged += 1
         else:
-            where = f"file #{prev[1]} row {prev[2]}" if prev[1] else "an earlier load"
+            stored_from = f"file #{prev[1]} {row_label(prev[2])}" if prev[1] else "an earlier load"
             reject(
                 row_number, "conflicting_duplicate", "ticket_id",
-                f"ticket_id {tid} was already ingested from {where} with different content; "
+                f"ticket_id {tid} was already ingested from {stored_from} with different content; "
                 "the stored ticket is kept (correct it in the source system or re-issue under a new id)",
                 {"ticket_id": tid}, tid,
             )  # fmt: skip

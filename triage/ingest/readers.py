@@ -280,6 +280,17 @@ def _is_json_array(fh: io.TextIOBase) -> bool:
         fh.seek(0)
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names a key twice is ambiguous (json.loads would keep the last silently):
+    the line is quarantined rather than one of its values guessed."""
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {dup!r} appears twice in one record")
+    return d
+
+
 def _json_records(lines: Any, batch_rows: int, parsed: bool) -> Iterator[RawBatch]:
     header: list[str] = []
     keys: dict[str, int] = {}
@@ -297,7 +308,7 @@ def _json_records(lines: Any, batch_rows: int, parsed: bool) -> Iterator[RawBatc
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, object_pairs_hook=_no_duplicate_keys)
             except (ValueError, RecursionError) as exc:  # also absurd nesting or 5,000-digit numbers
                 where = f"{exc.msg} (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else exc
                 reason = f"invalid JSON: {where}"
@@ -388,9 +399,11 @@ def _cell(v: Any) -> Any:
     if isinstance(v, float):
         if math.isnan(v):
             return None
-        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-    if isinstance(v, bool):
-        return str(v).lower()
+        # an id a spreadsheet stored as a number: whole numbers print as integers up to 2^53 (the
+        # largest a float holds exactly), so "2026112012345678" matches the same id sent as text
+        return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+    if isinstance(v, bool):  # no column of a ticket is a yes/no: a TRUE cell is a shifted or wrong column
+        return BadCell(f"a true/false value ({str(v).lower()})")
     if isinstance(v, (bytes, bytearray, memoryview)):
         try:
             return bytes(v).decode("utf-8")

@@ -222,8 +222,9 @@ def validate_row(
         return Rejection(
             "future_timestamp", "received_at", f"received_at {received.isoformat()} is in the future"
         )
-    if received.year < 2000:
-        return Rejection("bad_timestamp", "received_at", f"received_at {received.isoformat()} is before 2000")
+    local = received.astimezone(tz)  # the year people wrote, not the UTC one (2000-01-01 05:00 is 2000)
+    if local.year < 2000:
+        return Rejection("bad_timestamp", "received_at", f"received_at {local.isoformat()} is before 2000")
 
     raw_text = _text(get("text"))
     if len(raw_text) > max_text_chars * 4:  # do not spend time normalising an absurd blob
@@ -274,7 +275,7 @@ def validate_row(
 
     votes = normalize(_text(get("votes")))
     try:
-        values["votes"] = int(float(votes)) if votes else None
+        values["votes"] = int(float(votes.replace(",", ""))) if votes else None  # "1,234"
     except (ValueError, OverflowError):  # "abc", "nan", "1e400"
         values["votes"] = -1
     if values["votes"] is not None and not 0 <= values["votes"] <= MAX_VOTES:
@@ -294,6 +295,8 @@ def content_hash(values: dict[str, Any]) -> str:
     parts = []
     for k in _HASHED:
         v = values.get(k)
+        if getattr(v, "nanosecond", 0):  # stored with microseconds: hash what is stored
+            v = v.replace(nanosecond=0)
         parts.append(v.isoformat() if isinstance(v, dt.datetime) else ("" if v is None else str(v)))
     return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
