@@ -62,6 +62,34 @@ def test_save_load_promote_round_trip(models, data):
         registry.promote("nope")
 
 
+def test_a_copied_version_is_recorded_by_its_own_name_and_a_rebuild_is_reloaded(models, data):
+    import shutil
+
+    est, card = _train(data, "v1")
+    registry.save_model(est, card, models / "v1")
+    shutil.copytree(models / "v1", models / "v5")  # what promote's own error message suggests
+    registry.promote("v5")
+    first = registry.load_champion()
+    assert first.version == "v5"  # predictions record the champion's name, not the card's "v1"
+    # rebuilt in place under the same name (--overwrite --promote): the cache notices
+    est2, card2 = _train(data, "v5", shuffle=True)
+    registry.save_model(est2, card2, models / "v5", overwrite=True)
+    assert registry.load_champion() is not first
+    on_disk = json.loads((models / "v5" / "card.json").read_text())["artifact"]["sha256"]
+    assert registry.load_champion().card["artifact"]["sha256"] == on_disk != first.card["artifact"]["sha256"]
+    # two promotions leave no temporary files behind
+    registry.promote("v1")
+    assert sorted(p.name for p in models.iterdir()) == ["CHAMPION", "v1", "v5"]
+
+
+def test_a_version_without_its_artifact_is_listed_as_unusable(models, data):
+    est, card = _train(data, "v1")
+    registry.save_model(est, card, models / "v1")
+    (models / "v1" / "model.skops").unlink()
+    (v,) = registry.list_versions()
+    assert v["problem"] and "model.skops is missing" in v["problem"]
+
+
 def test_vocabularies_are_stored_compactly_and_come_back_whole(models, data):
     # one array per vocabulary, not one skops node per term (that made loading take ~25 s)
     import zipfile
@@ -120,6 +148,30 @@ def test_untrusted_types_are_refused(models):
     )
     with pytest.raises(ModelError, match="untrusted types: .*system"):
         registry.load_model(d)
+
+
+def test_a_crafted_builtin_call_in_a_real_artifact_is_refused_before_loading(saved, tmp_path):
+    """A reviewer's attack: add a node that calls builtins.exec to a genuine artifact's schema and
+    fix the card's checksum. A prefix allow-list ("builtins.") let it run on load."""
+    import zipfile
+
+    art = saved / "model.skops"
+    with zipfile.ZipFile(art) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    schema = json.loads(files["schema.json"])
+    schema["content"]["content"]["payload"] = {
+        "__class__": "exec", "__module__": "builtins", "__loader__": "ObjectNode",
+        "content": {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode", "content": {},
+                    "key_types": {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode",
+                                  "content": []}},
+    }  # fmt: skip
+    files["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(art, "w") as z:
+        for n, b in files.items():
+            z.writestr(n, b)
+    _rehash(saved)
+    with pytest.raises(ModelError, match="untrusted types: builtins.exec"):
+        registry.load_model(saved)
 
 
 def test_model_for_another_taxonomy_version_is_refused(saved):

@@ -101,3 +101,40 @@ def test_promote_false_is_recorded_and_the_same_inputs_do_not_retrain(sqlite_db,
     assert "promote=false" in " ".join(card["promotion"]["reasons"])
     listed = {v["version"]: v["promotion"] for v in registry.list_versions()}
     assert listed == {"first": "promoted", "held": "passed, not promoted"}
+
+
+def test_a_broken_champion_or_base_file_is_a_skip_with_the_reason_before_training(
+    sqlite_db, tmp_path, monkeypatch
+):
+    from triage.classify.retrain import retrain
+
+    tickets = _tickets_and_base(tmp_path, monkeypatch, per_class=8)
+    _label(tmp_path, tickets)
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "CHAMPION").write_text("gone\n")
+    r = retrain(base=tmp_path / "base.parquet", min_labels=10)
+    assert r["decision"] == "skipped" and "the champion cannot be loaded" in r["reasons"][0]
+    assert _versions(tmp_path) == []  # nothing trained and thrown away
+    (models / "CHAMPION").unlink()
+    bad_base = tmp_path / "messages.csv"
+    pd.DataFrame({"留言主题": ["x"], "留言详情": ["y"], "一级分类": ["z"]}).to_csv(bad_base, index=False)
+    r = retrain(base=bad_base, min_labels=10)
+    assert (
+        r["decision"] == "skipped"
+        and "no column(s) title, text, category; it has 留言主题" in r["reasons"][0]
+    )
+
+
+def test_a_dry_run_does_not_stop_the_real_run_from_promoting(sqlite_db, tmp_path, monkeypatch):
+    from triage.classify import registry
+    from triage.classify.retrain import retrain
+
+    tickets = _tickets_and_base(tmp_path, monkeypatch, per_class=8)
+    _label(tmp_path, tickets)
+    base = tmp_path / "base.parquet"
+    dry = retrain(base=base, min_labels=10, version="dry", promote=False)
+    assert dry["decision"] == "passed, not promoted" and registry.champion_version() is None
+    real = retrain(base=base, min_labels=10, version="real")
+    assert real["decision"] == "promoted" and registry.champion_version() == "real"
+    assert retrain(base=base, min_labels=10)["decision"] == "skipped"  # now nothing is new

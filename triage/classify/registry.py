@@ -19,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -34,7 +36,16 @@ ARTIFACT = "model.skops"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
 CHAMPION_FILE = "CHAMPION"
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.", "triage.classify.")
+# Types a model of ours may hold beyond those skops trusts by default (numpy arrays, builtin
+# containers, public scikit-learn estimators). An exact list, never a prefix: "builtins.exec" or
+# "numpy.load" in a crafted artifact would otherwise pass as "trusted" and run on load.
+TRUSTED_TYPES = frozenset(
+    {
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "triage.classify.model.TicketClassifier",
+    }
+)
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -97,6 +108,9 @@ def check_new_model_dir(out_dir: Path, *, overwrite: bool = False) -> None:
             f"{out_dir}: already exists{champ}; a model version is written once — choose a new "
             "directory name (it becomes the version), or pass --overwrite to replace it"
         )
+    parent = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK):  # say so before minutes of training
+        raise ModelError(f"{out_dir}: {parent} is not writable; choose another --out")
 
 
 def is_champion_dir(d: Path) -> bool:
@@ -167,7 +181,7 @@ def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> Loa
         raise ModelError(
             f"{artifact}: not a readable skops artifact ({exc.__class__.__name__}: {exc})"
         ) from None
-    bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    bad = [t for t in untrusted if t not in TRUSTED_TYPES]
     if bad:
         raise ModelError(f"{artifact}: refuses to load untrusted types: {', '.join(sorted(bad))}")
     try:
@@ -181,7 +195,9 @@ def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> Loa
             f"{card_path}: the card lists labels {sorted(map(str, labels))} but the artifact predicts "
             f"{sorted(classes)}; the card was edited or belongs to another model"
         )
-    loaded = LoadedModel(card.get("version", d.name), d, estimator, card)
+    # the directory's name is the version (what CHAMPION and `model list` name); a copied model's
+    # card still carries the name it was trained under
+    loaded = LoadedModel(d.name, d, estimator, card)
     if expected_taxonomy == "builtin":  # as champion: it must route by the current 29 codes
         if loaded.taxonomy != "builtin":
             raise ModelError(
@@ -231,6 +247,8 @@ def list_versions() -> list[dict[str, Any]]:
             continue
         try:
             card = read_card(card_path)
+            if not (d / ARTIFACT).exists():
+                raise ModelError(f"{d / ARTIFACT} is missing")
         except ModelError as exc:  # listed, with the reason, rather than hidden
             out.append({"version": d.name, "champion": d.name == champ, "problem": str(exc)})
             continue
@@ -278,9 +296,12 @@ def promote(version: str) -> None:
     if not (d / CARD_JSON).exists():
         raise ModelError(f"cannot promote {version!r}: no model directory {d}")
     load_model(d, expected_taxonomy="builtin")  # refuse what the nightly run could not use
-    tmp = models_dir() / (CHAMPION_FILE + ".tmp")
-    tmp.write_text(version + "\n")
-    tmp.replace(models_dir() / CHAMPION_FILE)  # atomic: readers see the old or the new champion
+    # atomic: readers see the old or the new champion; a temporary file of its own per writer, so
+    # two promotions at once cannot interleave their writes
+    fd, tmp = tempfile.mkstemp(dir=models_dir(), prefix=CHAMPION_FILE + ".", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(version + "\n")
+    Path(tmp).replace(models_dir() / CHAMPION_FILE)
 
 
 _CHAMPION_CACHE: dict[tuple[str, str], LoadedModel] = {}
@@ -293,7 +314,11 @@ def load_champion() -> LoadedModel:
         raise ModelError(
             f"no champion model: {models_dir() / CHAMPION_FILE} is missing; run `triage model train`"
         )
-    key = (str(models_dir()), v)
+    try:  # a version rebuilt in place (`--overwrite --promote`) has a new artifact: load it again
+        stamp = (models_dir() / v / ARTIFACT).stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    key = (str(models_dir()), v, stamp)
     if key not in _CHAMPION_CACHE:
         _CHAMPION_CACHE[key] = load_model(models_dir() / v, expected_taxonomy="builtin")
     return _CHAMPION_CACHE[key]

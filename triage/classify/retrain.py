@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from triage.classify import registry
 from triage.classify.train import MIN_CLASS_SIZE, TrainingDataError, metrics, prepare, train_model
+from triage.ingest.readers import InputFileError
 
 MAX_MACRO_F1_DROP = 0.005
 MAX_RECALL_DROP = 0.05
@@ -73,6 +74,11 @@ def _base_frame(path: Path | str | None) -> pd.DataFrame:
     from triage.tables import read_table
 
     df = read_table(path)
+    missing = [c for c in ("title", "text", "category") if c not in df.columns]
+    if missing:
+        raise TrainingDataError(
+            f"base file {path} has no column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}"
+        )
     source = df["source"] if "source" in df.columns else pd.Series("base", index=df.index)
     return df[["title", "text", "category"]].assign(source=source.fillna("base").astype(str))
 
@@ -118,7 +124,12 @@ def _trained_before(fingerprint: str) -> str | None:
             card = registry.read_card(d / registry.CARD_JSON)
         except (registry.ModelError, OSError):
             continue
-        if registry._section(card, "promotion").get("inputs_sha256") == fingerprint:
+        promotion = registry._section(card, "promotion")
+        # a dry run ("passed, not promoted") does not count: run with promote=true, it may promote
+        if promotion.get("inputs_sha256") == fingerprint and promotion.get("decision") in (
+            "promoted",
+            "refused",
+        ):
             return d.name
     return None
 
@@ -153,13 +164,23 @@ def retrain(
                 f"labels, base file and settings are unchanged since {earlier}: nothing new to learn"
             ],
         }
+    champion_version = registry.champion_version()
+    if champion_version is not None:
+        try:
+            champ = registry.load_champion()
+        except registry.ModelError as exc:  # nothing to compare a challenger with: fix that first
+            return {"decision": "skipped", "reasons": [f"the champion cannot be loaded: {exc}"]}
     split = _holdout_split(labels["category"], holdout_fraction, seed)
     if isinstance(split, str):
         return {"decision": "skipped", "reasons": [split]}
     tr_idx, ho_idx = split
     holdout = labels.iloc[ho_idx]
+    try:
+        base_rows = _base_frame(base)
+    except (TrainingDataError, InputFileError) as exc:
+        return {"decision": "skipped", "reasons": [str(exc)]}
     train_df = pd.concat(
-        [_base_frame(base), labels.iloc[tr_idx][["title", "text", "category"]].assign(source="labels")],
+        [base_rows, labels.iloc[tr_idx][["title", "text", "category"]].assign(source="labels")],
         ignore_index=True,
     )
     # a class with too few examples cannot be learnt or calibrated: leave it out, say so in the card
@@ -187,12 +208,10 @@ def retrain(
     y_ho = holdout["category"].to_numpy()
     labels_all = sorted(set(y_ho))
     challenger_m = metrics(y_ho, est.predict(X_ho), labels=labels_all)
-    champion_version = registry.champion_version()
     if champion_version is None:
         decision = {"decision": "promoted", "reasons": ["no champion yet"]}
         champion_m = None
     else:
-        champ = registry.load_champion()
         champion_m = metrics(y_ho, champ.estimator.predict(X_ho), labels=labels_all)
         decision = promotion_gate(champion_m, challenger_m)
     decision["gate"] = "passed" if decision["decision"] == "promoted" else "refused"

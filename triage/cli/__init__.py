@@ -58,6 +58,7 @@ def handle_errors(fn: F) -> F:
             ModelError,
             DatabaseError,
             TrainingDataError,
+            OSError,  # a read-only or full disk, a missing folder: the system's message says which
         ) as exc:
             print_error(exc)
             raise typer.Exit(1) from None
