@@ -27,14 +27,21 @@ def read_table(path: Path | str) -> pd.DataFrame:
             sep = "\t" if fmt == "tsv" or first.count("\t") > first.count(",") else ","
             df = pd.read_csv(p, encoding=enc, sep=sep, dtype=str, keep_default_na=False)
         elif fmt == "jsonl":
-            enc = detect_encoding(p)
-            with open(p, encoding=enc) as fh:
-                head = fh.read(1)
-            df = pd.read_json(p, lines=head != "[", encoding=enc, dtype=False)
+            df = _read_json_records(p)
         elif fmt == "parquet":
-            df = pd.read_parquet(p)
+            df = pd.read_parquet(p, dtype_backend="numpy_nullable")  # int columns with nulls stay int
+            # nullable integer/boolean columns (Int64 …) hold pd.NA, which "" cannot replace; as
+            # plain values a label 3 stays "3"
+            df = df.astype(object).where(df.notna(), None)
         else:
-            df = pd.read_excel(p, engine="calamine", dtype=str)
+            sheets = {k: v for k, v in pd.read_excel(p, engine="calamine", dtype=str, sheet_name=None).items()
+                      if not v.dropna(how="all").empty}  # fmt: skip
+            if len(sheets) > 1:  # never read one and silently leave the others
+                raise InputFileError(
+                    f"{p}: {len(sheets)} sheets hold data ({', '.join(map(repr, sheets))}); "
+                    "put the rows in one sheet, or save each sheet as its own file"
+                )
+            df = next(iter(sheets.values()), pd.DataFrame())
     except InputFileError:
         raise
     except Exception as exc:
@@ -44,6 +51,24 @@ def read_table(path: Path | str) -> pd.DataFrame:
         ) from None
     df.columns = [str(c).strip() for c in df.columns]
     return df
+
+
+def _read_json_records(p: Path) -> pd.DataFrame:
+    """JSON Lines (or one JSON array) as objects, values as written: pandas' own reader makes a
+    column of whole numbers with one null into floats, so label 1 came back as "1.0"."""
+    import json
+
+    with open(p, encoding=detect_encoding(p)) as fh:
+        text = fh.read()
+    stripped = text.lstrip()
+    if stripped.startswith("[") and not stripped.rstrip().endswith("}"):  # a JSON array file
+        records = json.loads(text)
+    else:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not all(isinstance(r, dict) for r in records):
+        raise ValueError("every record must be a JSON object")
+    keys = list(dict.fromkeys(k for r in records for k in r))
+    return pd.DataFrame({k: pd.Series([r.get(k) for r in records], dtype=object) for k in keys})
 
 
 def _bad_json_line(p: Path) -> str:
