@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from triage.ingest.readers import BadCell
+from triage.ingest.readers import BadCell, bounded
 from triage.text import caller_hash, clean_text, mask_phone, mask_pii, normalize
 
 REQUIRED = ("ticket_id", "received_at", "text")
@@ -318,8 +318,4 @@ def masked_text(s: str, limit: int = 2000) -> str:
     """A raw value or line for quarantine: cut to ``limit`` characters (saying how long it was),
     normalised like stored text (full-width digits, invisible characters, whitespace runs) so that
     masking sees the numbers it would see in a ticket, then PII-masked; the script is kept as sent."""
-    if not s:
-        return ""
-    if len(s) > limit:
-        s = s[:limit] + f"…[{len(s):,} chars]"
-    return mask_pii(normalize(s, simplify=False))
+    return mask_pii(normalize(bounded(s, limit), simplify=False)) if s else ""
