@@ -22,6 +22,8 @@ Who = Annotated[Principal, Depends(require_principal)]
 StatusName = Literal[load_workflow().codes]  # type: ignore[valid-type]  # taxonomy/workflow.yaml
 # ASCII digits only: "\d" would also take full-width and other scripts' digits (an empty 200)
 _STREET_CODE = r"^([0-9]{9}|centre)$"
+# category codes are plain ASCII words (a NUL byte would reach PostgreSQL and fail there: a 500)
+CategoryCode = Annotated[str, Field(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # larger ids would overflow the INTEGER column
 
 
@@ -177,7 +179,7 @@ def me(who: Who) -> dict[str, Any]:
 def queue(
     who: Who,
     status: Annotated[list[StatusName] | None, Query()] = None,
-    category: Annotated[list[str] | None, Query(max_length=64)] = None,
+    category: Annotated[list[CategoryCode] | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
     street: Annotated[
         str | None, Query(pattern=_STREET_CODE, description="analyst/admin: a street or 'centre'")
