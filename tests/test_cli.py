@@ -165,3 +165,22 @@ def test_quarantine_list_shows_a_nights_rows_by_reason_masked(db, tmp_path):
     assert "138****1111" in json.dumps(row["raw"], ensure_ascii=False)
     r = runner.invoke(app, ["quarantine", "list", "--date", "2026-11-19"])
     assert r.exit_code == 0 and "no quarantined rows for night 2026-11-19" in r.output
+
+
+def test_migration_0009_lets_postgresql_store_basically_satisfied(db):
+    """基本满意 is stored as basically_satisfied (19 characters); the column held 16, so PostgreSQL
+    refused the call-back and the closed-ticket import. Down and up again on both databases."""
+    from tests.test_api_support import WANGJING, seed_item
+    from triage import lifecycle
+    from triage.auth import Principal
+
+    downgrade(revision="0004")
+    assert upgrade() == head_revision()
+    it = seed_item(WANGJING)
+    from triage.store import QueueItem
+
+    admin = Principal(token_id=0, name="centre", role="admin", street_code=None)
+    with get_engine().begin() as conn:
+        conn.execute(QueueItem.__table__.update().values(status="fixed"))
+    r = lifecycle.callback(it["id"], None, admin, "basically_satisfied")
+    assert r["satisfaction"] == "basically_satisfied"

@@ -23,6 +23,7 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # Jinja's default autoescape keys on ".html"; these templates end in ".j2", so turn it on explicitly
 templates.env.autoescape = True
 PAGE = 50
+OPEN_STATUSES = [s for s in lifecycle.STATUS_ZH if s not in lifecycle.CLOSED_STATUSES]
 
 
 def _fmt_time(t: Any) -> str:
@@ -148,11 +149,12 @@ def queue_page(
     msg: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     who = _who(request)
-    st = status if status in lifecycle.STATUS_ZH else None
+    st = status if status in lifecycle.STATUS_ZH or status == "all" else None
     od = True if overdue == "1" else None
-    total, items = list_items(
-        who, status=[st] if st else None, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
-    )
+    # the working view (待办) by default: closed items stay reachable under 全部 or their status,
+    # but do not push tonight's tickets off the first page
+    statuses = None if st == "all" else [st] if st else OPEN_STATUSES
+    total, items = list_items(who, status=statuses, overdue=od, limit=PAGE, offset=(page - 1) * PAGE)
     ctx = {
         "who": who, "street_name": _street_name(who.street_code), "items": items, "total": total,
         "page": page, "pages": max(1, -(-(total or 0) // PAGE)), "status": st, "overdue": od, "msg": msg,
