@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -103,6 +104,11 @@ def test_history_loaded_as_the_demo_does_is_closed_and_counted(live, tmp_path):
     assert 0.5 < mine["response_raw"] <= 1.0
     assert mine["resolution_raw"] == 1.0
     assert 0.5 < mine["satisfaction_raw"] < 1.0
+    # 满意 and 基本满意 both count (basically_satisfied was stored but counted as not satisfied)
+    rated = items[(items["street"] == WANGJING) & items["rated"]]
+    ok = rated["satisfaction"].isin(["satisfied", "basically_satisfied"]).sum()
+    assert (rated["satisfaction"] == "basically_satisfied").any()
+    assert mine["satisfaction_raw"] == pytest.approx(ok / len(rated))
 
     # applying the extract again changes nothing
     assert f"{n} rows: 0 updated, {n} unchanged, 0 rejected" in _cli("queue", "import-closed", closed)
