@@ -148,7 +148,8 @@ def test_quarantine_list_shows_a_nights_rows_by_reason_masked(db, tmp_path):
     r = runner.invoke(app, ["quarantine", "list", "--date", "2026-11-20"])
     assert r.exit_code == 0, r.output
     assert "2 quarantined row(s) for night 2026-11-20" in r.output
-    assert "row 3, field 'text': [empty_text]" in r.output and "[bad_timestamp]" in r.output
+    assert "row 3, field 'text': [empty_text] text is empty" in r.output and "[bad_timestamp]" in r.output
+    assert r.output.count("row 3") == 1  # the place is said once, not again inside the reason
     assert "13800001111" not in r.output and "13912345678" not in r.output
     r = runner.invoke(
         app, ["quarantine", "list", "--date", "2026-11-20", "--reason", "bad_timestamp", "--json"]

@@ -69,11 +69,11 @@ def list_(
     console.print(f"{total} quarantined row(s) for {what}:", highlight=False)
     for r in rows:
         values = ", ".join(f"{k}={v}" for k, v in r["raw"].items() if v not in (None, ""))
+        where = f"{r['source']}, row {r['row']}" + (f", field '{r['field']}'" if r["field"] else "")
+        reason = r["reason"] or ""
+        reason = reason[len(where) + 2 :] if reason.startswith(where + ": ") else reason  # said once
         console.print(
-            f"  {r['source']}, row {r['row']}"
-            + (f", field '{r['field']}'" if r["field"] else "")
-            + f": [{r['reason_code']}] {r['reason']}"
-            + (f"\n      {values[:300]}" if values else ""),
+            f"  {where}: [{r['reason_code']}] {reason}" + (f"\n      {values[:300]}" if values else ""),
             highlight=False,
         )
     if total > len(rows):
