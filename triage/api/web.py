@@ -143,11 +143,12 @@ def queue_page(
     msg: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     who = _who(request)
-    st = status if status in load_workflow().statuses else None
+    st = status if status in load_workflow().statuses or status == "all" else None
     od = True if overdue == "1" else None
-    total, items = list_items(
-        who, status=[st] if st else None, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
-    )
+    # the working view (待办) by default: closed items stay reachable under 全部 or their status,
+    # but do not push tonight's tickets off the first page
+    statuses = None if st == "all" else [st] if st else list(load_workflow().open_statuses)
+    total, items = list_items(who, status=statuses, overdue=od, limit=PAGE, offset=(page - 1) * PAGE)
     ctx = {
         "who": who, "street_name": _street_name(who.street_code), "items": items, "total": total,
         "page": page, "pages": max(1, -(-(total or 0) // PAGE)), "status": st, "overdue": od, "msg": msg,
