@@ -40,7 +40,17 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         20_000, description="longer texts are quarantined (text_too_long) with a bounded excerpt"
     )
-    max_file_bytes: int = Field(2_000_000_000, description="larger input files are refused before reading")
+    # limits sized for a ~1.1 GB worker (docs/deploy.md): text files are streamed, so their size only
+    # bounds the time; workbooks and JSON arrays are held whole in memory while read
+    max_file_bytes: int = Field(
+        1_000_000_000, description="larger CSV/TSV/JSONL/Parquet files are refused by size, unread"
+    )
+    max_workbook_bytes: int = Field(
+        100_000_000, description="larger XLSX workbooks and JSON arrays (read whole) are refused by size, unread"
+    )
+    max_row_bytes: int = Field(
+        4_000_000, description="a longer text line is quarantined (row_too_long), read in pieces, never held whole"
+    )
     batch_rows: int = Field(50_000, description="rows per batch when streaming files into the database")
     ingest_processes: int = Field(
         min(os.cpu_count() or 1, 4),

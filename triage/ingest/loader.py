@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import logging
 import multiprocessing as mp
+import os
 import re
 import time
 from collections import Counter
@@ -127,12 +128,60 @@ class IngestReport:
         }
 
 
+class FileChangedError(InputFileError):
+    """The file's size or time changed while it was read (still being written, truncated, replaced):
+    what was read is stored, the ledger says ``failed``, and the next run reads it again."""
+
+
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
+        return _sha256_of(fh)
+
+
+def _sha256_of(fh: Any) -> str:
+    fh.seek(0)
+    h = hashlib.sha256()
+    while chunk := fh.read(1 << 22):
+        h.update(chunk)
     return h.hexdigest()
+
+
+def _unhashed_key(path: Path, st: os.stat_result) -> str:
+    """The ledger key of a file refused without reading it (too big, unsupported type): its path,
+    size and time, so the same refused file is one ledger row however often it is offered."""
+    return hashlib.sha256(f"unread:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
+
+
+def _read_whole(path: Path, fmt: str) -> bool:
+    """Formats whose reader holds the whole file in memory: workbooks and JSON arrays."""
+    if fmt == "xlsx":
+        return True
+    if fmt != "jsonl":
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"[")
+
+
+def _changed_while_read(path: Path, fh: Any, before: os.stat_result) -> str | None:
+    """Why the file read is not the file hashed, or None. Size and modification time of the open
+    file, and the path still naming the same file (a file deleted while read is fine: its open
+    handle kept every byte)."""
+    now = os.fstat(fh.fileno())
+    if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        change = f"{before.st_size:,} → {now.st_size:,} bytes" if now.st_size != before.st_size else "rewritten"
+    else:
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            return None
+        if (current.st_dev, current.st_ino) == (before.st_dev, before.st_ino):
+            return None
+        change = "replaced by another file"
+    return (
+        f"{path}: the file changed while it was read ({change}); the rows read so far are kept and "
+        "the file is marked failed: run the night again once the file is complete"
+    )
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -186,18 +235,35 @@ def ingest_file(
         raise InputFileError(f"{path}: no such file")
     if not path.is_file():
         raise InputFileError(f"{path}: not a regular file")
+    engine = get_engine(s)
     try:
-        size = path.stat().st_size
-        report.sha256 = file_sha256(path)
+        fh = open(path, "rb")  # held open while the file is read: its size and time are checked at the end
     except PermissionError:
         raise InputFileError(f"{path}: permission denied; check the file's owner and mode") from None
-    engine = get_engine(s)
+    with fh:
+        return _ingest_open_file(path, fh, night, s, engine, report, t0)
+
+
+def _ingest_open_file(
+    path: Path, fh: Any, night: dt.date, s: Settings, engine: Any, report: IngestReport, t0: float
+) -> IngestReport:
+    before = os.fstat(fh.fileno())
+    size = before.st_size
     try:
         report.file_format = detect_format(path)
     except InputFileError as exc:  # recorded, so a file left in the inbox is never just ignored
         report.file_format = "unsupported"
+        report.sha256 = _unhashed_key(path, before)
         _record_rejection(engine, report, night, size, str(exc))
         raise
+    limit = s.max_workbook_bytes if _read_whole(path, report.file_format) else s.max_file_bytes
+    if size > limit:  # refused by its size alone: a file too big for a worker is never read or hashed
+        setting = "TRIAGE_MAX_WORKBOOK_BYTES" if limit == s.max_workbook_bytes else "TRIAGE_MAX_FILE_BYTES"
+        message = f"{path}: {size:,} bytes is over the {limit:,}-byte limit ({setting}); split the export"
+        report.sha256 = _unhashed_key(path, before)
+        _record_rejection(engine, report, night, size, message)
+        raise InputFileError(message)
+    report.sha256 = _sha256_of(fh)
 
     with engine.begin() as conn:
         existing = conn.execute(
@@ -209,16 +275,15 @@ def ingest_file(
             return report
 
     try:
-        if size > s.max_file_bytes:
-            raise InputFileError(
-                f"{path}: {size:,} bytes is over the {s.max_file_bytes:,}-byte limit (TRIAGE_MAX_FILE_BYTES)"
-            )
         if report.file_format in ("csv", "tsv", "jsonl"):
             report.encoding = detect_encoding(path)
-        batches = read_batches(path, report.file_format, report.encoding, s.batch_rows)
+        batches = read_batches(path, report.file_format, report.encoding, s.batch_rows, s.max_row_bytes)
         mappings, head = _first_mapping(batches, str(path))
     except (InputFileError, FileSchemaError) as exc:
-        _record_rejection(engine, report, night, size, str(exc))
+        changed = _changed_while_read(path, fh, before)
+        _record_rejection(engine, report, night, size, changed or str(exc))
+        if changed:
+            raise FileChangedError(changed) from None
         raise
 
     ledger_id = _open_ledger(engine, report, night, size)
@@ -236,8 +301,11 @@ def ingest_file(
             with engine.begin() as conn:
                 _load_batch(conn, batch, results, mapping, report, ledger_id, night, seen_in_file, now)
     except (InputFileError, FileSchemaError) as exc:  # e.g. a reader error deep in the file
-        report.message = str(exc)
-        _close_ledger(engine, report, "rejected")
+        changed = _changed_while_read(path, fh, before)  # a cut mid-character is a change, not bad bytes
+        report.message = changed or str(exc)
+        _close_ledger(engine, report, "failed" if changed else "rejected")
+        if changed:
+            raise FileChangedError(changed) from None
         raise
     except BaseException as exc:  # the database went away, the task was stopped…: say so, re-raise
         report.message = f"failed after {report.rows_read} rows: {type(exc).__name__}: {str(exc)[:300]}"
@@ -245,6 +313,12 @@ def ingest_file(
             _close_ledger(engine, report, "failed")
         raise
 
+    changed = _changed_while_read(path, fh, before)
+    if changed:  # the rows read so far are stored; the ledger must not call the file done
+        report.message = changed
+        report.seconds = time.perf_counter() - t0
+        _close_ledger(engine, report, "failed")
+        raise FileChangedError(changed)
     report.status = "ingested" if report.rows_read else "empty"
     report.ignored_columns = mappings.ignored
     notes = (["the file has a header but no data rows"] if not report.rows_read else []) + mappings.notes
@@ -443,7 +517,7 @@ def _load_batch(
 
     for b in batch.broken:
         report.rows_read += 1
-        reject(b.row_number, "broken_row", None, b.reason, {"_line": masked_text(b.raw)})
+        reject(b.row_number, b.code, None, b.reason, {"_line": masked_text(b.raw)})
 
     id_index = mapping.get("ticket_id")
     candidates: list[tuple[int, dict[str, Any]]] = []

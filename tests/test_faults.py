@@ -1,0 +1,198 @@
+"""Faults found by a hostile test run (issue 22): a file that shrinks while read, files and rows too big
+for a worker, two runs of one night at once, a killed parallel ingest, a read-only var/.
+
+Nothing is mocked: real files are truncated mid-read, real processes are started and killed, on
+SQLite and PostgreSQL (the ``db`` fixture).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from triage.config import reset_settings
+from triage.ingest import InputFileError, ingest_file
+from triage.ingest import loader as loader_mod
+from triage.store import IngestFile, Quarantine, Ticket, get_engine
+
+NIGHT = dt.date(2026, 11, 20)
+REAL_LOAD_BATCH = loader_mod._load_batch
+HEADER = "工单编号,受理时间,诉求标题,诉求内容,诉求地址,来电号码\n"
+
+
+def rows(n: int, start: int = 0) -> str:
+    return "".join(
+        f"S{i:06d},2026-11-20 09:{i % 60:02d}:00,噪音,望京街道某小区夜间施工噪音扰民第{i}次,望京西园三区,\n"
+        for i in range(start, start + n)
+    )
+
+
+def count(model) -> int:
+    with get_engine().connect() as c:
+        return c.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def ledger() -> list:
+    with get_engine().connect() as c:
+        return c.execute(select(IngestFile).order_by(IngestFile.id)).all()
+
+
+def truncate_after(monkeypatch: pytest.MonkeyPatch, batches: int, path: Path, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes once ``batches`` batches are stored: the real loader keeps reading."""
+    real = loader_mod._load_batch
+    calls = {"n": 0}
+
+    def load_then_cut(*args, **kwargs):
+        real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == batches:
+            os.truncate(path, size)
+
+    monkeypatch.setattr(loader_mod, "_load_batch", load_then_cut)
+
+
+# --- 1. a file that shrinks while it is read ----------------------------------------------------
+
+
+def test_a_file_cut_while_read_is_failed_and_the_complete_file_is_read_again(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_BATCH_ROWS", "1000")
+    reset_settings()
+    full = (HEADER + rows(20_000)).encode()
+    f = tmp_path / "night.csv"
+    f.write_bytes(full)
+    cut_at = len((HEADER + rows(10_000)).encode())  # the file ends after row 10,001 (line 10,001)
+    truncate_after(monkeypatch, 4, f, cut_at)
+    with pytest.raises(InputFileError, match="changed while it was read") as exc:
+        ingest_file(f, night=NIGHT)
+    assert "night.csv" in str(exc.value) and "→" in str(exc.value)
+    (entry,) = ledger()
+    assert entry.status == "failed" and "changed while it was read" in entry.message
+    assert entry.rows_read == entry.rows_new + entry.rows_unchanged + entry.rows_quarantined
+    assert count(Ticket) == entry.rows_new == 10_000  # what was read is kept
+
+    # the complete file put back: read again (not "already ingested"), every ticket arrives once
+    monkeypatch.setattr(loader_mod, "_load_batch", REAL_LOAD_BATCH)
+    f.write_bytes(full)
+    r = ingest_file(f, night=NIGHT)
+    assert r.status == "ingested" and r.balanced
+    assert (r.rows_read, r.rows_new, r.rows_unchanged) == (20_000, 10_000, 10_000)
+    assert count(Ticket) == 20_000 and count(Quarantine) == 0
+    assert [e.status for e in ledger()] == ["ingested"]
+
+
+def test_a_cut_in_the_middle_of_a_character_says_the_file_changed(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_BATCH_ROWS", "100")
+    reset_settings()
+    text = HEADER + rows(2_000)
+    f = tmp_path / "cut.csv"
+    f.write_bytes(text.encode())
+    whole = len((HEADER + rows(1_500)).encode())
+    cut_at = whole + len("S001500,2026-11-20 09:00:00,噪音,望".encode()) - 1  # inside 望 (3 bytes)
+    truncate_after(monkeypatch, 2, f, cut_at)
+    with pytest.raises(InputFileError) as exc:
+        ingest_file(f, night=NIGHT)
+    assert "changed while it was read" in str(exc.value)
+    assert "undecodable" not in str(exc.value)
+    assert ledger()[0].status == "failed"
+
+
+def test_a_file_deleted_while_read_still_finishes_from_its_handle(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_BATCH_ROWS", "100")
+    reset_settings()
+    f = tmp_path / "gone.csv"
+    f.write_bytes((HEADER + rows(1_000)).encode())
+    real = loader_mod._load_batch
+
+    def load_then_delete(*args, **kwargs):
+        real(*args, **kwargs)
+        if f.exists():
+            f.unlink()
+
+    monkeypatch.setattr(loader_mod, "_load_batch", load_then_delete)
+    r = ingest_file(f, night=NIGHT)
+    assert r.status == "ingested" and r.rows_new == 1_000 and r.balanced
+
+
+# --- 4. size limits that protect the workers -------------------------------------------------------
+
+
+def test_a_file_over_the_limit_is_refused_by_its_size_without_being_read(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MAX_FILE_BYTES", "10000")
+    reset_settings()
+    f = tmp_path / "big.csv"
+    f.write_bytes((HEADER + rows(1_000)).encode())
+    read = []
+    monkeypatch.setattr(loader_mod, "_sha256_of", lambda fh: read.append(fh) or "x" * 64)
+    with pytest.raises(InputFileError, match=r"over the 10,000-byte limit \(TRIAGE_MAX_FILE_BYTES\)"):
+        ingest_file(f, night=NIGHT)
+    assert read == []  # refused by stat: never hashed
+    (entry,) = ledger()
+    assert entry.status == "rejected" and "TRIAGE_MAX_FILE_BYTES" in entry.message
+    with pytest.raises(InputFileError):  # offered again: the same ledger row, not a new one
+        ingest_file(f, night=NIGHT)
+    assert len(ledger()) == 1
+
+
+def test_a_json_array_is_held_whole_so_it_has_its_own_lower_limit(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRIAGE_MAX_WORKBOOK_BYTES", "1000")
+    reset_settings()
+    f = tmp_path / "array.json"
+    f.write_text("[" + ",".join('{"ticket_id": "A%d", "received_at": "2026-11-20 09:00", "text": "路灯坏了"}' % i for i in range(50)) + "]")
+    with pytest.raises(InputFileError, match="TRIAGE_MAX_WORKBOOK_BYTES"):
+        ingest_file(f, night=NIGHT)
+    g = tmp_path / "lines.jsonl"  # the same size as JSON Lines is streamed: under TRIAGE_MAX_FILE_BYTES
+    g.write_text("\n".join('{"ticket_id": "L%d", "received_at": "2026-11-20 09:00", "text": "路灯坏了"}' % i for i in range(50)))
+    assert ingest_file(g, night=NIGHT).rows_new == 50
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_row_over_the_row_limit_is_quarantined_and_the_rest_of_the_file_read(db, tmp_path, monkeypatch, suffix):
+    monkeypatch.setenv("TRIAGE_MAX_ROW_BYTES", "5000")
+    reset_settings()
+    f = tmp_path / f"long.{suffix}"
+    if suffix == "csv":
+        body = HEADER + rows(2) + "X1,2026-11-20 10:00,t," + "长" * 200_000 + ",地址,\n" + rows(3, start=2)
+    else:
+        rec = '{"ticket_id": "%s", "received_at": "2026-11-20 09:00", "text": "%s"}\n'
+        body = rec % ("J1", "路灯") + rec % ("X1", "长" * 200_000) + rec % ("J2", "路灯")
+    f.write_text(body)
+    r = ingest_file(f, night=NIGHT)
+    assert r.balanced and r.rows_quarantined == 1 and r.rows_new == (5 if suffix == "csv" else 2)
+    with get_engine().connect() as c:
+        (q,) = c.execute(select(Quarantine)).all()
+    assert q.reason_code == "row_too_long" and "600,0" in q.reason and "TRIAGE_MAX_ROW_BYTES" in q.reason
+    assert q.row_number == (4 if suffix == "csv" else 2)
+    assert len(q.raw["_line"]) < 2_100  # an excerpt, not the row
+
+
+def peak_rss_mb_of_ingest(path: Path) -> float:
+    """`triage ingest` in its own process; its peak resident memory (MB)."""
+    import subprocess
+    import sys
+
+    triage = Path(sys.executable).with_name("triage")
+    proc = subprocess.Popen([str(triage), "ingest", str(path), "--date", NIGHT.isoformat()],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024
+
+
+def test_a_newline_free_file_is_read_in_pieces_with_bounded_memory(sqlite_db, tmp_path):
+    """64 MB without a newline: one quarantined row, and the process does not grow by the file's size."""
+    small = tmp_path / "small.csv"
+    small.write_text(HEADER + rows(10))
+    baseline = peak_rss_mb_of_ingest(small)
+    f = tmp_path / "oneline.csv"
+    with open(f, "w") as fh:
+        fh.write(HEADER)
+        for _ in range(64):
+            fh.write("a" * (1 << 20))
+    peak = peak_rss_mb_of_ingest(f)
+    (entry,) = [e for e in ledger() if e.source == str(f)]
+    assert (entry.status, entry.rows_read, entry.rows_quarantined) == ("ingested", 1, 1)
+    assert peak - baseline < 40, f"peak memory {peak:.0f} MB against {baseline:.0f} MB for a small file"
