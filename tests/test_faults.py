@@ -196,3 +196,99 @@ def test_a_newline_free_file_is_read_in_pieces_with_bounded_memory(sqlite_db, tm
     (entry,) = [e for e in ledger() if e.source == str(f)]
     assert (entry.status, entry.rows_read, entry.rows_quarantined) == ("ingested", 1, 1)
     assert peak - baseline < 40, f"peak memory {peak:.0f} MB against {baseline:.0f} MB for a small file"
+
+
+# --- 2. two runs of one night at once -------------------------------------------------------------
+
+
+def triage_cmd(*args: str, **env: str):
+    import subprocess
+    import sys
+
+    triage = Path(sys.executable).with_name("triage")
+    return subprocess.Popen([str(triage), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200", **env})  # fmt: skip
+
+
+def night_of_files(folder: Path, files: int = 4, per_file: int = 5_000) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(files):
+        (folder / f"part{k}.csv").write_text(HEADER + rows(per_file, start=k * per_file))
+    return folder
+
+
+def lock_rows() -> list:
+    from triage.store.models import NightLock
+
+    with get_engine().connect() as c:
+        return c.execute(select(NightLock)).all()
+
+
+def assert_ledger_balanced(files: int, total: int) -> None:
+    entries = ledger()
+    assert len(entries) == files and {e.status for e in entries} == {"ingested"}
+    for e in entries:
+        assert e.rows_read == e.rows_new + e.rows_unchanged + e.rows_quarantined, e
+    assert sum(e.rows_new for e in entries) == count(Ticket) == total
+
+
+def test_a_second_ingest_of_the_night_waits_for_the_first(db, tmp_path):
+    inbox = night_of_files(tmp_path / "inbox")
+    import time
+
+    first = triage_cmd("ingest", str(inbox), "--date", NIGHT.isoformat())
+    time.sleep(0.3)
+    second = triage_cmd("ingest", str(inbox), "--date", NIGHT.isoformat())
+    out1, err1 = first.communicate(timeout=300)
+    out2, err2 = second.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, err1 + err2
+    assert "Traceback" not in err1 + err2
+    assert_ledger_balanced(4, 20_000)
+    # the one that waited found every file done; the other read them (which was first is up to the OS)
+    done = [out for out in (out1, out2) if out.count("already ingested") == 4]
+    assert len(done) == 1, out1 + out2
+    assert "is busy" in (err1 + err2) and "waiting up to" in (err1 + err2)
+    assert lock_rows() == []  # released
+
+
+def test_a_second_run_that_may_not_wait_says_who_holds_the_night(db, tmp_path):
+    from triage.store.locks import night_lock
+
+    inbox = night_of_files(tmp_path / "inbox", files=1, per_file=10)
+    with night_lock(NIGHT, "triage ingest"):  # this test process holds the night
+        second = triage_cmd("run-nightly", "--date", NIGHT.isoformat(), "--inbox", str(inbox),
+                            TRIAGE_NIGHT_LOCK_WAIT="0")  # fmt: skip
+        out2, err2 = second.communicate(timeout=120)
+        (holder,) = lock_rows()
+    assert second.returncode == 1 and "Traceback" not in err2, err2
+    line = " ".join(err2.split())
+    assert f"night {NIGHT} is busy: triage ingest on host {holder.host}, pid {os.getpid()}, since" in line, err2
+    assert ledger() == [] and count(Ticket) == 0  # the refused run wrote nothing
+    assert lock_rows() == []
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_night(db, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from triage.store.locks import night_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import datetime as dt, time\n"
+        "from triage.store.locks import night_lock\n"
+        f"with night_lock(dt.date.fromisoformat('{NIGHT}'), 'doomed run'):\n"
+        "    print('held', flush=True); time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    from triage.store.locks import NightBusy
+
+    with pytest.raises(NightBusy, match="doomed run"), night_lock(NIGHT, "test", wait=0):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    t0 = time.monotonic()
+    with night_lock(NIGHT, "after the kill", wait=30):
+        (row,) = lock_rows()
+        assert row.what == "after the kill" and row.pid == os.getpid()
+    assert time.monotonic() - t0 < 10

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     max_row_bytes: int = Field(
         4_000_000, description="a longer text line is quarantined (row_too_long), read in pieces, never held whole"
     )
+    night_lock_wait: float = Field(
+        600, ge=0, description="seconds a second run of a night waits for the first before giving up"
+    )
     batch_rows: int = Field(50_000, description="rows per batch when streaming files into the database")
     ingest_processes: int = Field(
         min(os.cpu_count() or 1, 4),

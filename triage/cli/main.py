@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from triage.cli import console, handle_errors, print_error, print_problems
+from triage.cli import console, err_console, handle_errors, print_error, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         """Ingest ticket files: validate, quarantine bad rows with a reason, upsert by ticket_id."""
         from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
         from triage.store import require_schema
+        from triage.store.locks import night_lock
 
         require_schema()
         n = parse_night(night)
@@ -73,17 +74,18 @@ def register(app: typer.Typer) -> None:
             raise InputFileError(f"no supported files in {', '.join(map(str, paths))}")
         failed = 0
         reports = []
-        for f in files:
-            try:
-                with console.status(f"ingesting {f} …"):
-                    r = ingest_file(f, night=n)
-                reports.append(r.as_dict())
-                if not as_json:
-                    console.print(r.summary(), highlight=False)
-            except (InputFileError, FileSchemaError) as exc:
-                failed += 1
-                reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
-                print_error(exc)
+        with night_lock(n, "triage ingest", notify=lambda m: err_console.print(m, highlight=False)):
+            for f in files:
+                try:
+                    with console.status(f"ingesting {f} …"):
+                        r = ingest_file(f, night=n)
+                    reports.append(r.as_dict())
+                    if not as_json:
+                        console.print(r.summary(), highlight=False)
+                except (InputFileError, FileSchemaError) as exc:
+                    failed += 1
+                    reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
+                    print_error(exc)
         if as_json:
             console.print_json(json.dumps(reports, ensure_ascii=False))
         else:
@@ -167,7 +169,7 @@ def register(app: typer.Typer) -> None:
                 markup=True,
             )
 
-        run_nightly(n, inbox, progress)
+        run_nightly(n, inbox, progress, notify=lambda m: err_console.print(m, highlight=False))
 
     @app.command()
     @handle_errors
