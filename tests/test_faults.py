@@ -292,3 +292,87 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_night(db, tmp_path):
         (row,) = lock_rows()
         assert row.what == "after the kill" and row.pid == os.getpid()
     assert time.monotonic() - t0 < 10
+
+
+# --- 3. one open proactive task per key, kept by the database ------------------------------------------
+
+
+def planned_tasks(n: int) -> list[dict]:
+    return [
+        {"task_key": f"surge:110105026:c{i:03d}", "street_code": "110105026", "category": None, "priority": 2,
+         "title": f"[未诉先办·激增] 望京街道 c{i}", "evidence": {"type": "surge", "observed": i}}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _write_tasks_in_child(barrier, n: int) -> None:
+    from triage.hotspots.proactive import write_tasks
+
+    barrier.wait()
+    write_tasks(NIGHT, planned_tasks(n))
+
+
+def open_tasks_per_key() -> dict[str, int]:
+    from triage.store import QueueItem
+
+    with get_engine().connect() as c:
+        rows = c.execute(
+            select(QueueItem.task_key, func.count())
+            .where(QueueItem.kind == "proactive", QueueItem.status.not_in(("resolved", "closed", "cancelled")))
+            .group_by(QueueItem.task_key)
+        ).all()
+    return dict(rows)
+
+
+def test_two_processes_writing_the_same_tasks_open_each_once(db):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # fresh interpreters: the settings come from the environment
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_write_tasks_in_child, args=(barrier, 150)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    per_key = open_tasks_per_key()
+    assert len(per_key) == 150 and set(per_key.values()) == {1}
+
+
+def test_a_second_open_task_with_the_same_key_is_refused_by_the_database(db):
+    from sqlalchemy.exc import IntegrityError
+
+    from triage.hotspots.proactive import write_tasks
+    from triage.store import QueueItem
+
+    write_tasks(NIGHT, planned_tasks(1))
+    with get_engine().connect() as c:
+        (item,) = c.execute(select(QueueItem.__table__)).mappings().all()
+    copy = {k: v for k, v in item.items() if k != "id"}
+    with pytest.raises(IntegrityError), get_engine().begin() as c:
+        c.execute(QueueItem.__table__.insert(), copy)
+    with get_engine().begin() as c:  # once the task is closed, a new occurrence may open a new one
+        c.execute(QueueItem.__table__.update().values(status="closed"))
+        c.execute(QueueItem.__table__.insert(), copy)
+    assert open_tasks_per_key() == {item["task_key"]: 1}
+
+
+def test_migration_0011_cancels_duplicates_already_open_and_goes_down_again(db):
+    from triage.store import QueueItem, upgrade
+    from triage.store.db import downgrade
+
+    downgrade(revision="0004")
+    now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    row = {"kind": "proactive", "queue": "street", "street_code": "110105026", "lead_unit": "街道办事处",
+           "departments": [], "sla_tier": "standard", "priority": 2, "due_at": now, "status": "dispatched",
+           "return_count": 0, "escalated": False, "version": 1, "created_at": now, "updated_at": now,
+           "task_key": "surge:110105026:x", "title": "t", "evidence": {}}  # fmt: skip
+    with get_engine().begin() as c:
+        for _ in range(3):
+            c.execute(QueueItem.__table__.insert(), row)
+    upgrade()
+    with get_engine().connect() as c:
+        statuses = c.execute(select(QueueItem.status).order_by(QueueItem.id)).scalars().all()
+    assert statuses == ["dispatched", "cancelled", "cancelled"]
+    downgrade(revision="0004")
+    upgrade()
