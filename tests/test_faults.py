@@ -376,3 +376,42 @@ def test_migration_0011_cancels_duplicates_already_open_and_goes_down_again(db):
     assert statuses == ["dispatched", "cancelled", "cancelled"]
     downgrade(revision="0004")
     upgrade()
+
+
+# --- issue 21.1: a corrected file delivered again supersedes the earlier version ----------------------
+
+
+def test_a_corrected_file_delivered_again_supersedes_the_earlier_version(db, tmp_path):
+    from triage.pipeline import night_status
+    from triage.report.nightly import nightly_context
+
+    rec = '{"ticket_id": "%s", "received_at": "2026-11-20 09:%02d", "text": "小区路灯坏了第%d次"}\n'
+    good = [rec % (f"A{i}", i, i) for i in range(20)]
+    f = tmp_path / "inbox" / "app.jsonl"
+    f.parent.mkdir()
+    f.write_text("".join(good[:10]) + '{"ticket_id": "A10", "received_at": \n' + "".join(good[11:18])
+                 + good[18].replace("2026-11-20 09:18", "昨天") + "".join(good[19:]))  # fmt: skip
+    first = ingest_file(f, night=NIGHT)
+    assert (first.rows_read, first.rows_new, first.rows_quarantined) == (20, 18, 2)
+    f.write_text("".join(good))  # the two broken lines repaired, the rest as before
+    second = ingest_file(f, night=NIGHT)
+    assert (second.rows_read, second.rows_new, second.rows_unchanged, second.rows_quarantined) == (20, 2, 18, 0)
+    assert "supersedes earlier versions" in second.message
+
+    entries = ledger()
+    assert [e.status for e in entries] == ["superseded", "ingested"]
+    assert count(Quarantine) == 0  # the repaired rows no longer count as quarantined
+    with get_engine().connect() as c:  # every ticket now comes from the version that counts it
+        assert set(c.execute(select(Ticket.source_file_id)).scalars()) == {entries[1].id}
+    st = night_status(NIGHT)
+    assert [x["source"] for x in st["files"]] == [str(f)]
+    assert st["rows_read"] == 20 == st["rows_upserted"] + st["rows_quarantined"] == st["tickets"]
+    head = nightly_context(NIGHT)["totals"]  # the report's headline agrees with the database
+    assert (head["files"], head["rows_read"], head["tickets"], head["quarantined"]) == (1, 20, 20, 0)
+
+    # a later version without one of the tickets: the ticket is kept and the ledger says so
+    f.write_text("".join(good[:19]))
+    third = ingest_file(f, night=NIGHT)
+    assert (third.rows_read, third.rows_unchanged) == (19, 19)
+    assert "1 ticket(s) stored from them are not in this version and are kept" in third.message
+    assert [e.status for e in ledger()] == ["superseded", "superseded", "ingested"]

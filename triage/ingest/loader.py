@@ -15,9 +15,11 @@ Rules (also in docs/architecture.md):
   cannot even be validated (an unexpected error) is quarantined (``invalid_row``), not the night.
 - Every sheet of a workbook is read, each with its own header; rows of a sheet without the
   required columns are quarantined (``unmapped_columns``) and the file's message names the sheet.
-- A re-run that opens a new ledger entry for a path (the file was fixed: new checksum) marks the
-  path's unfinished (``running``, ``failed``) or ``rejected`` entries of that night ``superseded``
-  and removes their quarantine rows, so the night accounts for the latest version of each file.
+- A new version of a path for the same night (the file was corrected and delivered again: a new
+  checksum) marks the path's earlier entries of that night — unfinished, rejected or ingested —
+  ``superseded`` and removes their quarantine rows; their tickets stay and are counted (and taken
+  over) by the new version as unchanged. The night accounts for the latest version of each file:
+  rows read = tickets upserted + quarantined, over the files that count.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from triage.config import Settings, get_settings
@@ -87,6 +89,7 @@ class IngestReport:
     message: str | None = None
     seconds: float = 0.0
     ledger_id: int | None = None
+    superseded: list[int] = field(default_factory=list)  # earlier versions of this file this one replaces
 
     @property
     def rows_upserted(self) -> int:
@@ -322,6 +325,11 @@ def _ingest_open_file(
     report.status = "ingested" if report.rows_read else "empty"
     report.ignored_columns = mappings.ignored
     notes = (["the file has a header but no data rows"] if not report.rows_read else []) + mappings.notes
+    if report.superseded:
+        versions = ", ".join(f"#{i}" for i in report.superseded)
+        notes.append(f"supersedes earlier versions of this file (ledger {versions})")
+        if gone := _left_behind(engine, report.superseded, seen_in_file):
+            notes.append(f"{gone} ticket(s) stored from them are not in this version and are kept")
     if report.ignored_columns:
         notes.append(f"ignored columns: {', '.join(report.ignored_columns)}")
     report.message = "; ".join(notes) or None
@@ -549,6 +557,7 @@ def _load_batch(
 
     stored = _existing(conn, [v["ticket_id"] for _, v in candidates])
     new_rows: list[dict[str, Any]] = []
+    moved: list[tuple[str, int]] = []
     for row_number, values in candidates:
         tid = values["ticket_id"]
         prev = stored.get(tid)
@@ -557,6 +566,8 @@ def _load_batch(
             new_rows.append(values)
         elif prev[0] == values["content_hash"]:
             report.rows_unchanged += 1
+            if prev[1] in report.superseded:
+                moved.append((tid, row_number))
         else:
             stored_from = f"file #{prev[1]} {row_label(prev[2])}" if prev[1] else "an earlier load"
             reject(
@@ -566,6 +577,8 @@ def _load_batch(
                 {"ticket_id": tid}, tid,
             )  # fmt: skip
 
+    if moved:
+        _take_over(conn, ledger_id, moved)
     if new_rows:
         rows = [{c: v.get(c) for c in _TICKET_COLS} for v in new_rows]
         inserted = insert_ignore(conn, Ticket.__table__, rows, ["ticket_id"])
@@ -654,20 +667,22 @@ def _open_ledger(engine: Any, report: IngestReport, night: dt.date, size: int) -
             ledger_id = conn.execute(
                 IngestFile.__table__.insert().values(sha256=report.sha256, **values)
             ).inserted_primary_key[0]
-        _supersede_earlier_attempts(conn, report.source, night, ledger_id)
+        report.superseded = _supersede_earlier_attempts(conn, report.source, night, ledger_id)
         return ledger_id
 
 
-def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, ledger_id: int) -> None:
-    """Earlier attempts at this path and night that never finished or were rejected (the file has
-    since changed) are marked superseded and their quarantine rows removed: this attempt accounts
-    for every row of the file again. Their stored tickets stay (they were real rows)."""
+def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, ledger_id: int) -> list[int]:
+    """Earlier versions of this path for this night — unfinished, rejected, or ingested and since
+    corrected and delivered again — are marked superseded and their quarantine rows removed: the
+    latest version accounts for every row of the file, so the night adds up as it now stands. Their
+    stored tickets stay (they were real rows, maybe dispatched); the latest version counts them as
+    unchanged and takes them over. Returns the superseded ledger ids."""
     stale = conn.execute(
         select(IngestFile.id, IngestFile.sha256, IngestFile.status, IngestFile.message).where(
             IngestFile.source == source,
             IngestFile.night == night,
             IngestFile.id != ledger_id,
-            IngestFile.status.in_(("running", "failed", "rejected")),
+            IngestFile.status != "superseded",
         )
     ).all()
     for old_id, old_sha, old_status, old_message in stale:
@@ -680,6 +695,27 @@ def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, l
                 status="superseded", message=f"superseded by ledger #{ledger_id}{was}", finished_at=utcnow()
             )
         )
+    return [old_id for old_id, *_ in stale]
+
+
+def _take_over(conn: Connection, ledger_id: int, moved: list[tuple[str, int]]) -> None:
+    """Tickets a superseded version of this file stored, found unchanged in this one: their source
+    becomes this version (file and row), so the night's tickets point at the ledger that counts them."""
+    conn.execute(
+        update(Ticket.__table__)
+        .where(Ticket.__table__.c.ticket_id == bindparam("tid"))
+        .values(source_file_id=ledger_id, source_row=bindparam("row")),
+        [{"tid": tid, "row": row} for tid, row in moved],
+    )
+
+
+def _left_behind(engine: Any, superseded: list[int], seen_in_file: dict[str, int]) -> int:
+    """Tickets stored from a superseded version that this version no longer has (kept, not lost)."""
+    if not superseded:
+        return 0
+    with engine.connect() as conn:
+        ids = conn.execute(select(Ticket.ticket_id).where(Ticket.source_file_id.in_(superseded))).scalars()
+        return sum(1 for tid in ids if tid not in seen_in_file)
 
 
 def _close_ledger(engine: Any, report: IngestReport, status: str) -> None:
