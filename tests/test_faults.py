@@ -415,3 +415,98 @@ def test_a_corrected_file_delivered_again_supersedes_the_earlier_version(db, tmp
     assert (third.rows_read, third.rows_unchanged) == (19, 19)
     assert "1 ticket(s) stored from them are not in this version and are kept" in third.message
     assert [e.status for e in ledger()] == ["superseded", "superseded", "ingested"]
+
+
+# --- 6. CHAMPION is a version name, not a path; signatures ----------------------------------------------
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch) -> Path:
+    from triage.classify import registry
+
+    d = tmp_path / "models"
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(d))
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+    yield d
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    from triage.classify.train import prepare, train_model
+    from triage.synth import generate_tickets
+
+    df = generate_tickets(300, seed=5).tickets
+    df = df[df["category"].isin(df["category"].value_counts().index[:3])].reset_index(drop=True)
+    return train_model(prepare(df["title"], df["text"], df["category"]), seed=0, version="v1",
+                       params={"max_features": 5_000})  # fmt: skip
+
+
+def test_champion_naming_a_path_or_a_symlink_out_of_models_is_refused(models, small_model, tmp_path):
+    from triage.classify import registry
+    from triage.classify.registry import ModelError
+
+    outside = tmp_path / "outside"
+    registry.save_model(*small_model, outside / "evil")  # a good model, but not under models/
+    models.mkdir()
+    for named in ("../outside/evil", str(outside / "evil")):
+        (models / "CHAMPION").write_text(named + "\n")
+        registry._CHAMPION_CACHE.clear()
+        with pytest.raises(ModelError, match="not a version name"):
+            registry.load_champion()
+    (models / "evil").symlink_to(outside / "evil")
+    (models / "CHAMPION").write_text("evil\n")
+    with pytest.raises(ModelError, match="leads out of"):
+        registry.load_champion()
+    with pytest.raises(ModelError, match="leads out of"):
+        registry.promote("evil")
+    (listed,) = registry.list_versions()
+    assert listed["version"] == "evil" and "leads out of" in listed["problem"]
+
+
+def test_model_list_flags_a_card_whose_checksum_lies(models, small_model):
+    import json
+
+    from typer.testing import CliRunner
+
+    from triage.classify import registry
+    from triage.cli import app
+
+    registry.save_model(*small_model, models / "v1")
+    registry.promote("v1")
+    card = json.loads((models / "v1" / "card.json").read_text())
+    card["artifact"]["sha256"] = "0" * 64
+    (models / "v1" / "card.json").write_text(json.dumps(card))
+    r = CliRunner().invoke(app, ["model", "list"])
+    assert r.exit_code == 0
+    assert "* v1" in r.output and "unusable" in r.output and "does not match the card" in r.output
+
+
+def test_with_a_signing_key_an_unsigned_or_resigned_model_is_refused(models, small_model, monkeypatch):
+    from typer.testing import CliRunner
+
+    from triage.classify import registry
+    from triage.classify.registry import ModelError
+    from triage.cli import app
+
+    registry.save_model(*small_model, models / "v1")  # saved before the key existed: unsigned
+    registry.promote("v1")
+    monkeypatch.setenv("TRIAGE_MODEL_SIGNING_KEY", "s3cret")
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+    with pytest.raises(ModelError, match="not signed"):
+        registry.load_champion()
+    r = CliRunner().invoke(app, ["model", "sign", "v1"])
+    assert r.exit_code == 0, r.output
+    assert registry.load_champion().version == "v1"
+    registry.save_model(*small_model, models / "v2")  # saved with the key set: signed on save
+    assert registry.load_model("v2").version == "v2"
+
+    monkeypatch.setenv("TRIAGE_MODEL_SIGNING_KEY", "another")  # an attacker's key, or a swapped artifact
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+    with pytest.raises(ModelError, match="signature does not match"):
+        registry.load_champion()
+    assert "signature does not match" in {v["version"]: v["problem"] for v in registry.list_versions()}["v1"]

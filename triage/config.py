@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         None, description="per-night folders of export files: <inbox>/<YYYY-MM-DD>/"
     )
     reports_dir: Path | None = None
+    model_signing_key: SecretStr | None = Field(
+        None, description="secret for model signatures (model.hmac); when set, unsigned models are refused"
+    )
     timezone: str = Field("Asia/Shanghai", description="business timezone; naive timestamps are read in it")
     pii_salt: str = Field(
         "change-me-in-production",
