@@ -510,3 +510,51 @@ def test_with_a_signing_key_an_unsigned_or_resigned_model_is_refused(models, sma
     with pytest.raises(ModelError, match="signature does not match"):
         registry.load_champion()
     assert "signature does not match" in {v["version"]: v["problem"] for v in registry.list_versions()}["v1"]
+
+
+# --- 7. the workers of a parallel ingest die with it ------------------------------------------------------
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(d.name))
+    return out
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its exit status waits to be collected
+
+
+def test_sigkill_of_a_parallel_ingest_takes_its_workers_with_it(sqlite_db, tmp_path):
+    import signal
+    import time
+
+    f = tmp_path / "big.csv"
+    f.write_text(HEADER + rows(120_000))
+    assert f.stat().st_size >= 8 << 20  # large enough to be cleaned in parallel
+    proc = triage_cmd("ingest", str(f), "--date", NIGHT.isoformat(), TRIAGE_INGEST_PROCESSES="2")
+    deadline = time.monotonic() + 120
+    while len(kids := children_of(proc.pid)) < 3:  # two spawn workers and the resource tracker
+        assert proc.poll() is None and time.monotonic() < deadline, "the ingest never started its workers"
+        time.sleep(0.1)
+    time.sleep(1.0)  # the workers are up and cleaning rows
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while alive := [k for k in kids if running(k)]:
+        if time.monotonic() > deadline:
+            for k in alive:  # leave nothing behind, then fail
+                os.kill(k, signal.SIGKILL)
+            pytest.fail(f"processes {alive} outlived their SIGKILLed parent")
+        time.sleep(0.2)

@@ -31,6 +31,7 @@ import logging
 import multiprocessing as mp
 import os
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -458,7 +459,8 @@ def _validated(
                 yield batch, mapping, _validate_rows(batch.rows, mapping, now, s)
         return
     # spawn: a fresh interpreter, safe inside an Airflow task process whatever threads it runs
-    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
 
         def submit(batch: RawBatch, mapping: dict[str, int]) -> list[Future]:
             step = max(1, -(-len(batch.rows) // (processes * 2)))
@@ -484,6 +486,21 @@ def _validated(
             pending = current
         if pending is not None:
             yield pending[0], pending[1], results(pending[2], len(pending[0].rows))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker exits when the ingest that started it is gone (killed with
+    SIGKILL it cannot stop its pool, and orphans would live on under PID 1). A watchdog thread,
+    not PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends."""
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _load_batch(
