@@ -558,3 +558,35 @@ def test_sigkill_of_a_parallel_ingest_takes_its_workers_with_it(sqlite_db, tmp_p
                 os.kill(k, signal.SIGKILL)
             pytest.fail(f"processes {alive} outlived their SIGKILLed parent")
         time.sleep(0.2)
+
+
+# --- 8. a read-only var/ -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run-nightly", "ingest"])
+def test_a_read_only_var_is_one_line_naming_the_path(sqlite_db, tmp_path, command):
+    """Run as root without the capability that overrides file modes, as an operator's account would."""
+    import subprocess
+    import sys
+
+    inbox = night_of_files(tmp_path / "inbox", files=1, per_file=10)
+    var = tmp_path / "var"
+    ingest_file(inbox / "part0.csv", night=dt.date(2026, 11, 19))  # a database in WAL mode, as in use
+    from triage.store import dispose_engines
+
+    dispose_engines()
+    modes = {p: p.stat().st_mode for p in [var, *var.rglob("*")]}
+    try:
+        for p in modes:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        triage = Path(sys.executable).with_name("triage")
+        args = ["run-nightly", "--date", str(NIGHT), "--inbox", str(inbox)] if command == "run-nightly" else \
+            ["ingest", str(inbox), "--date", str(NIGHT)]  # fmt: skip
+        r = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", str(triage), *args],
+                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}, timeout=120)  # fmt: skip
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    (line,) = r.stderr.strip().splitlines()
+    assert f"{var}" in line and "not writable" in line, line

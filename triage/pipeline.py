@@ -138,8 +138,10 @@ def run_nightly(
     """All stages in order, in this process (the CLI's path; the DAG runs them as tasks), holding
     the night's lock throughout (``notify`` hears why it waits, if another run holds it)."""
     from triage.store import require_schema
+    from triage.store.db import require_writable
     from triage.store.locks import night_lock
 
+    require_writable()  # first: even reading the schema revision opens SQLite's -shm file
     require_schema()
     out: dict[str, Any] = {"night": night.isoformat()}
     with night_lock(night, "run-nightly", notify=notify):

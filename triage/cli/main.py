@@ -65,8 +65,10 @@ def register(app: typer.Typer) -> None:
         """Ingest ticket files: validate, quarantine bad rows with a reason, upsert by ticket_id."""
         from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
         from triage.store import require_schema
+        from triage.store.db import require_writable
         from triage.store.locks import night_lock
 
+        require_writable(reports=False)
         require_schema()
         n = parse_night(night)
         files = expand_paths(paths)
