@@ -8,6 +8,7 @@ SQLite and PostgreSQL (the ``db`` fixture).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +30,10 @@ def rows(n: int, start: int = 0) -> str:
         f"S{i:06d},2026-11-20 09:{i % 60:02d}:00,噪音,望京街道某小区夜间施工噪音扰民第{i}次,望京西园三区,\n"
         for i in range(start, start + n)
     )
+
+
+def json_record(tid: str, text: str = "路灯坏了") -> str:
+    return json.dumps({"ticket_id": tid, "received_at": "2026-11-20 09:00", "text": text}, ensure_ascii=False)
 
 
 def count(model) -> int:
@@ -141,16 +146,18 @@ def test_a_json_array_is_held_whole_so_it_has_its_own_lower_limit(db, tmp_path, 
     monkeypatch.setenv("TRIAGE_MAX_WORKBOOK_BYTES", "1000")
     reset_settings()
     f = tmp_path / "array.json"
-    f.write_text("[" + ",".join('{"ticket_id": "A%d", "received_at": "2026-11-20 09:00", "text": "路灯坏了"}' % i for i in range(50)) + "]")
+    f.write_text("[" + ",".join(json_record(f"A{i}") for i in range(50)) + "]")
     with pytest.raises(InputFileError, match="TRIAGE_MAX_WORKBOOK_BYTES"):
         ingest_file(f, night=NIGHT)
     g = tmp_path / "lines.jsonl"  # the same size as JSON Lines is streamed: under TRIAGE_MAX_FILE_BYTES
-    g.write_text("\n".join('{"ticket_id": "L%d", "received_at": "2026-11-20 09:00", "text": "路灯坏了"}' % i for i in range(50)))
+    g.write_text("\n".join(json_record(f"L{i}") for i in range(50)))
     assert ingest_file(g, night=NIGHT).rows_new == 50
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
-def test_a_row_over_the_row_limit_is_quarantined_and_the_rest_of_the_file_read(db, tmp_path, monkeypatch, suffix):
+def test_a_row_over_the_row_limit_is_quarantined_and_the_rest_of_the_file_read(
+    db, tmp_path, monkeypatch, suffix
+):
     monkeypatch.setenv("TRIAGE_MAX_ROW_BYTES", "5000")
     reset_settings()
     f = tmp_path / f"long.{suffix}"
@@ -262,7 +269,9 @@ def test_a_second_run_that_may_not_wait_says_who_holds_the_night(db, tmp_path):
         (holder,) = lock_rows()
     assert second.returncode == 1 and "Traceback" not in err2, err2
     line = " ".join(err2.split())
-    assert f"night {NIGHT} is busy: triage ingest on host {holder.host}, pid {os.getpid()}, since" in line, err2
+    assert f"night {NIGHT} is busy: triage ingest on host {holder.host}, pid {os.getpid()}, since" in line, (
+        err2
+    )
     assert ledger() == [] and count(Ticket) == 0  # the refused run wrote nothing
     assert lock_rows() == []
 
@@ -318,7 +327,9 @@ def open_tasks_per_key() -> dict[str, int]:
     with get_engine().connect() as c:
         rows = c.execute(
             select(QueueItem.task_key, func.count())
-            .where(QueueItem.kind == "proactive", QueueItem.status.not_in(("resolved", "closed", "cancelled")))
+            .where(
+                QueueItem.kind == "proactive", QueueItem.status.not_in(("resolved", "closed", "cancelled"))
+            )
             .group_by(QueueItem.task_key)
         ).all()
     return dict(rows)
@@ -395,7 +406,12 @@ def test_a_corrected_file_delivered_again_supersedes_the_earlier_version(db, tmp
     assert (first.rows_read, first.rows_new, first.rows_quarantined) == (20, 18, 2)
     f.write_text("".join(good))  # the two broken lines repaired, the rest as before
     second = ingest_file(f, night=NIGHT)
-    assert (second.rows_read, second.rows_new, second.rows_unchanged, second.rows_quarantined) == (20, 2, 18, 0)
+    assert (second.rows_read, second.rows_new, second.rows_unchanged, second.rows_quarantined) == (
+        20,
+        2,
+        18,
+        0,
+    )
     assert "supersedes earlier versions" in second.message
 
     entries = ledger()
@@ -418,19 +434,6 @@ def test_a_corrected_file_delivered_again_supersedes_the_earlier_version(db, tmp
 
 
 # --- 6. CHAMPION is a version name, not a path; signatures ----------------------------------------------
-
-
-@pytest.fixture
-def models(tmp_path, monkeypatch) -> Path:
-    from triage.classify import registry
-
-    d = tmp_path / "models"
-    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(d))
-    reset_settings()
-    registry._CHAMPION_CACHE.clear()
-    yield d
-    reset_settings()
-    registry._CHAMPION_CACHE.clear()
 
 
 @pytest.fixture(scope="module")
@@ -467,8 +470,6 @@ def test_champion_naming_a_path_or_a_symlink_out_of_models_is_refused(models, sm
 
 
 def test_model_list_flags_a_card_whose_checksum_lies(models, small_model):
-    import json
-
     from typer.testing import CliRunner
 
     from triage.classify import registry

@@ -49,10 +49,12 @@ class Settings(BaseSettings):
         1_000_000_000, description="larger CSV/TSV/JSONL/Parquet files are refused by size, unread"
     )
     max_workbook_bytes: int = Field(
-        100_000_000, description="larger XLSX workbooks and JSON arrays (read whole) are refused by size, unread"
+        100_000_000,
+        description="larger XLSX workbooks and JSON arrays (read whole) are refused by size, unread",
     )
     max_row_bytes: int = Field(
-        4_000_000, description="a longer text line is quarantined (row_too_long), read in pieces, never held whole"
+        4_000_000,
+        description="a longer text line is quarantined (row_too_long), read in pieces, never held whole",
     )
     night_lock_wait: float = Field(
         600, ge=0, description="seconds a second run of a night waits for the first before giving up"

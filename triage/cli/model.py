@@ -323,7 +323,9 @@ def promote(version: Annotated[str, typer.Argument(help="version to make champio
 
 @app.command()
 @handle_errors
-def sign(version: Annotated[str, typer.Argument(help="version name or directory of a model you trust")]) -> None:
+def sign(
+    version: Annotated[str, typer.Argument(help="version name or directory of a model you trust")],
+) -> None:
     """Sign a model with TRIAGE_MODEL_SIGNING_KEY (model.hmac); with the key set, unsigned models are refused."""
     from triage.classify import registry
 

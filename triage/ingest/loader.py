@@ -173,7 +173,9 @@ def _changed_while_read(path: Path, fh: Any, before: os.stat_result) -> str | No
     handle kept every byte)."""
     now = os.fstat(fh.fileno())
     if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        change = f"{before.st_size:,} → {now.st_size:,} bytes" if now.st_size != before.st_size else "rewritten"
+        change = (
+            f"{before.st_size:,} → {now.st_size:,} bytes" if now.st_size != before.st_size else "rewritten"
+        )
     else:
         try:
             current = os.stat(path)
@@ -241,10 +243,10 @@ def ingest_file(
         raise InputFileError(f"{path}: not a regular file")
     engine = get_engine(s)
     try:
-        fh = open(path, "rb")  # held open while the file is read: its size and time are checked at the end
+        fd = os.open(path, os.O_RDONLY)
     except PermissionError:
         raise InputFileError(f"{path}: permission denied; check the file's owner and mode") from None
-    with fh:
+    with open(fd, "rb") as fh:  # held open while the file is read: its size and time are checked at the end
         return _ingest_open_file(path, fh, night, s, engine, report, t0)
 
 
@@ -460,7 +462,9 @@ def _validated(
         return
     # spawn: a fresh interpreter, safe inside an Airflow task process whatever threads it runs
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        processes, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
 
         def submit(batch: RawBatch, mapping: dict[str, int]) -> list[Future]:
             step = max(1, -(-len(batch.rows) // (processes * 2)))

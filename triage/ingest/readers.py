@@ -178,7 +178,9 @@ class RowTooLong(Exception):
     """A line or record over the row limit; it has been skipped (read in pieces, never held whole)."""
 
     def __init__(self, size: int, limit: int, excerpt: str) -> None:
-        super().__init__(f"the row is {size:,} bytes or more, over the {limit:,}-byte limit (TRIAGE_MAX_ROW_BYTES)")
+        super().__init__(
+            f"the row is {size:,} bytes or more, over the {limit:,}-byte limit (TRIAGE_MAX_ROW_BYTES)"
+        )
         self.excerpt = excerpt
 
 
@@ -310,7 +312,9 @@ def _read_jsonl(
             lines = ((i, r) for i, r in enumerate(records, start=1))
             yield from _json_records(lines, batch_rows, parsed=True)
             return
-        yield from _json_records(enumerate(bounded_lines(fh, max_row_bytes), start=1), batch_rows, parsed=False)
+        yield from _json_records(
+            enumerate(bounded_lines(fh, max_row_bytes), start=1), batch_rows, parsed=False
+        )
 
 
 def _is_json_array(fh: io.TextIOBase) -> bool:

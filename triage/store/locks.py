@@ -65,7 +65,9 @@ def night_lock(
     wait = s.night_lock_wait if wait is None else wait
     engine = get_engine()
     me = {"name": name, "host": socket.gethostname(), "pid": os.getpid(), "what": what[:128]}
-    take, release = (_pg_take, _pg_release) if engine.dialect.name == "postgresql" else (_lite_take, _lite_release)
+    take, release = (
+        (_pg_take, _pg_release) if engine.dialect.name == "postgresql" else (_lite_take, _lite_release)
+    )
     deadline = time.monotonic() + wait
     told = False
     while (handle := take(engine, me)) is None:
@@ -107,7 +109,9 @@ def _pg_key(engine: Any, name: str) -> int:
 def _pg_take(engine: Any, me: dict[str, Any]) -> Any:
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _pg_key(engine, me["name"])}).scalar()
+        got = conn.execute(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": _pg_key(engine, me["name"])}
+        ).scalar()
         if not got:
             conn.close()
             return None

@@ -166,8 +166,13 @@ class QueueItem(Base):
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
         # one open proactive task per key, kept by the database: two nights writing at once cannot
         # both create it (the writer settles the conflict, triage/hotspots/proactive.py)
-        Index("uq_queue_open_task", "task_key", unique=True,
-              sqlite_where=text(OPEN_TASK_WHERE), postgresql_where=text(OPEN_TASK_WHERE)),
+        Index(
+            "uq_queue_open_task",
+            "task_key",
+            unique=True,
+            sqlite_where=text(OPEN_TASK_WHERE),
+            postgresql_where=text(OPEN_TASK_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
