@@ -194,7 +194,7 @@ def register(app: typer.Typer) -> None:
         for f in st["files"]:
             console.print(f"  file {f['source']}: {f['status']}, {f['rows_read']} rows read, "
                           f"{f['rows_new']} new, {f['rows_unchanged']} unchanged, {f['rows_quarantined']} quarantined"
-                          + (f" — {f['message']}" if f["status"] == "rejected" else ""), highlight=False)  # fmt: skip
+                          + (f" — {f['message']}" if f["status"] in ("rejected", "failed") else ""), highlight=False)  # fmt: skip
         console.print(
             f"  rows read {st['rows_read']} = {st['rows_upserted']} tickets upserted + {st['rows_quarantined']} quarantined"
             + (

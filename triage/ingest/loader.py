@@ -287,7 +287,9 @@ def _ingest_open_file(
         mappings, head = _first_mapping(batches, str(path))
     except (InputFileError, FileSchemaError) as exc:
         changed = _changed_while_read(path, fh, before)
-        _record_rejection(engine, report, night, size, changed or str(exc))
+        _record_rejection(
+            engine, report, night, size, changed or str(exc), "failed" if changed else "rejected"
+        )
         if changed:
             raise FileChangedError(changed) from None
         raise
@@ -758,8 +760,10 @@ def _close_ledger(engine: Any, report: IngestReport, status: str) -> None:
         )
 
 
-def _record_rejection(engine: Any, report: IngestReport, night: dt.date, size: int, message: str) -> None:
+def _record_rejection(
+    engine: Any, report: IngestReport, night: dt.date, size: int, message: str, status: str = "rejected"
+) -> None:
     """A rejected file gets a ledger entry (status rejected, the reason) but no ticket or quarantine row."""
-    report.status, report.message = "rejected", message
+    report.status, report.message = status, message
     report.ledger_id = _open_ledger(engine, report, night, size)
-    _close_ledger(engine, report, "rejected")
+    _close_ledger(engine, report, status)
