@@ -163,7 +163,8 @@ def _read_whole(path: Path, fmt: str) -> bool:
     if fmt != "jsonl":
         return False
     with open(path, "rb") as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        # any byte-order mark and UTF-16's zero bytes aside, the first character
+        head = fh.read(4096).replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n")
     return head.startswith(b"[")
 
 
