@@ -282,7 +282,8 @@ def register(app: typer.Typer) -> None:
 def summarize_stage(stage: str, c: dict) -> str:
     if stage == "ingest":
         return (f"{c['files']} files, {c['rows_read']} rows read = {c['rows_new'] + c['rows_unchanged']} upserted "
-                f"({c['rows_new']} new) + {c['rows_quarantined']} quarantined; {c['rejected_files']} rejected")  # fmt: skip
+                f"({c['rows_new']} new) + {c['rows_quarantined']} quarantined; {c['rejected_files']} rejected"
+                + (f", {c['failed_files']} changed while read (run again)" if c.get("failed_files") else ""))  # fmt: skip
     if stage == "classify":
         return f"{c['classified']} classified with {c['model_version']}, {c['needs_review']} need review"
     if stage == "route":
