@@ -70,6 +70,8 @@ def nightly_triage():
         counts.pop("reports", None)  # per-file details are in the ledger table, not XCom
         if counts["rejected_files"]:
             print(f"WARNING: {counts['rejected_files']} file(s) rejected; see ingest_files / the report")
+        if counts.get("failed_files"):
+            print(f"WARNING: {counts['failed_files']} file(s) changed while read: run the night again")
         return counts
 
     @task

@@ -107,6 +107,21 @@ def sqlite_db(env: Path) -> Path:
     return env
 
 
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty TRIAGE_MODELS_DIR in a temp folder (model registry tests)."""
+    from triage.classify import registry
+    from triage.config import reset_settings
+
+    d = tmp_path / "models"
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(d))
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+    yield d
+    reset_settings()
+    registry._CHAMPION_CACHE.clear()
+
+
 # --- Airflow ---------------------------------------------------------------------------------
 # Airflow reads its configuration when first imported, so its home is fixed for the whole test
 # session here, before any test imports it: a temp folder with its own SQLite metadata database.

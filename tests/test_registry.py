@@ -14,19 +14,6 @@ from triage.classify import registry
 from triage.classify.registry import ModelError
 
 
-@pytest.fixture
-def models(tmp_path, monkeypatch) -> Path:
-    from triage.config import reset_settings
-
-    d = tmp_path / "models"
-    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(d))
-    reset_settings()
-    registry._CHAMPION_CACHE.clear()
-    yield d
-    reset_settings()
-    registry._CHAMPION_CACHE.clear()
-
-
 @pytest.fixture(scope="module")
 def data():
     from triage.classify.train import prepare

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         None, description="per-night folders of export files: <inbox>/<YYYY-MM-DD>/"
     )
     reports_dir: Path | None = None
+    model_signing_key: SecretStr | None = Field(
+        None, description="secret for model signatures (model.hmac); when set, unsigned models are refused"
+    )
     timezone: str = Field("Asia/Shanghai", description="business timezone; naive timestamps are read in it")
     pii_salt: str = Field(
         DEFAULT_PII_SALT,
@@ -46,7 +49,22 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         20_000, description="longer texts are quarantined (text_too_long) with a bounded excerpt"
     )
-    max_file_bytes: int = Field(2_000_000_000, description="larger input files are refused before reading")
+    # limits sized for a ~1.1 GB worker (docs/deploy.md): text files are streamed, so their size only
+    # bounds the time; workbooks and JSON arrays are held whole in memory while read
+    max_file_bytes: int = Field(
+        1_000_000_000, description="larger CSV/TSV/JSONL/Parquet files are refused by size, unread"
+    )
+    max_workbook_bytes: int = Field(
+        100_000_000,
+        description="larger XLSX workbooks and JSON arrays (read whole) are refused by size, unread",
+    )
+    max_row_bytes: int = Field(
+        4_000_000,
+        description="a longer text line is quarantined (row_too_long), read in pieces, never held whole",
+    )
+    night_lock_wait: float = Field(
+        600, ge=0, description="seconds a second run of a night waits for the first before giving up"
+    )
     batch_rows: int = Field(50_000, description="rows per batch when streaming files into the database")
     ingest_processes: int = Field(
         min(os.cpu_count() or 1, 4),

@@ -8,6 +8,7 @@ same night without changing anything.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.config import get_settings
-from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
+from triage.ingest import FileChangedError, FileSchemaError, InputFileError, expand_paths, ingest_file
 from triage.store import PipelineRun, get_engine, refresh_statistics, upsert
 from triage.store.models import utcnow
 
@@ -38,18 +39,24 @@ def night_inbox(night: dt.date, inbox: Path | str | None = None) -> Path:
 
 
 def record_stage(night: dt.date, stage: str, shard: int, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    started = utcnow()
-    t0 = time.perf_counter()
-    counts = fn()
-    with get_engine().begin() as conn:
-        refresh_statistics(conn, STAGE_WRITES.get(stage, ()))
-    counts.setdefault("seconds", round(time.perf_counter() - t0, 2))
-    with get_engine().begin() as conn:
-        upsert(
-            conn, PipelineRun.__table__,
-            [{"night": night, "stage": stage, "shard": shard, "started_at": started, "finished_at": utcnow(), "counts": counts}],
-            ["night", "stage", "shard"], ["started_at", "finished_at", "counts"],
-        )  # fmt: skip
+    """Run a stage and record it. The night-wide stages (shard -1: ingest, hotspots, proactive,
+    report) hold the night's lock, so a hand re-run or a zombie task beside its retry waits."""
+    from triage.store.locks import night_lock
+
+    lock = night_lock(night, f"{stage} stage") if shard == -1 else contextlib.nullcontext()
+    with lock:
+        started = utcnow()
+        t0 = time.perf_counter()
+        counts = fn()
+        with get_engine().begin() as conn:
+            refresh_statistics(conn, STAGE_WRITES.get(stage, ()))
+        counts.setdefault("seconds", round(time.perf_counter() - t0, 2))
+        with get_engine().begin() as conn:
+            upsert(
+                conn, PipelineRun.__table__,
+                [{"night": night, "stage": stage, "shard": shard, "started_at": started, "finished_at": utcnow(), "counts": counts}],
+                ["night", "stage", "shard"], ["started_at", "finished_at", "counts"],
+            )  # fmt: skip
     return counts
 
 
@@ -67,7 +74,8 @@ def ingest_stage(night: dt.date, inbox: Path | str | None = None) -> dict[str, A
             try:
                 reports.append(ingest_file(f, night=night).as_dict())
             except (InputFileError, FileSchemaError) as exc:
-                reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
+                status = "failed" if isinstance(exc, FileChangedError) else "rejected"
+                reports.append({"source": str(f), "status": status, "message": str(exc)})
         totals = {
             k: sum(r.get(k, 0) for r in reports)
             for k in ("rows_read", "rows_new", "rows_unchanged", "rows_quarantined")
@@ -76,6 +84,7 @@ def ingest_stage(night: dt.date, inbox: Path | str | None = None) -> dict[str, A
             "inbox": str(folder),
             "files": len(files),
             "rejected_files": sum(r["status"] == "rejected" for r in reports),
+            "failed_files": sum(r["status"] == "failed" for r in reports),
             "skipped_files": sum(r["status"] == "skipped" for r in reports),
             **totals,
             "reports": reports,
@@ -121,24 +130,32 @@ def report_stage(night: dt.date, out: Path | str | None = None) -> dict[str, Any
 
 
 def run_nightly(
-    night: dt.date, inbox: Path | str | None = None, progress: Callable[[str, dict], None] | None = None
+    night: dt.date,
+    inbox: Path | str | None = None,
+    progress: Callable[[str, dict], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """All stages in order, in this process (the CLI's path; the DAG runs them as tasks)."""
+    """All stages in order, in this process (the CLI's path; the DAG runs them as tasks), holding
+    the night's lock throughout (``notify`` hears why it waits, if another run holds it)."""
     from triage.store import require_schema
+    from triage.store.db import require_writable
+    from triage.store.locks import night_lock
 
+    require_writable()  # first: even reading the schema revision opens SQLite's -shm file
     require_schema()
     out: dict[str, Any] = {"night": night.isoformat()}
-    for name, fn in (
-        ("ingest", lambda: ingest_stage(night, inbox)),
-        ("classify", lambda: classify_stage(night)),
-        ("route", lambda: route_stage(night)),
-        ("hotspots", lambda: hotspots_stage(night)),
-        ("proactive", lambda: proactive_stage(night)),
-        ("report", lambda: report_stage(night)),
-    ):
-        out[name] = fn()
-        if progress:
-            progress(name, out[name])
+    with night_lock(night, "run-nightly", notify=notify):
+        for name, fn in (
+            ("ingest", lambda: ingest_stage(night, inbox)),
+            ("classify", lambda: classify_stage(night)),
+            ("route", lambda: route_stage(night)),
+            ("hotspots", lambda: hotspots_stage(night)),
+            ("proactive", lambda: proactive_stage(night)),
+            ("report", lambda: report_stage(night)),
+        ):
+            out[name] = fn()
+            if progress:
+                progress(name, out[name])
     return out
 
 

@@ -10,14 +10,22 @@ Layout::
         card.md                the same for people
 
 Loading checks that every type inside the artifact is on an allow-list (scikit-learn, NumPy,
-SciPy and this package's own classes) and that the file's SHA-256 matches the card, so a tampered
-or corrupted artifact fails with a clear message instead of running code.
+SciPy and this package's own classes) and that the file's SHA-256 matches the card, so a corrupted
+artifact fails with a clear message instead of running code. The card sits next to the artifact:
+its checksum guards against corruption, not tampering (whoever can replace the artifact can edit
+the card). Against tampering, set ``TRIAGE_MODEL_SIGNING_KEY``: models are then signed
+(``model.hmac``, an HMAC-SHA256 of the artifact under that secret) when saved or by
+``triage model sign``, and a model without a valid signature is refused at load.
+
+A version is a directory name directly under ``TRIAGE_MODELS_DIR``: ``CHAMPION`` naming a path
+(``../x``, ``/abs``) or a version directory that is a symlink out of it is refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -36,6 +44,7 @@ ARTIFACT = "model.skops"
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
 CHAMPION_FILE = "CHAMPION"
+SIGNATURE = "model.hmac"
 # Types a model of ours may hold beyond those skops trusts by default (numpy arrays, builtin
 # containers, public scikit-learn estimators). An exact list, never a prefix: "builtins.exec" or
 # "numpy.load" in a crafted artifact would otherwise pass as "trusted" and run on load.
@@ -133,7 +142,53 @@ def save_model(estimator: Any, card: dict[str, Any], out_dir: Path, *, overwrite
         json.dumps(card, ensure_ascii=False, indent=2, default=_json_default) + "\n"
     )
     (out_dir / CARD_MD).write_text(render_card_md(card), encoding="utf-8")
+    if _signing_key():
+        sign_model(out_dir)
     return out_dir
+
+
+def _signing_key() -> bytes | None:
+    key = get_settings().model_signing_key
+    return key.get_secret_value().encode() if key else None
+
+
+def _hmac(artifact: Path, key: bytes) -> str:
+    h = hmac.new(key, digestmod=hashlib.sha256)
+    with open(artifact, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sign_model(path: Path | str) -> Path:
+    """Sign a model directory's artifact with ``TRIAGE_MODEL_SIGNING_KEY`` (writes ``model.hmac``).
+    Sign only a model you trust: the signature vouches for the artifact as it is now."""
+    key = _signing_key()
+    if key is None:
+        raise ModelError("TRIAGE_MODEL_SIGNING_KEY is not set: there is no key to sign with")
+    d = _resolve_dir(path)
+    artifact = d / ARTIFACT
+    if not artifact.exists():
+        raise ModelError(f"{d}: not a model directory (needs {ARTIFACT})")
+    (d / SIGNATURE).write_text(_hmac(artifact, key) + "\n")
+    return d / SIGNATURE
+
+
+def _check_signature(d: Path, artifact: Path) -> None:
+    key = _signing_key()
+    if key is None:
+        return
+    sig_path = d / SIGNATURE
+    if not sig_path.exists():
+        raise ModelError(
+            f"{d}: not signed, and TRIAGE_MODEL_SIGNING_KEY is set; sign a model you trust with "
+            "`triage model sign`"
+        )
+    if not hmac.compare_digest(sig_path.read_text().strip(), _hmac(artifact, key)):
+        raise ModelError(
+            f"{artifact}: its signature does not match (signed with another key, or the artifact was "
+            "replaced); refused"
+        )
 
 
 def _json_default(o: Any) -> Any:
@@ -167,6 +222,7 @@ def load_model(path: Path | str, *, expected_taxonomy: str | None = None) -> Loa
     card_path, artifact = d / CARD_JSON, d / ARTIFACT
     if not card_path.exists() or not artifact.exists():
         raise ModelError(f"{d}: not a model directory (needs {CARD_JSON} and {ARTIFACT})")
+    _check_signature(d, artifact)  # before anything in the artifact is read
     card = read_card(card_path)
     expected_sha = card["artifact"].get("sha256")
     actual_sha = _sha256(artifact)
@@ -227,6 +283,20 @@ def read_card(card_path: Path) -> dict[str, Any]:
     return card
 
 
+def version_dir(version: str, what: str = "version") -> Path:
+    """The directory of a version name: a plain name directly under the models folder, never a
+    path, and not a symlink leading out of it."""
+    root = models_dir()
+    if not _VERSION_RE.match(version) or version in (".", ".."):
+        raise ModelError(
+            f"{what} {version!r} is not a version name under {root} (letters, digits, . _ -; not a path)"
+        )
+    d = root / version
+    if d.resolve().parent != root.resolve():
+        raise ModelError(f"{what} {version!r}: {d} leads out of {root} (a symlink to {d.resolve()}); refused")
+    return d
+
+
 def _resolve_dir(path: Path | str) -> Path:
     p = Path(path)
     if p.is_dir():
@@ -246,9 +316,18 @@ def list_versions() -> list[dict[str, Any]]:
         if not card_path.exists():
             continue
         try:
+            version_dir(d.name)  # a symlink out of models/ is listed as unusable
             card = read_card(card_path)
             if not (d / ARTIFACT).exists():
                 raise ModelError(f"{d / ARTIFACT} is missing")
+            actual = _sha256(d / ARTIFACT)
+            if card["artifact"].get("sha256") != actual:  # the card lies: load_model would refuse it
+                raise ModelError(
+                    f"{d / ARTIFACT}: checksum {actual[:12]}… does not match the card's "
+                    f"{str(card['artifact'].get('sha256'))[:12]}… (modified or corrupted)"
+                )
+            if _signing_key():
+                _check_signature(d, d / ARTIFACT)
         except ModelError as exc:  # listed, with the reason, rather than hidden
             out.append({"version": d.name, "champion": d.name == champ, "problem": str(exc)})
             continue
@@ -292,7 +371,7 @@ def promote(version: str) -> None:
             f"cannot promote {version!r}: give a version name under {models_dir()} (not a path); "
             "copy or train the model there first"
         )
-    d = models_dir() / version
+    d = version_dir(version, "cannot promote")
     if not (d / CARD_JSON).exists():
         raise ModelError(f"cannot promote {version!r}: no model directory {d}")
     load_model(d, expected_taxonomy="builtin")  # refuse what the nightly run could not use
@@ -314,6 +393,7 @@ def load_champion() -> LoadedModel:
         raise ModelError(
             f"no champion model: {models_dir() / CHAMPION_FILE} is missing; run `triage model train`"
         )
+    version_dir(v, f"{models_dir() / CHAMPION_FILE} names")  # a name under models/, never a path
     try:  # a version rebuilt in place (`--overwrite --promote`) has a new artifact: load it again
         stamp = (models_dir() / v / ARTIFACT).stat().st_mtime_ns
     except OSError:

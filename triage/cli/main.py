@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from triage.cli import console, handle_errors, print_error, print_problems
+from triage.cli import console, err_console, handle_errors, print_error, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
@@ -65,7 +65,10 @@ def register(app: typer.Typer) -> None:
         """Ingest ticket files: validate, quarantine bad rows with a reason, upsert by ticket_id."""
         from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
         from triage.store import require_schema
+        from triage.store.db import require_writable
+        from triage.store.locks import night_lock
 
+        require_writable(reports=False)
         require_schema()
         n = parse_night(night)
         files = expand_paths(paths)
@@ -73,17 +76,18 @@ def register(app: typer.Typer) -> None:
             raise InputFileError(f"no supported files in {', '.join(map(str, paths))}")
         failed = 0
         reports = []
-        for f in files:
-            try:
-                with console.status(f"ingesting {f} …"):
-                    r = ingest_file(f, night=n)
-                reports.append(r.as_dict())
-                if not as_json:
-                    console.print(r.summary(), highlight=False)
-            except (InputFileError, FileSchemaError) as exc:
-                failed += 1
-                reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
-                print_error(exc)
+        with night_lock(n, "triage ingest", notify=lambda m: err_console.print(m, highlight=False)):
+            for f in files:
+                try:
+                    with console.status(f"ingesting {f} …"):
+                        r = ingest_file(f, night=n)
+                    reports.append(r.as_dict())
+                    if not as_json:
+                        console.print(r.summary(), highlight=False)
+                except (InputFileError, FileSchemaError) as exc:
+                    failed += 1
+                    reports.append({"source": str(f), "status": "rejected", "message": str(exc)})
+                    print_error(exc)
         if as_json:
             console.print_json(json.dumps(reports, ensure_ascii=False))
         else:
@@ -167,7 +171,7 @@ def register(app: typer.Typer) -> None:
                 markup=True,
             )
 
-        run_nightly(n, inbox, progress)
+        run_nightly(n, inbox, progress, notify=lambda m: err_console.print(m, highlight=False))
 
     @app.command()
     @handle_errors
@@ -190,7 +194,7 @@ def register(app: typer.Typer) -> None:
         for f in st["files"]:
             console.print(f"  file {f['source']}: {f['status']}, {f['rows_read']} rows read, "
                           f"{f['rows_new']} new, {f['rows_unchanged']} unchanged, {f['rows_quarantined']} quarantined"
-                          + (f" — {f['message']}" if f["status"] == "rejected" else ""), highlight=False)  # fmt: skip
+                          + (f" — {f['message']}" if f["status"] in ("rejected", "failed") else ""), highlight=False)  # fmt: skip
         console.print(
             f"  rows read {st['rows_read']} = {st['rows_upserted']} tickets upserted + {st['rows_quarantined']} quarantined"
             + (
@@ -278,7 +282,8 @@ def register(app: typer.Typer) -> None:
 def summarize_stage(stage: str, c: dict) -> str:
     if stage == "ingest":
         return (f"{c['files']} files, {c['rows_read']} rows read = {c['rows_new'] + c['rows_unchanged']} upserted "
-                f"({c['rows_new']} new) + {c['rows_quarantined']} quarantined; {c['rejected_files']} rejected")  # fmt: skip
+                f"({c['rows_new']} new) + {c['rows_quarantined']} quarantined; {c['rejected_files']} rejected"
+                + (f", {c['failed_files']} changed while read (run again)" if c.get("failed_files") else ""))  # fmt: skip
     if stage == "classify":
         return f"{c['classified']} classified with {c['model_version']}, {c['needs_review']} need review"
     if stage == "route":

@@ -319,3 +319,14 @@ def promote(version: Annotated[str, typer.Argument(help="version to make champio
 
     registry.promote(version)
     console.print(f"champion is now {registry.champion_version()}")
+
+
+@app.command()
+@handle_errors
+def sign(
+    version: Annotated[str, typer.Argument(help="version name or directory of a model you trust")],
+) -> None:
+    """Sign a model with TRIAGE_MODEL_SIGNING_KEY (model.hmac); with the key set, unsigned models are refused."""
+    from triage.classify import registry
+
+    console.print(f"signed: {registry.sign_model(version)}", highlight=False)

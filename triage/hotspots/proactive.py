@@ -15,12 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 
 from triage.store import HotspotEvent, HotspotSignal, Prediction, QueueEvent, QueueItem, Ticket, get_engine
-from triage.store.models import utcnow
+from triage.store.db import _dialect_insert
+from triage.store.models import OPEN_TASK_WHERE, utcnow
+from triage.workflow import load_workflow
 
-CLOSED = ("resolved", "closed", "cancelled")
 STATUS = "dispatched"
 
 
@@ -237,7 +238,7 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
             open_item = conn.execute(
                 select(QueueItem.id, QueueItem.version, QueueItem.status, QueueItem.title, QueueItem.evidence)
                 .where(QueueItem.kind == "proactive", QueueItem.task_key == t["task_key"],
-                       QueueItem.status.not_in(CLOSED))
+                       QueueItem.status.not_in(load_workflow().of_kind("fixed", "closed")))
                 .order_by(QueueItem.id)
             ).first()  # fmt: skip
             evidence = dict(t["evidence"])
@@ -272,8 +273,15 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
                 updated += 1
             else:
                 evidence["nights"] = [night.isoformat()]
+                # one open task per key is a database constraint (uq_queue_open_task): a concurrent
+                # night that opened this task since the read above wins, and this one leaves it be
+                insert_open = (
+                    _dialect_insert(conn, QueueItem.__table__)
+                    .on_conflict_do_nothing(index_elements=["task_key"], index_where=text(OPEN_TASK_WHERE))
+                    .returning(QueueItem.id)
+                )
                 item_id = conn.execute(
-                    QueueItem.__table__.insert().returning(QueueItem.id),
+                    insert_open,
                     {
                         "kind": "proactive", "ticket_id": None, "queue": "street", "street_code": t["street_code"],
                         "district_code": t["street_code"][:6], "community_code": t.get("community_code"),
@@ -285,7 +293,10 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
                         "version": 1, "created_at": now, "updated_at": now, "task_key": t["task_key"],
                         "title": t["title"], "evidence": evidence,
                     },
-                ).scalar_one()  # fmt: skip
+                ).scalar_one_or_none()  # fmt: skip
+                if item_id is None:
+                    unchanged += 1
+                    continue
                 action, status = "proactive_create", None
                 created += 1
             conn.execute(

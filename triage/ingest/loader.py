@@ -15,9 +15,11 @@ Rules (also in docs/architecture.md):
   cannot even be validated (an unexpected error) is quarantined (``invalid_row``), not the night.
 - Every sheet of a workbook is read, each with its own header; rows of a sheet without the
   required columns are quarantined (``unmapped_columns``) and the file's message names the sheet.
-- A re-run that opens a new ledger entry for a path (the file was fixed: new checksum) marks the
-  path's unfinished (``running``, ``failed``) or ``rejected`` entries of that night ``superseded``
-  and removes their quarantine rows, so the night accounts for the latest version of each file.
+- A new version of a path for the same night (the file was corrected and delivered again: a new
+  checksum) marks the path's earlier entries of that night — unfinished, rejected or ingested —
+  ``superseded`` and removes their quarantine rows; their tickets stay and are counted (and taken
+  over) by the new version as unchanged. The night accounts for the latest version of each file:
+  rows read = tickets upserted + quarantined, over the files that count.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import datetime as dt
 import hashlib
 import logging
 import multiprocessing as mp
+import os
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 
 from triage.config import Settings, get_settings
@@ -86,6 +90,7 @@ class IngestReport:
     message: str | None = None
     seconds: float = 0.0
     ledger_id: int | None = None
+    superseded: list[int] = field(default_factory=list)  # earlier versions of this file this one replaces
 
     @property
     def rows_upserted(self) -> int:
@@ -127,12 +132,63 @@ class IngestReport:
         }
 
 
+class FileChangedError(InputFileError):
+    """The file's size or time changed while it was read (still being written, truncated, replaced):
+    what was read is stored, the ledger says ``failed``, and the next run reads it again."""
+
+
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
+        return _sha256_of(fh)
+
+
+def _sha256_of(fh: Any) -> str:
+    fh.seek(0)
+    h = hashlib.sha256()
+    while chunk := fh.read(1 << 22):
+        h.update(chunk)
     return h.hexdigest()
+
+
+def _unhashed_key(path: Path, st: os.stat_result) -> str:
+    """The ledger key of a file refused without reading it (too big, unsupported type): its path,
+    size and time, so the same refused file is one ledger row however often it is offered."""
+    return hashlib.sha256(f"unread:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()
+
+
+def _read_whole(path: Path, fmt: str) -> bool:
+    """Formats whose reader holds the whole file in memory: workbooks and JSON arrays."""
+    if fmt == "xlsx":
+        return True
+    if fmt != "jsonl":
+        return False
+    with open(path, "rb") as fh:
+        # any byte-order mark and UTF-16's zero bytes aside, the first character
+        head = fh.read(4096).replace(b"\x00", b"").lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n")
+    return head.startswith(b"[")
+
+
+def _changed_while_read(path: Path, fh: Any, before: os.stat_result) -> str | None:
+    """Why the file read is not the file hashed, or None. Size and modification time of the open
+    file, and the path still naming the same file (a file deleted while read is fine: its open
+    handle kept every byte)."""
+    now = os.fstat(fh.fileno())
+    if (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        change = (
+            f"{before.st_size:,} → {now.st_size:,} bytes" if now.st_size != before.st_size else "rewritten"
+        )
+    else:
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            return None
+        if (current.st_dev, current.st_ino) == (before.st_dev, before.st_ino):
+            return None
+        change = "replaced by another file"
+    return (
+        f"{path}: the file changed while it was read ({change}); the rows read so far are kept and "
+        "the file is marked failed: run the night again once the file is complete"
+    )
 
 
 def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
@@ -186,18 +242,35 @@ def ingest_file(
         raise InputFileError(f"{path}: no such file")
     if not path.is_file():
         raise InputFileError(f"{path}: not a regular file")
+    engine = get_engine(s)
     try:
-        size = path.stat().st_size
-        report.sha256 = file_sha256(path)
+        fd = os.open(path, os.O_RDONLY)
     except PermissionError:
         raise InputFileError(f"{path}: permission denied; check the file's owner and mode") from None
-    engine = get_engine(s)
+    with open(fd, "rb") as fh:  # held open while the file is read: its size and time are checked at the end
+        return _ingest_open_file(path, fh, night, s, engine, report, t0)
+
+
+def _ingest_open_file(
+    path: Path, fh: Any, night: dt.date, s: Settings, engine: Any, report: IngestReport, t0: float
+) -> IngestReport:
+    before = os.fstat(fh.fileno())
+    size = before.st_size
     try:
         report.file_format = detect_format(path)
     except InputFileError as exc:  # recorded, so a file left in the inbox is never just ignored
         report.file_format = "unsupported"
+        report.sha256 = _unhashed_key(path, before)
         _record_rejection(engine, report, night, size, str(exc))
         raise
+    limit = s.max_workbook_bytes if _read_whole(path, report.file_format) else s.max_file_bytes
+    if size > limit:  # refused by its size alone: a file too big for a worker is never read or hashed
+        setting = "TRIAGE_MAX_WORKBOOK_BYTES" if limit == s.max_workbook_bytes else "TRIAGE_MAX_FILE_BYTES"
+        message = f"{path}: {size:,} bytes is over the {limit:,}-byte limit ({setting}); split the export"
+        report.sha256 = _unhashed_key(path, before)
+        _record_rejection(engine, report, night, size, message)
+        raise InputFileError(message)
+    report.sha256 = _sha256_of(fh)
 
     with engine.begin() as conn:
         existing = conn.execute(
@@ -209,16 +282,17 @@ def ingest_file(
             return report
 
     try:
-        if size > s.max_file_bytes:
-            raise InputFileError(
-                f"{path}: {size:,} bytes is over the {s.max_file_bytes:,}-byte limit (TRIAGE_MAX_FILE_BYTES)"
-            )
         if report.file_format in ("csv", "tsv", "jsonl"):
             report.encoding = detect_encoding(path)
-        batches = read_batches(path, report.file_format, report.encoding, s.batch_rows)
+        batches = read_batches(path, report.file_format, report.encoding, s.batch_rows, s.max_row_bytes)
         mappings, head = _first_mapping(batches, str(path))
     except (InputFileError, FileSchemaError) as exc:
-        _record_rejection(engine, report, night, size, str(exc))
+        changed = _changed_while_read(path, fh, before)
+        _record_rejection(
+            engine, report, night, size, changed or str(exc), "failed" if changed else "rejected"
+        )
+        if changed:
+            raise FileChangedError(changed) from None
         raise
 
     ledger_id = _open_ledger(engine, report, night, size)
@@ -236,8 +310,11 @@ def ingest_file(
             with engine.begin() as conn:
                 _load_batch(conn, batch, results, mapping, report, ledger_id, night, seen_in_file, now)
     except (InputFileError, FileSchemaError) as exc:  # e.g. a reader error deep in the file
-        report.message = str(exc)
-        _close_ledger(engine, report, "rejected")
+        changed = _changed_while_read(path, fh, before)  # a cut mid-character is a change, not bad bytes
+        report.message = changed or str(exc)
+        _close_ledger(engine, report, "failed" if changed else "rejected")
+        if changed:
+            raise FileChangedError(changed) from None
         raise
     except BaseException as exc:  # the database went away, the task was stopped…: say so, re-raise
         report.message = f"failed after {report.rows_read} rows: {type(exc).__name__}: {str(exc)[:300]}"
@@ -245,9 +322,20 @@ def ingest_file(
             _close_ledger(engine, report, "failed")
         raise
 
+    changed = _changed_while_read(path, fh, before)
+    if changed:  # the rows read so far are stored; the ledger must not call the file done
+        report.message = changed
+        report.seconds = time.perf_counter() - t0
+        _close_ledger(engine, report, "failed")
+        raise FileChangedError(changed)
     report.status = "ingested" if report.rows_read else "empty"
     report.ignored_columns = mappings.ignored
     notes = (["the file has a header but no data rows"] if not report.rows_read else []) + mappings.notes
+    if report.superseded:
+        versions = ", ".join(f"#{i}" for i in report.superseded)
+        notes.append(f"supersedes earlier versions of this file (ledger {versions})")
+        if gone := _left_behind(engine, report.superseded, seen_in_file):
+            notes.append(f"{gone} ticket(s) stored from them are not in this version and are kept")
     if report.ignored_columns:
         notes.append(f"ignored columns: {', '.join(report.ignored_columns)}")
     report.message = "; ".join(notes) or None
@@ -376,7 +464,10 @@ def _validated(
                 yield batch, mapping, _validate_rows(batch.rows, mapping, now, s)
         return
     # spawn: a fresh interpreter, safe inside an Airflow task process whatever threads it runs
-    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(
+        processes, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
 
         def submit(batch: RawBatch, mapping: dict[str, int]) -> list[Future]:
             step = max(1, -(-len(batch.rows) // (processes * 2)))
@@ -402,6 +493,21 @@ def _validated(
             pending = current
         if pending is not None:
             yield pending[0], pending[1], results(pending[2], len(pending[0].rows))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker exits when the ingest that started it is gone (killed with
+    SIGKILL it cannot stop its pool, and orphans would live on under PID 1). A watchdog thread,
+    not PR_SET_PDEATHSIG: that fires when the *thread* that started the worker ends."""
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def _load_batch(
@@ -443,7 +549,7 @@ def _load_batch(
 
     for b in batch.broken:
         report.rows_read += 1
-        reject(b.row_number, "broken_row", None, b.reason, {"_line": masked_text(b.raw)})
+        reject(b.row_number, b.code, None, b.reason, {"_line": masked_text(b.raw)})
 
     id_index = mapping.get("ticket_id")
     candidates: list[tuple[int, dict[str, Any]]] = []
@@ -475,6 +581,7 @@ def _load_batch(
 
     stored = _existing(conn, [v["ticket_id"] for _, v in candidates])
     new_rows: list[dict[str, Any]] = []
+    moved: list[tuple[str, int]] = []
     for row_number, values in candidates:
         tid = values["ticket_id"]
         prev = stored.get(tid)
@@ -483,6 +590,8 @@ def _load_batch(
             new_rows.append(values)
         elif prev[0] == values["content_hash"]:
             report.rows_unchanged += 1
+            if prev[1] in report.superseded:
+                moved.append((tid, row_number))
         else:
             stored_from = f"file #{prev[1]} {row_label(prev[2])}" if prev[1] else "an earlier load"
             reject(
@@ -492,6 +601,8 @@ def _load_batch(
                 {"ticket_id": tid}, tid,
             )  # fmt: skip
 
+    if moved:
+        _take_over(conn, ledger_id, moved)
     if new_rows:
         rows = [{c: v.get(c) for c in _TICKET_COLS} for v in new_rows]
         inserted = insert_ignore(conn, Ticket.__table__, rows, ["ticket_id"])
@@ -580,20 +691,22 @@ def _open_ledger(engine: Any, report: IngestReport, night: dt.date, size: int) -
             ledger_id = conn.execute(
                 IngestFile.__table__.insert().values(sha256=report.sha256, **values)
             ).inserted_primary_key[0]
-        _supersede_earlier_attempts(conn, report.source, night, ledger_id)
+        report.superseded = _supersede_earlier_attempts(conn, report.source, night, ledger_id)
         return ledger_id
 
 
-def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, ledger_id: int) -> None:
-    """Earlier attempts at this path and night that never finished or were rejected (the file has
-    since changed) are marked superseded and their quarantine rows removed: this attempt accounts
-    for every row of the file again. Their stored tickets stay (they were real rows)."""
+def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, ledger_id: int) -> list[int]:
+    """Earlier versions of this path for this night — unfinished, rejected, or ingested and since
+    corrected and delivered again — are marked superseded and their quarantine rows removed: the
+    latest version accounts for every row of the file, so the night adds up as it now stands. Their
+    stored tickets stay (they were real rows, maybe dispatched); the latest version counts them as
+    unchanged and takes them over. Returns the superseded ledger ids."""
     stale = conn.execute(
         select(IngestFile.id, IngestFile.sha256, IngestFile.status, IngestFile.message).where(
             IngestFile.source == source,
             IngestFile.night == night,
             IngestFile.id != ledger_id,
-            IngestFile.status.in_(("running", "failed", "rejected")),
+            IngestFile.status != "superseded",
         )
     ).all()
     for old_id, old_sha, old_status, old_message in stale:
@@ -606,6 +719,27 @@ def _supersede_earlier_attempts(conn: Connection, source: str, night: dt.date, l
                 status="superseded", message=f"superseded by ledger #{ledger_id}{was}", finished_at=utcnow()
             )
         )
+    return [old_id for old_id, *_ in stale]
+
+
+def _take_over(conn: Connection, ledger_id: int, moved: list[tuple[str, int]]) -> None:
+    """Tickets a superseded version of this file stored, found unchanged in this one: their source
+    becomes this version (file and row), so the night's tickets point at the ledger that counts them."""
+    conn.execute(
+        update(Ticket.__table__)
+        .where(Ticket.__table__.c.ticket_id == bindparam("tid"))
+        .values(source_file_id=ledger_id, source_row=bindparam("row")),
+        [{"tid": tid, "row": row} for tid, row in moved],
+    )
+
+
+def _left_behind(engine: Any, superseded: list[int], seen_in_file: dict[str, int]) -> int:
+    """Tickets stored from a superseded version that this version no longer has (kept, not lost)."""
+    if not superseded:
+        return 0
+    with engine.connect() as conn:
+        ids = conn.execute(select(Ticket.ticket_id).where(Ticket.source_file_id.in_(superseded))).scalars()
+        return sum(1 for tid in ids if tid not in seen_in_file)
 
 
 def _close_ledger(engine: Any, report: IngestReport, status: str) -> None:
@@ -627,8 +761,10 @@ def _close_ledger(engine: Any, report: IngestReport, status: str) -> None:
         )
 
 
-def _record_rejection(engine: Any, report: IngestReport, night: dt.date, size: int, message: str) -> None:
+def _record_rejection(
+    engine: Any, report: IngestReport, night: dt.date, size: int, message: str, status: str = "rejected"
+) -> None:
     """A rejected file gets a ledger entry (status rejected, the reason) but no ticket or quarantine row."""
-    report.status, report.message = "rejected", message
+    report.status, report.message = status, message
     report.ledger_id = _open_ledger(engine, report, night, size)
-    _close_ledger(engine, report, "rejected")
+    _close_ledger(engine, report, status)

@@ -35,6 +35,7 @@ FORMATS = {
     ".xlsm": "xlsx",
 }
 csv.field_size_limit(64 * 1024 * 1024)  # a hostile 1 MB+ cell must reach validation, not crash csv
+DEFAULT_MAX_ROW_BYTES = 4_000_000
 
 
 class InputFileError(ValueError):
@@ -46,6 +47,7 @@ class BrokenRow:
     row_number: int
     reason: str
     raw: str
+    code: str = "broken_row"
 
 
 @dataclass
@@ -134,16 +136,20 @@ def _first_bad_offset(fh: io.BufferedReader, encoding: str) -> int | None:
     return None
 
 
-def read_batches(path: Path, fmt: str, encoding: str | None, batch_rows: int) -> Iterator[RawBatch]:
+def read_batches(
+    path: Path, fmt: str, encoding: str | None, batch_rows: int, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+) -> Iterator[RawBatch]:
     """The file's batches. Whatever a reader library raises on a malformed file becomes an
-    InputFileError naming the file, so one bad file is rejected instead of failing the night."""
+    InputFileError naming the file, so one bad file is rejected instead of failing the night.
+    A text line longer than ``max_row_bytes`` is quarantined as a broken row, read in pieces and
+    never held whole."""
     try:
-        yield from _read_any(path, fmt, encoding, batch_rows)
+        yield from _read_any(path, fmt, encoding, batch_rows, max_row_bytes)
     except InputFileError:
         raise
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError as exc:  # the decoder's offset is within its buffer, not the file: not shown
         raise InputFileError(
-            f"{path}: undecodable bytes at offset {exc.start} ({exc.encoding}); re-export the file as UTF-8"
+            f"{path}: undecodable bytes ({exc.encoding}: {exc.reason}); re-export the file as UTF-8"
         ) from None
     except MemoryError:
         raise
@@ -152,11 +158,14 @@ def read_batches(path: Path, fmt: str, encoding: str | None, batch_rows: int) ->
         raise InputFileError(f"{path}: cannot be read ({type(exc).__name__}: {detail})") from None
 
 
-def _read_any(path: Path, fmt: str, encoding: str | None, batch_rows: int) -> Iterator[RawBatch]:
+def _read_any(
+    path: Path, fmt: str, encoding: str | None, batch_rows: int, max_row_bytes: int
+) -> Iterator[RawBatch]:
     if fmt in ("csv", "tsv"):
-        yield from _read_delimited(path, encoding or "utf-8", "\t" if fmt == "tsv" else ",", batch_rows)
+        delimiter = "\t" if fmt == "tsv" else ","
+        yield from _read_delimited(path, encoding or "utf-8", delimiter, batch_rows, max_row_bytes)
     elif fmt == "jsonl":
-        yield from _read_jsonl(path, encoding or "utf-8", batch_rows)
+        yield from _read_jsonl(path, encoding or "utf-8", batch_rows, max_row_bytes)
     elif fmt == "parquet":
         yield from _read_parquet(path, batch_rows)
     elif fmt == "xlsx":
@@ -165,28 +174,61 @@ def _read_any(path: Path, fmt: str, encoding: str | None, batch_rows: int) -> It
         raise InputFileError(f"{path}: no reader for format {fmt}")
 
 
+class RowTooLong(Exception):
+    """A line or record over the row limit; it has been skipped (read in pieces, never held whole)."""
+
+    def __init__(self, size: int, limit: int, excerpt: str) -> None:
+        super().__init__(
+            f"the row is {size:,} bytes or more, over the {limit:,}-byte limit (TRIAGE_MAX_ROW_BYTES)"
+        )
+        self.excerpt = excerpt
+
+
+def bounded_lines(fh: io.TextIOBase, limit: int) -> Iterator[str | RowTooLong]:
+    """The file's lines, or a RowTooLong in place of a line over ``limit`` bytes of UTF-8."""
+    while line := fh.readline(limit + 1):
+        # a character is at most 4 bytes: shorter lines are surely within the limit (no encoding cost)
+        if len(line) * 4 <= limit or len(line.encode("utf-8", "surrogatepass")) <= limit:
+            yield line
+            continue
+        size, excerpt = len(line.encode("utf-8", "surrogatepass")), bounded(line[:MAX_RAW_CHARS])
+        while not line.endswith("\n") and (line := fh.readline(1 << 20)):  # skip the rest of the line
+            size += len(line.encode("utf-8", "surrogatepass"))
+        yield RowTooLong(size, limit, excerpt)
+
+
 class _Lines:
     """The physical lines of a text file as the csv reader takes them. The lines of the record being
     read are kept, so a broken record can be quarantined with its text, and everything after its
-    first line handed back: an unclosed quote then costs one row, not the rest of the file."""
+    first line handed back: an unclosed quote then costs one row, not the rest of the file. A line,
+    or a record of several lines, over the row limit raises RowTooLong (the csv reader passes it on)."""
 
-    def __init__(self, fh: io.TextIOBase) -> None:
-        self._fh = fh
+    def __init__(self, fh: io.TextIOBase, limit: int = DEFAULT_MAX_ROW_BYTES) -> None:
+        self._lines = bounded_lines(fh, limit)
+        self._limit = limit
         self._back: list[str] = []  # handed-back lines, last one first
         self.taken: list[str] = []
+        self._taken_chars = 0
         self.number = 0  # physical lines taken so far
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self._back.pop() if self._back else next(self._fh)
-        self.taken.append(line)
+        line = self._back.pop() if self._back else next(self._lines)
         self.number += 1
+        if isinstance(line, RowTooLong):
+            self.taken = []
+            raise line
+        self.taken.append(line)
+        self._taken_chars += len(line)
+        if self._taken_chars > self._limit:  # a quoted record running on over many lines
+            raise RowTooLong(self._taken_chars, self._limit, bounded(self.taken[0]))
         return line
 
     def start_record(self) -> None:
         self.taken = []
+        self._taken_chars = 0
 
     def give_back_all_but_first(self) -> str:
         """The record's first line; its later lines will be read again as records of their own."""
@@ -194,10 +236,13 @@ class _Lines:
         self._back.extend(reversed(rest))
         self.number -= len(rest)
         self.taken = []
+        self._taken_chars = 0
         return first
 
 
-def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) -> Iterator[RawBatch]:
+def _read_delimited(
+    path: Path, encoding: str, delimiter: str, batch_rows: int, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+) -> Iterator[RawBatch]:
     with open(path, encoding=encoding, newline="") as fh:
         if delimiter == "," and path.suffix.lower() == ".csv":
             sample = fh.read(8192)
@@ -205,13 +250,13 @@ def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) 
             first_line = sample.splitlines()[0] if sample else ""
             if first_line.count("\t") > first_line.count(","):
                 delimiter = "\t"  # a .csv that is really tab-separated (common in hotline exports)
-        lines = _Lines(fh)
+        lines = _Lines(fh, max_row_bytes)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             header = next(reader)
         except StopIteration:
             raise InputFileError(f"{path}: file is empty (no header line)") from None
-        except csv.Error as exc:
+        except (csv.Error, RowTooLong) as exc:
             raise InputFileError(f"{path}, line 1: cannot read the header: {exc}") from None
         width = len(header)
         batch = RawBatch(header)
@@ -227,6 +272,14 @@ def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) 
                 reader = csv.reader(lines, delimiter=delimiter, strict=True)
                 reason = f"unreadable CSV record: {exc}"
                 batch.broken.append(BrokenRow(start, reason, bounded(raw.rstrip("\r\n"))))
+                continue
+            except RowTooLong as exc:  # skipped in pieces; a record over several lines: its others re-read
+                lines.give_back_all_but_first()
+                reader = csv.reader(lines, delimiter=delimiter, strict=True)
+                batch.broken.append(BrokenRow(start, str(exc), exc.excerpt.rstrip("\r\n"), "row_too_long"))
+                if len(batch.rows) + len(batch.broken) >= batch_rows:
+                    yield batch
+                    batch = RawBatch(header)
                 continue
             if not values or (len(values) == 1 and not values[0].strip()):
                 continue  # blank line: not a record
@@ -247,7 +300,9 @@ def _read_delimited(path: Path, encoding: str, delimiter: str, batch_rows: int) 
         yield batch
 
 
-def _read_jsonl(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatch]:
+def _read_jsonl(
+    path: Path, encoding: str, batch_rows: int, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+) -> Iterator[RawBatch]:
     with open(path, encoding=encoding) as fh:
         if _is_json_array(fh):
             try:
@@ -257,25 +312,31 @@ def _read_jsonl(path: Path, encoding: str, batch_rows: int) -> Iterator[RawBatch
             lines = ((i, r) for i, r in enumerate(records, start=1))
             yield from _json_records(lines, batch_rows, parsed=True)
             return
-        yield from _json_records(enumerate(fh, start=1), batch_rows, parsed=False)
+        yield from _json_records(
+            enumerate(bounded_lines(fh, max_row_bytes), start=1), batch_rows, parsed=False
+        )
 
 
 def _is_json_array(fh: io.TextIOBase) -> bool:
     """A file starting with "[" is a JSON array only if its first line is not a whole JSON value
     followed by more lines: JSON Lines may begin with a (bad) array line. Rewinds the file."""
-    first = ""
-    for line in fh:
-        if line.strip():
+    first: str | RowTooLong = ""
+    lines = bounded_lines(fh, DEFAULT_MAX_ROW_BYTES)
+    for line in lines:
+        if isinstance(line, RowTooLong) or line.strip():
             first = line
             break
     try:
+        if isinstance(first, RowTooLong):  # a long first line: an array on one line, or a long bad row
+            return first.excerpt.lstrip().startswith("[")
         if not first.lstrip().startswith("["):
             return False
         try:
             json.loads(first)
         except (ValueError, RecursionError):
             return True  # e.g. "[" alone or a pretty-printed array
-        return not any(line.strip() for line in fh)  # "[...]" on one line, nothing after: an array
+        # "[...]" on one line, nothing after: an array
+        return not any(isinstance(x, RowTooLong) or x.strip() for x in lines)
     finally:
         fh.seek(0)
 
@@ -304,6 +365,13 @@ def _json_records(lines: Any, batch_rows: int, parsed: bool) -> Iterator[RawBatc
     for n, line in lines:
         if parsed:
             rec = line
+        elif isinstance(line, RowTooLong):
+            broken.append(BrokenRow(n, str(line), line.excerpt.rstrip("\r\n"), "row_too_long"))
+            if len(pending) + len(broken) >= batch_rows:
+                yield flush()
+                pending.clear()
+                broken.clear()
+            continue
         else:
             if not line.strip():
                 continue

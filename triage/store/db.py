@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,6 +202,43 @@ def require_schema(settings: Settings | None = None) -> None:
             f"status(es) {', '.join(missing)} of taxonomy/workflow.yaml are not in the database yet: "
             "run `triage db upgrade`"
         )
+
+
+class NotWritableError(OSError):
+    """A path the run must write (the SQLite database, its folder, the reports folder) is not writable."""
+
+
+def require_writable(settings: Settings | None = None, *, reports: bool = True) -> None:
+    """Before a night is run: every path it writes can be written, else one line naming the first
+    that cannot (a read-only var/ otherwise ends the run in a traceback half-way)."""
+    s = settings or get_settings()
+    paths = [s.reports_dir] if reports else []
+    if s.is_sqlite:
+        db = s.database_url.split("///", 1)[-1]
+        if db and db != ":memory:":
+            paths += [Path(db), Path(db).parent]  # SQLite writes its -wal and -shm files beside it
+    for p in paths:
+        if problem := _not_writable(p):
+            raise NotWritableError(problem)
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why ``path`` (or, if it does not exist yet, the folder it would be created in) cannot be
+    written; tried for real, so read-only mounts and ACLs count as well as modes."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        if p.is_dir():
+            with tempfile.TemporaryFile(dir=p):
+                pass
+        else:
+            with open(p, "r+b"):  # opened for writing, nothing written
+                pass
+    except OSError as exc:
+        what = "folder" if p.is_dir() else "file"
+        return f"{p}: this {what} is not writable ({exc.strerror}); the night needs to write {path}"
+    return None
 
 
 def table_names(settings: Settings | None = None) -> list[str]:

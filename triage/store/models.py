@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -159,6 +160,11 @@ class WorkflowStatus(Base):
     kind: Mapped[str] = mapped_column(String(16))
 
 
+# a proactive task is open until a status of kind fixed/closed in taxonomy/workflow.yaml
+# (tests/test_faults.py checks the two agree; a new such status needs a migration of the index)
+OPEN_TASK_WHERE = "kind = 'proactive' AND status NOT IN ('fixed', 'callback', 'closed')"
+
+
 class QueueItem(Base):
     """One unit of work in a street's (or the city centre's) queue: a ticket or a proactive task."""
 
@@ -170,6 +176,15 @@ class QueueItem(Base):
         Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
         Index("ix_queue_due_id", "due_at", "id"),  # analysts' and Open311's city-wide pages
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
+        # one open proactive task per key, kept by the database: two nights writing at once cannot
+        # both create it (the writer settles the conflict, triage/hotspots/proactive.py)
+        Index(
+            "uq_queue_open_task",
+            "task_key",
+            unique=True,
+            sqlite_where=text(OPEN_TASK_WHERE),
+            postgresql_where=text(OPEN_TASK_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -346,3 +361,16 @@ class ScanCluster(Base):
     expected: Mapped[float] = mapped_column(Float)
     llr: Mapped[float] = mapped_column(Float)
     p_value: Mapped[float] = mapped_column(Float)
+
+
+class NightLock(Base):
+    """Who holds a night (triage.store.locks): one row per held lock, for the message a second run
+    gets. On PostgreSQL the lock itself is an advisory lock; on SQLite this row is the lock."""
+
+    __tablename__ = "night_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    what: Mapped[str] = mapped_column(String(128))
+    since: Mapped[dt.datetime] = mapped_column(default=utcnow)
