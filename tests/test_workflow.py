@@ -86,7 +86,7 @@ def test_the_shipped_table_loads_and_derives_what_used_to_be_copied():
             "statuses #1 (pending_dispatch), field 'open311'",
         ),
         (lambda d: d["statuses"][1].update({"colour": "red"}), "statuses #2 (dispatched), field 'colour'"),
-        (lambda d: d["statuses"].append(dict(d["statuses"][0])), "duplicate status 'pending_dispatch'"),
+        (lambda d: d["statuses"].append(dict(d["statuses"][0])), "duplicate code 'pending_dispatch'"),
     ],
 )
 def test_a_broken_table_names_file_entry_and_field(tmp_path, change, message):

@@ -148,26 +148,13 @@ def _load_cached(p: Path) -> Workflow:
     data = _read_yaml(p)
     if not isinstance(data, dict):
         raise TaxonomyError(p, "expected a mapping with 'statuses' and 'transitions'")
-    statuses: dict[str, Status] = {}
-    for i, raw in enumerate(data.get("statuses") or [], start=1):
-        label = f"statuses #{i}" + (
-            f" ({raw.get('code')})" if isinstance(raw, dict) and raw.get("code") else ""
-        )
-        s = _validated(p, raw, Status, label)
-        if s.code in statuses:
-            raise TaxonomyError(p, f"duplicate status {s.code!r}", entry=label, field="code")
-        statuses[s.code] = s
+    statuses: dict[str, Status] = _section(p, data, "statuses", Status, "code")
     if not statuses:
         raise TaxonomyError(p, "no statuses", field="statuses")
     stamps = _timestamp_columns()
-    transitions: dict[str, Transition] = {}
-    for i, raw in enumerate(data.get("transitions") or [], start=1):
-        label = f"transitions #{i}" + (
-            f" ({raw.get('action')})" if isinstance(raw, dict) and raw.get("action") else ""
-        )
-        t = _validated(p, raw, Transition, label)
-        if t.action in transitions:
-            raise TaxonomyError(p, f"duplicate action {t.action!r}", entry=label, field="action")
+    transitions: dict[str, Transition] = _section(p, data, "transitions", Transition, "action")
+    for action, t in transitions.items():
+        label = f"transitions #{list(transitions).index(action) + 1} ({action})"
         for code in t.from_:
             if code != ANY and code not in statuses:
                 raise TaxonomyError(p, f"unknown status {code!r}", entry=label, field="from")
@@ -179,8 +166,20 @@ def _load_cached(p: Path) -> Workflow:
                     p, f"{col!r} is not a timestamp column of queue_items ({', '.join(sorted(stamps))})",
                     entry=label, field="sets",
                 )  # fmt: skip
-        transitions[t.action] = t
     return Workflow(statuses, transitions, p)
+
+
+def _section(p: Path, data: dict, key: str, model: type[_Strict], name: str) -> dict[str, Any]:
+    """The entries of one list of the file, validated and keyed by ``name``; duplicates refused."""
+    out: dict[str, Any] = {}
+    for i, raw in enumerate(data.get(key) or [], start=1):
+        label = f"{key} #{i}" + (f" ({raw.get(name)})" if isinstance(raw, dict) and raw.get(name) else "")
+        entry = _validated(p, raw, model, label)
+        code = getattr(entry, name)
+        if code in out:
+            raise TaxonomyError(p, f"duplicate {name} {code!r}", entry=label, field=name)
+        out[code] = entry
+    return out
 
 
 def clear_cache() -> None:
