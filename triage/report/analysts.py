@@ -15,6 +15,7 @@ from sqlalchemy import select
 from triage.config import get_settings
 from triage.geo import get_gazetteer
 from triage.report.render import render_to_file
+from triage.workflow import load_workflow
 from triage.store import (
     HotspotEvent,
     HotspotSignal,
@@ -189,7 +190,8 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
         ],  # fmt: skip
         "tasks": task_rows,
         "tasks_new": sum(t["new"] for t in task_rows),
-        "tasks_open": sum(1 for t in tasks if t.status not in ("resolved", "closed", "cancelled")),
+        # open work as the workflow table defines it ("resolved"/"cancelled" were never statuses)
+        "tasks_open": sum(1 for t in tasks if t.status in load_workflow().open_statuses),
     }
 
 
