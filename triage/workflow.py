@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,9 +85,9 @@ class Workflow:
     def of_kind(self, *kinds: str) -> tuple[str, ...]:
         return tuple(c for c, s in self.statuses.items() if s.kind in kinds)
 
-    @property
-    def open_statuses(self) -> tuple[str, ...]:
-        return self.of_kind("open")
+    @cached_property
+    def open_statuses(self) -> frozenset[str]:
+        return frozenset(self.of_kind("open"))
 
     def transition(self, action: str) -> Transition:
         return self.transitions[action]
@@ -106,7 +106,7 @@ class Workflow:
         from sqlalchemy import and_
 
         now = now or dt.datetime.now(dt.UTC)
-        return and_(table.c.status.in_(self.open_statuses), table.c.due_at < now)
+        return and_(table.c.status.in_(sorted(self.open_statuses)), table.c.due_at < now)
 
     def status_for_word(self, word: str, kinds: tuple[str, ...] = ("fixed", "closed")) -> str | None:
         """A status of the given kinds named by its code, Chinese name or an alias (imports)."""
@@ -138,9 +138,14 @@ def _validated(path: Path, raw: Any, model: type[_Strict], label: str) -> Any:
 
 def load_workflow(path: Path | str | None = None) -> Workflow:
     """Load and cross-check the workflow table; raise TaxonomyError on the first problem."""
-    if path is None:  # the hot path (per routed row, per API item): no file-system call
-        return _load_cached(get_settings().taxonomy_dir / "workflow.yaml")
+    if path is None:  # the hot path (per routed row, per API item): one cached look-up
+        return _load_dir(get_settings().taxonomy_dir)
     return _load_cached(Path(path).resolve())
+
+
+@lru_cache(maxsize=4)
+def _load_dir(taxonomy_dir: Path) -> Workflow:
+    return _load_cached(taxonomy_dir / "workflow.yaml")
 
 
 @lru_cache(maxsize=4)
@@ -184,3 +189,4 @@ def _section(p: Path, data: dict, key: str, model: type[_Strict], name: str) -> 
 
 def clear_cache() -> None:
     _load_cached.cache_clear()
+    _load_dir.cache_clear()

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from triage.config import get_settings
 from triage.geo import get_gazetteer
 from triage.report.render import render_to_file
-from triage.workflow import load_workflow
 from triage.store import (
     HotspotEvent,
     HotspotSignal,
@@ -26,6 +25,7 @@ from triage.store import (
 )
 from triage.taxonomy import load_taxonomy
 from triage.text import mask_pii
+from triage.workflow import load_workflow
 
 EXCERPT = 80
 PALETTE = ("#c2410c", "#1d4ed8", "#15803d", "#7c3aed", "#b45309", "#0f766e", "#be185d", "#4b5563")
