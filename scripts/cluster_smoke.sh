@@ -79,6 +79,7 @@ export TRIAGE_INBOX_DIR=$SMOKE/inbox
 export TRIAGE_VAR_DIR=$SMOKE/var
 export TRIAGE_RETRY_DELAY_S=5
 export TRIAGE_CLASSIFY_SHARDS=4
+export TRIAGE_PII_SALT=smoke-$RUN_TAG  # the DAGs refuse the public default on PostgreSQL
 
 mkdir -p "$TRIAGE_INBOX_DIR"
 cp -r "$ROOT/data_samples/inbox/$NIGHT" "$TRIAGE_INBOX_DIR/"

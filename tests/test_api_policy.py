@@ -128,3 +128,10 @@ def test_street_codes_are_ascii_digits_only(live, code):
             c.post("/api/v1/items/1/redispatch", json={"version": 1, "street_code": code}).status_code == 422
         )
         assert c.get("/api/v1/queue", params={"street": WANGJING}).status_code == 200
+
+
+def test_a_control_character_in_a_filter_is_refused_not_a_server_error(live):
+    """A NUL byte in ?category= reached PostgreSQL ("text fields cannot contain NUL"): a 500."""
+    with live.client("analyst") as c:
+        assert c.get("/api/v1/queue", params={"category": "street\x00vending"}).status_code == 422
+        assert c.get("/api/v1/queue", params={"category": "' OR '1'='1"}).json()["total"] == 0

@@ -132,7 +132,7 @@ def test_scoreboard_from_the_database(db, tmp_path):
             if i % 3 == 0:
                 continue
             c.execute(update(QueueItem).where(QueueItem.id == item_id).values(
-                status="resolved", resolved_at=due - dt.timedelta(hours=1),
+                status="fixed", resolved_at=due - dt.timedelta(hours=1),
                 satisfaction="satisfied" if i % 2 else "unsatisfied"))  # fmt: skip
     b = scoreboard(dt.date(2026, 11, 1), night)
     assert b["has_handling"] and b["districts"]

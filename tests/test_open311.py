@@ -80,6 +80,16 @@ def test_post_request_is_classified_routed_and_readable(live):
     with live.client("wanshoulu") as o:
         r = o.get(f"/open311/v2/requests/{sid}.json")
         assert r.status_code == 404 and set(r.json()[0]) == {"code", "description"}
+    # built by the one ticket constructor: the same content hash and shard as an ingested row
+    from sqlalchemy import select
+
+    from triage.ingest.schema import TICKET_OPTIONAL, content_hash, shard_of
+    from triage.store import Ticket, get_engine
+
+    with get_engine().connect() as conn:
+        row = conn.execute(select(Ticket.__table__).where(Ticket.ticket_id == sid)).mappings().one()
+    assert row["content_hash"] == content_hash(dict(row)) and row["shard"] == shard_of(sid)
+    assert set(TICKET_OPTIONAL) <= set(row) and row["night"] == row["received_date"]
 
 
 def test_uncertain_post_goes_to_the_centre_not_dropped(live):

@@ -123,6 +123,19 @@ def test_caller_hash_is_stable_salted_and_ignores_formatting():
     assert mask_phone("13812345678") == "138****5678"
 
 
+def test_caller_hash_is_an_hmac_that_legacy_hashes_convert_to():
+    import hashlib
+    import hmac
+
+    from triage.text import legacy_caller_hash, rehash_legacy
+
+    legacy = hashlib.sha256(b"s1:13812345678").hexdigest()[:20]  # what was stored before
+    assert legacy_caller_hash("13812345678", "s1") == legacy
+    new = caller_hash("13812345678", "s1")
+    assert new == hmac.new(b"s1", legacy.encode(), hashlib.sha256).hexdigest()[:32] != legacy
+    assert rehash_legacy(legacy, "s1") == new and len(new) == 32
+
+
 @pytest.mark.parametrize(
     ("phone", "masked"),
     [

@@ -86,7 +86,7 @@ def test_the_shipped_table_loads_and_derives_what_used_to_be_copied():
             "statuses #1 (pending_dispatch), field 'open311'",
         ),
         (lambda d: d["statuses"][1].update({"colour": "red"}), "statuses #2 (dispatched), field 'colour'"),
-        (lambda d: d["statuses"].append(dict(d["statuses"][0])), "duplicate status 'pending_dispatch'"),
+        (lambda d: d["statuses"].append(dict(d["statuses"][0])), "duplicate code 'pending_dispatch'"),
     ],
 )
 def test_a_broken_table_names_file_entry_and_field(tmp_path, change, message):
@@ -237,3 +237,26 @@ def test_labels_asset_is_announced_once_enough_new_labels_arrived(db):
     assert new_labels(1) == {"new_labels": 0, "announce": False}  # announced labels are not re-counted
     record_correction(items[2]["ticket_id"], "sanitation", "ana")
     assert new_labels(1) == {"new_labels": 1, "announce": True}
+
+
+def test_migration_0005_turns_stored_caller_hashes_into_the_hmac_ones(db):
+    """A repeat caller still matches across the upgrade: hashes stored before 0005 become exactly
+    what ingest computes now for the same number, without the number."""
+    from triage.config import get_settings
+    from triage.store import get_engine, upgrade
+    from triage.store.db import downgrade
+    from triage.text import caller_hash, legacy_caller_hash
+
+    salt = get_settings().pii_salt
+    it = seed_item(WANGJING)
+    downgrade(revision="0004")
+    with get_engine().begin() as c:
+        c.execute(
+            text("UPDATE tickets SET caller_hash = :h WHERE ticket_id = :t"),
+            {"h": legacy_caller_hash("13812345678", salt), "t": it["ticket_id"]},
+        )
+    upgrade()
+    upgrade()  # at the head already: a no-op
+    with get_engine().connect() as c:
+        got = c.execute(text("SELECT caller_hash FROM tickets WHERE ticket_id = :t"), {"t": it["ticket_id"]})
+        assert got.scalar_one() == caller_hash("+86 138 1234 5678", salt)

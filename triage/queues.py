@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from triage.geo import get_gazetteer, get_resolver
 from triage.store import QueueItem, Ticket, get_engine
+from triage.workflow import load_workflow
 
 CENTRE = "centre"
 
@@ -60,10 +61,9 @@ def queue_query(
         q = q.where(QueueItem.status == status)
     if category:
         q = q.where(QueueItem.category == category)
-    if overdue is True:
-        q = q.where(QueueItem.due_at < now, QueueItem.resolved_at.is_(None))
-    elif overdue is False:
-        q = q.where((QueueItem.due_at >= now) | QueueItem.resolved_at.is_not(None))
+    if overdue is not None:  # the workflow's one overdue rule
+        late = load_workflow().overdue_clause(QueueItem.__table__, now)
+        q = q.where(late if overdue else ~late)
     return q
 
 
@@ -94,7 +94,7 @@ def item_dict(item: QueueItem, ticket: Ticket | None) -> dict[str, Any]:
         "sla_tier": item.sla_tier,
         "priority": item.priority,
         "due_at": item.due_at,
-        "overdue": item.resolved_at is None and item.due_at < now,
+        "overdue": load_workflow().is_overdue(item.status, item.due_at, now),
         "status": item.status,
         "centre_reason": item.centre_reason,
         "return_count": item.return_count,

@@ -240,15 +240,13 @@ def intake_one(
 
     Same rules as the night: text normalised and PII-masked before storage, the champion model's
     category (below its threshold → centre), the routing table, one queue item + its audit event."""
-    import hashlib
     import uuid
-    import zlib
 
     import numpy as np
 
     from triage.classify.registry import load_champion
     from triage.classify.train import predict_frame
-    from triage.ingest.schema import SHARDS
+    from triage.ingest.schema import ticket_values
     from triage.store import QueueEvent
     from triage.text import clean_text
 
@@ -257,14 +255,11 @@ def intake_one(
     tid = ticket_id or f"O311-{now.astimezone(settings.tz):%Y%m%d}-{uuid.uuid4().hex[:10]}"
     text_ = clean_text(description)
     addr = clean_text(address) if address else None
-    local = now.astimezone(settings.tz).date()
-    ticket = {
-        "ticket_id": tid, "received_at": now, "received_date": local, "night": local, "title": None,
-        "text": text_, "address": addr, "channel": channel, "lat": lat, "lon": lon,
-        "source_category": source_category, "ingested_at": now,
-        "content_hash": hashlib.sha1(f"{text_}|{addr}|{lat}|{lon}".encode()).hexdigest(),
-        "shard": zlib.crc32(tid.encode()) % SHARDS,
-    }  # fmt: skip
+    ticket = ticket_values(
+        tid, now, text_, tz=settings.tz, address=addr, channel=channel, lat=lat, lon=lon,
+        source_category=source_category,
+    )  # fmt: skip
+    ticket.update(night=ticket["received_date"], ingested_at=now)
     model = load_champion()
     pred = predict_frame(model.estimator, np.array([["", text_]], dtype=object), model.threshold).iloc[0]
     needs_review = bool(pred["needs_review"]) and not client_code_agrees(

@@ -9,6 +9,7 @@ number or ID number is ever stored in clear.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import threading
 import unicodedata
@@ -197,7 +198,19 @@ def clean_text(text: str | None) -> str:
 
 
 def caller_hash(phone: str | None, salt: str) -> str | None:
-    """A salted one-way hash of a caller's phone number, for repeat-caller counts only."""
+    """A keyed one-way hash of a caller's phone number, for repeat-caller counts only.
+
+    HMAC-SHA-256 with the secret ``TRIAGE_PII_SALT`` as key (a plain salted SHA-256 of an 11-digit
+    number can be brute-forced by anyone who learns the salt's scheme; without the key an HMAC
+    cannot). The message is the pre-HMAC hash (:func:`legacy_caller_hash`), so hashes stored before
+    the change become today's by :func:`rehash_legacy` alone — no phone numbers needed (migration
+    0005 does it). 32 hex characters; a legacy hash has 20."""
+    legacy = legacy_caller_hash(phone, salt)
+    return rehash_legacy(legacy, salt) if legacy else None
+
+
+def legacy_caller_hash(phone: str | None, salt: str) -> str | None:
+    """The caller hash before HMAC (salted SHA-256, 20 hex characters)."""
     if not phone:
         return None
     digits = re.sub(r"\D", "", normalize(phone))
@@ -205,6 +218,11 @@ def caller_hash(phone: str | None, salt: str) -> str | None:
         return None
     digits = digits[-11:]  # +86 / 0086 prefixes do not make a different caller
     return hashlib.sha256(f"{salt}:{digits}".encode()).hexdigest()[:20]
+
+
+def rehash_legacy(legacy: str, key: str) -> str:
+    """A stored legacy caller hash → the current one (the same caller keeps matching)."""
+    return hmac.new(key.encode(), legacy.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def mask_phone(phone: str | None) -> str | None:

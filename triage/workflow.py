@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,9 +85,9 @@ class Workflow:
     def of_kind(self, *kinds: str) -> tuple[str, ...]:
         return tuple(c for c, s in self.statuses.items() if s.kind in kinds)
 
-    @property
-    def open_statuses(self) -> tuple[str, ...]:
-        return self.of_kind("open")
+    @cached_property
+    def open_statuses(self) -> frozenset[str]:
+        return frozenset(self.of_kind("open"))
 
     def transition(self, action: str) -> Transition:
         return self.transitions[action]
@@ -106,7 +106,7 @@ class Workflow:
         from sqlalchemy import and_
 
         now = now or dt.datetime.now(dt.UTC)
-        return and_(table.c.status.in_(self.open_statuses), table.c.due_at < now)
+        return and_(table.c.status.in_(sorted(self.open_statuses)), table.c.due_at < now)
 
     def status_for_word(self, word: str, kinds: tuple[str, ...] = ("fixed", "closed")) -> str | None:
         """A status of the given kinds named by its code, Chinese name or an alias (imports)."""
@@ -138,9 +138,14 @@ def _validated(path: Path, raw: Any, model: type[_Strict], label: str) -> Any:
 
 def load_workflow(path: Path | str | None = None) -> Workflow:
     """Load and cross-check the workflow table; raise TaxonomyError on the first problem."""
-    if path is None:  # the hot path (per routed row, per API item): no file-system call
-        return _load_cached(get_settings().taxonomy_dir / "workflow.yaml")
+    if path is None:  # the hot path (per routed row, per API item): one cached look-up
+        return _load_dir(get_settings().taxonomy_dir)
     return _load_cached(Path(path).resolve())
+
+
+@lru_cache(maxsize=4)
+def _load_dir(taxonomy_dir: Path) -> Workflow:
+    return _load_cached(taxonomy_dir / "workflow.yaml")
 
 
 @lru_cache(maxsize=4)
@@ -148,26 +153,13 @@ def _load_cached(p: Path) -> Workflow:
     data = _read_yaml(p)
     if not isinstance(data, dict):
         raise TaxonomyError(p, "expected a mapping with 'statuses' and 'transitions'")
-    statuses: dict[str, Status] = {}
-    for i, raw in enumerate(data.get("statuses") or [], start=1):
-        label = f"statuses #{i}" + (
-            f" ({raw.get('code')})" if isinstance(raw, dict) and raw.get("code") else ""
-        )
-        s = _validated(p, raw, Status, label)
-        if s.code in statuses:
-            raise TaxonomyError(p, f"duplicate status {s.code!r}", entry=label, field="code")
-        statuses[s.code] = s
+    statuses: dict[str, Status] = _section(p, data, "statuses", Status, "code")
     if not statuses:
         raise TaxonomyError(p, "no statuses", field="statuses")
     stamps = _timestamp_columns()
-    transitions: dict[str, Transition] = {}
-    for i, raw in enumerate(data.get("transitions") or [], start=1):
-        label = f"transitions #{i}" + (
-            f" ({raw.get('action')})" if isinstance(raw, dict) and raw.get("action") else ""
-        )
-        t = _validated(p, raw, Transition, label)
-        if t.action in transitions:
-            raise TaxonomyError(p, f"duplicate action {t.action!r}", entry=label, field="action")
+    transitions: dict[str, Transition] = _section(p, data, "transitions", Transition, "action")
+    for action, t in transitions.items():
+        label = f"transitions #{list(transitions).index(action) + 1} ({action})"
         for code in t.from_:
             if code != ANY and code not in statuses:
                 raise TaxonomyError(p, f"unknown status {code!r}", entry=label, field="from")
@@ -179,9 +171,22 @@ def _load_cached(p: Path) -> Workflow:
                     p, f"{col!r} is not a timestamp column of queue_items ({', '.join(sorted(stamps))})",
                     entry=label, field="sets",
                 )  # fmt: skip
-        transitions[t.action] = t
     return Workflow(statuses, transitions, p)
+
+
+def _section(p: Path, data: dict, key: str, model: type[_Strict], name: str) -> dict[str, Any]:
+    """The entries of one list of the file, validated and keyed by ``name``; duplicates refused."""
+    out: dict[str, Any] = {}
+    for i, raw in enumerate(data.get(key) or [], start=1):
+        label = f"{key} #{i}" + (f" ({raw.get(name)})" if isinstance(raw, dict) and raw.get(name) else "")
+        entry = _validated(p, raw, model, label)
+        code = getattr(entry, name)
+        if code in out:
+            raise TaxonomyError(p, f"duplicate {name} {code!r}", entry=label, field=name)
+        out[code] = entry
+    return out
 
 
 def clear_cache() -> None:
     _load_cached.cache_clear()
+    _load_dir.cache_clear()

@@ -22,8 +22,8 @@ Who = Annotated[Principal, Depends(require_principal)]
 StatusName = Literal[load_workflow().codes]  # type: ignore[valid-type]  # taxonomy/workflow.yaml
 # ASCII digits only: "\d" would also take full-width and other scripts' digits (an empty 200)
 _STREET_CODE = r"^([0-9]{9}|centre)$"
-# category codes are plain ASCII words (a NUL byte would reach PostgreSQL and fail there: a 500)
-CategoryCode = Annotated[str, Field(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+# a category filter is text without control characters (a NUL byte reached PostgreSQL: a 500)
+CategoryCode = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # larger ids would overflow the INTEGER column
 
 

@@ -4,7 +4,8 @@ Input ``X`` is either a 1-D sequence of strings (the whole ticket) or a 2-D arra
 (n, 2) holding ``[title, text]``. Every string is normalised first (traditional → simplified,
 full-width → half-width), so script and width never change a prediction.
 
-Features (a sparse ``FeatureUnion``):
+Features (sparse blocks stacked side by side by ``TicketClassifier._transform``, one per view
+below; not an sklearn ``FeatureUnion``, which would re-run the text normalisation per view):
 - character n-grams of the whole ticket (TF-IDF, sublinear) — robust to segmentation errors;
 - jieba words and word bigrams, with the taxonomy's keywords and the gazetteer's names as a
   user dictionary — carries meaning that characters split;
@@ -390,6 +391,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         return e / e.sum(axis=1, keepdims=True)
 
     def decision_function(self, X: Any) -> np.ndarray:
+        """The class probabilities (exactly ``predict_proba``), not SVM margins: the calibrated model
+        has no single margin per class. Kept only for sklearn tools that ask for a score."""
         return self.predict_proba(X)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -240,12 +240,7 @@ def validate_row(
             "text_too_long", "text", f"text has {len(text):,} characters; the limit is {max_text_chars:,}"
         )
 
-    values: dict[str, Any] = {
-        "ticket_id": tid,
-        "received_at": received,
-        "received_date": received.astimezone(tz).date(),
-        "text": text,
-    }
+    values: dict[str, Any] = {}
     for col, limit in (("title", 500), ("address", 500), ("district", 64), ("street", 128), ("community", 128),
                        ("channel", 32), ("category", 64)):  # fmt: skip
         raw = _text(get(col))
@@ -289,9 +284,38 @@ def validate_row(
         warnings.append("bad_votes")
         values["votes"] = None
 
+    return CleanRow(ticket_values(tid, received, text, tz=tz, **values), warnings)
+
+
+TICKET_OPTIONAL = ("title", "address", "district", "street", "community", "channel", "caller_hash",
+                   "caller_masked", "lat", "lon", "source_category", "votes")  # fmt: skip
+
+
+def shard_of(ticket_id: str) -> int:
+    """The ticket's stable work bucket (0..SHARDS-1): the one shard formula."""
+    return zlib.crc32(ticket_id.encode()) % SHARDS
+
+
+def ticket_values(
+    ticket_id: str, received_at: dt.datetime, text: str, *, tz: ZoneInfo, **optional: Any
+) -> dict[str, Any]:
+    """The one constructor of a ticket row, for every way a ticket arrives (a nightly file or SQL
+    pull, an Open311 POST, the intra-day path): cleaned values in, the row out with every optional
+    column (None when not given), the Beijing date, the content hash and the shard. The caller
+    adds where it came from (night, source file and row, ingested_at)."""
+    unknown = set(optional) - set(TICKET_OPTIONAL)
+    if unknown:
+        raise TypeError(f"not ticket columns: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "received_at": received_at,
+        "received_date": received_at.astimezone(tz).date(),
+        "text": text,
+        **{c: optional.get(c) for c in TICKET_OPTIONAL},
+    }
     values["content_hash"] = content_hash(values)
-    values["shard"] = zlib.crc32(tid.encode()) % SHARDS
-    return CleanRow(values, warnings)
+    values["shard"] = shard_of(ticket_id)
+    return values
 
 
 _HASHED = ("received_at", "title", "text", "address", "district", "street", "community", "channel",

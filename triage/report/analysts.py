@@ -25,6 +25,7 @@ from triage.store import (
 )
 from triage.taxonomy import load_taxonomy
 from triage.text import mask_pii
+from triage.workflow import load_workflow
 
 EXCERPT = 80
 PALETTE = ("#c2410c", "#1d4ed8", "#15803d", "#7c3aed", "#b45309", "#0f766e", "#be185d", "#4b5563")
@@ -189,7 +190,8 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
         ],  # fmt: skip
         "tasks": task_rows,
         "tasks_new": sum(t["new"] for t in task_rows),
-        "tasks_open": sum(1 for t in tasks if t.status not in ("resolved", "closed", "cancelled")),
+        # open work as the workflow table defines it ("resolved"/"cancelled" were never statuses)
+        "tasks_open": sum(1 for t in tasks if t.status in load_workflow().open_statuses),
     }
 
 

@@ -18,41 +18,12 @@ import pandas as pd
 import yaml
 
 from triage.synth.places import LAT_RANGE, LON_RANGE, Places, load_places
+from triage.taxonomy import CATEGORY_CODES
 
 # ---------------------------------------------------------------------------------------------
 # fixed vocabulary
 
-CATEGORY_CODES: tuple[str, ...] = (
-    "street_vending",
-    "unlicensed_business",
-    "wall_opening",
-    "group_rental",
-    "basement_dwelling",
-    "short_term_rental",
-    "illegal_construction",
-    "vacated_land",
-    "under_bridge",
-    "construction_site",
-    "shantytown_relocation",
-    "road_handover",
-    "community_facilities",
-    "property_management",
-    "old_community_renovation",
-    "sanitation",
-    "environment_nuisance",
-    "safety_hazard",
-    "overhead_cables",
-    "waterfront_greenway",
-    "convenience_services",
-    "enterprise_relocation",
-    "public_service_area_order",
-    "traffic_parking",
-    "labor_social_security",
-    "education",
-    "health_medical",
-    "consumer_rights",
-    "other",
-)
+# the 29 category codes: CATEGORY_CODES of triage.taxonomy (defined once, imported above)
 
 # share of tickets (renormalised), shaped like real 12345 data
 CATEGORY_WEIGHTS: dict[str, float] = {

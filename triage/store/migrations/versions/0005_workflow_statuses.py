@@ -1,10 +1,18 @@
-"""workflow_statuses: queue_items.status may only hold a status of taxonomy/workflow.yaml (after 0004)
+"""workflow_statuses: queue_items.status may only hold a status of taxonomy/workflow.yaml (after 0004);
+callers' hashes become HMAC-SHA-256
+
 
 The status column was a free string. It now refers to ``workflow_statuses`` (code, name, kind), a
 table `triage db upgrade` keeps in step with taxonomy/workflow.yaml (adding a status is one edit
 there, no migration). PostgreSQL enforces it with a foreign key; SQLite, whose ALTER TABLE cannot
 add one without rebuilding queue_items (and a rebuild would cascade-delete its audit events), with
 two triggers. This revision seeds the eight statuses the product had when it was written.
+
+tickets.caller_hash: the salted SHA-256 (20 hex characters) becomes an HMAC-SHA-256 keyed with
+TRIAGE_PII_SALT over that hash (32 characters, triage.text.caller_hash), so stored hashes are
+converted here without any phone number: run the upgrade with the same TRIAGE_PII_SALT the tickets
+were ingested with. Only 20-character values are converted (running it again changes nothing); a
+downgrade keeps the converted values (the HMAC cannot be undone, and the old code only compares them).
 
 Revision ID: 0005
 Revises: 0004
@@ -26,7 +34,22 @@ STATUSES = [
 _MESSAGE = "queue_items.status is not a status of workflow_statuses (taxonomy/workflow.yaml)"
 
 
+def _rehash_callers() -> None:
+    from triage.config import get_settings
+    from triage.text import rehash_legacy
+
+    key = get_settings().pii_salt
+    conn = op.get_bind()
+    old = conn.execute(
+        sa.text("SELECT DISTINCT caller_hash FROM tickets WHERE LENGTH(caller_hash) = 20")
+    ).scalars().all()
+    update = sa.text("UPDATE tickets SET caller_hash = :new WHERE caller_hash = :old")
+    for i in range(0, len(old), 10_000):
+        conn.execute(update, [{"old": h, "new": rehash_legacy(h, key)} for h in old[i : i + 10_000]])
+
+
 def upgrade() -> None:
+    _rehash_callers()
     table = op.create_table(
         "workflow_statuses",
         sa.Column("code", sa.String(length=24), primary_key=True),
