@@ -14,13 +14,35 @@ import datetime as dt
 import os
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    dag,
+    get_current_context,
+    task,
+)
 
 TZ = "Asia/Shanghai"
 TICKETS = Asset("triage://tickets")  # the retrain DAG listens to fresh tickets and labels
 CLASSIFY_SHARDS = int(os.environ.get("TRIAGE_CLASSIFY_SHARDS", "2"))
 # a failed task is retried after this delay (a worker lost mid-task, a database restart)
 RETRY_DELAY = dt.timedelta(seconds=int(os.environ.get("TRIAGE_RETRY_DELAY_S", "120")))
+# the night should be done by ~03:30 (report read at the morning meeting): later raises an alert
+DEADLINE = dt.timedelta(minutes=int(os.environ.get("TRIAGE_NIGHTLY_DEADLINE_MIN", "120")))
+# dag.test() of Airflow 3.3 cannot finish a run of a DAG with a deadline (its test copy of the DAG
+# keeps the serialized alert where the scheduler has the alert's id): the tests parse with this off
+DEADLINES = os.environ.get("TRIAGE_DAG_DEADLINES", "1") != "0"
+
+
+def alert_failed(context: dict) -> None:
+    """A failed run alerts the operators at once (triage.notify; never raises)."""
+    from triage.notify import run_failed
+
+    run_failed(context)
 
 
 def night_of_run() -> str:
@@ -45,6 +67,14 @@ def night_of_run() -> str:
         "night": Param(None, type=["null", "string"], description="override the night (YYYY-MM-DD)"),
         "inbox": Param(None, type=["null", "string"], description="inbox folder (default TRIAGE_INBOX_DIR)"),
     },
+    on_failure_callback=alert_failed,
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=DEADLINE,
+        callback=SyncCallback("triage.notify.run_late", kwargs={"dag_id": "nightly_triage"}),
+    )
+    if DEADLINES
+    else None,
     tags=["triage", "nightly"],
 )
 def nightly_triage():

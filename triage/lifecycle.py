@@ -241,6 +241,7 @@ def redispatch(
             "queue": "street",
             "street_code": code,
             "district_code": unit.district_code,
+            "dispatched_at": utcnow(),  # the new street's clock starts now
         }
 
     return _change(
