@@ -349,8 +349,7 @@ def run_failed(context: dict[str, Any] | None = None) -> dict[str, Any]:
     body = (
         f"DAG {dag_id} · run {run_id}{task}\n{_excerpt(str(why))}\n请查看 Airflow 日志 (see the Airflow log)."
     )
-    enqueue("run_failed", f"run_failed:{dag_id}:{run_id}", subject, body)
-    return deliver_pending()
+    return _alert_now("run_failed", f"run_failed:{dag_id}:{run_id}", subject, body)
 
 
 @_never_raise
@@ -360,5 +359,30 @@ def run_late(dag_id: str = "", context: dict[str, Any] | None = None, **_: Any) 
     dag_id = dag_id or d
     subject = f"【运行超时】{dag_id} 超过时限仍未完成 run past its deadline"
     body = f"DAG {dag_id} · run {run_id} 仍在运行或排队 (still running or queued)."
-    enqueue("run_late", f"run_late:{dag_id}:{run_id}", subject, body)
+    return _alert_now("run_late", f"run_late:{dag_id}:{run_id}", subject, body)
+
+
+def _alert_now(kind: str, key: str, subject: str, body: str) -> dict[str, Any]:
+    """Record and deliver at once. If the database itself is what failed (unreachable, not
+    migrated), the alert is sent straight to the channels, without the once-only record."""
+    try:
+        enqueue(kind, key, subject, body)
+    except Exception as exc:  # noqa: BLE001 - the run's own failure may be the database
+        from triage.text import mask_text
+
+        s = get_settings()
+        log.warning("notify: cannot record alert %s (%s); sending it unrecorded", key, type(exc).__name__)
+        subject = mask_text(subject)
+        body = mask_text(f"{body}\n(数据库不可用 database unavailable: {type(exc).__name__})")
+        sent = []
+        for ch in s.notify_channels:
+            try:
+                if ch == "webhook":
+                    send_webhook(s, kind, subject, body)
+                else:
+                    send_email(s, subject, body)
+                sent.append(ch)
+            except Exception as err:  # noqa: BLE001 - one line, the run goes on
+                log.warning("notify: %s delivery of %s failed: %s", ch, key, err)
+        return {"sent_unrecorded": sent}
     return deliver_pending()
