@@ -299,6 +299,7 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
     for c in ("due_at", "resolved_at", "first_at", "dispatched_at"):
         df[c] = pd.to_datetime(df[c], utc=True)
     end_utc = pd.Timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()), tz="Asia/Shanghai")
+    end_utc = min(end_utc, pd.Timestamp.now(tz="UTC"))  # a month in progress: what is due by now
     answered = df["first_at"].fillna(df["resolved_at"])
     # fair clocks: the street's share counts from dispatch to it, the city's from receipt
     from triage.taxonomy import load_taxonomy
@@ -322,7 +323,9 @@ def governance_lists(month: str, params: GovernanceParams | None = None) -> dict
     start, end = month_bounds(month)
     t = load_month_tickets(month)
     items = load_rate_items(start, end)
-    has_handling = bool(len(items)) and bool(items["first_at"].notna().any() or items["resolved"].any())
+    has_handling = bool(len(items)) and bool(
+        items["first_at"].notna().any() or items["resolved"].any() or items["rated"].any()
+    )
     return {
         "month": start.strftime("%Y-%m"),
         "tickets": t,
