@@ -23,12 +23,11 @@ from triage.store.models import utcnow
 # next stage's queries are planned for a million rows, not for the empty tables of the last ANALYZE
 STAGE_WRITES = {
     "ingest": ("tickets", "quarantine", "ingest_files"),
-    "dispatch": ("tickets", "quarantine", "ingest_files", "predictions", "queue_items", "queue_events"),
     "classify": ("predictions",),
     "route": ("queue_items", "queue_events"),
     "hotspots": ("hotspot_signals", "hotspot_events", "scan_clusters"),
     "proactive": ("queue_items", "queue_events"),
-}
+}  # the intra-day dispatch adds a few rows to large tables: no statistics refresh every 10 minutes
 
 
 def night_inbox(night: dt.date, inbox: Path | str | None = None) -> Path:
@@ -240,13 +239,27 @@ def _ledger_ids(nights: list[dt.date]) -> list[int]:
         ).scalars())  # fmt: skip
 
 
+def _waiting_tickets(files: list[int]) -> bool:
+    """Whether any ticket of these ledger files still lacks a prediction or a queue item."""
+    from sqlalchemy import and_, exists, select
+
+    from triage.store import Prediction, QueueItem, Ticket
+
+    of_files = Ticket.source_file_id.in_(files)
+    unclassified = ~exists().where(Prediction.ticket_id == Ticket.ticket_id)
+    unrouted = ~exists().where(and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
+    with get_engine().connect() as conn:
+        return (
+            conn.execute(select(Ticket.ticket_id).where(of_files, unclassified | unrouted).limit(1)).first()
+            is not None
+        )
+
+
 def dispatch_stage(inbox: Path | str | None = None, today: dt.date | None = None) -> dict[str, Any]:
     """The intra-day path: the inbox files that arrived since the last run are ingested, and just
     their tickets classified and routed with the current champion — the same ledger, quarantine and
     idempotency as the night, which then finds them done. Emergencies dispatched raise alerts."""
     from triage import notify
-    from triage.classify.batch import classify_pending
-    from triage.route import route_pending
 
     folders = dispatch_folders(inbox, today)
 
@@ -257,7 +270,10 @@ def dispatch_stage(inbox: Path | str | None = None, today: dt.date | None = None
         # the tickets of all of these nights' files: a run stopped after ingesting is finished by the next
         day_files = _ledger_ids([night for night, _ in folders])
         counts: dict[str, Any] = {"classified": 0, "to_street": 0, "to_centre": 0}
-        if day_files:
+        if day_files and _waiting_tickets(day_files):  # else the model is not even loaded
+            from triage.classify.batch import classify_pending
+            from triage.route import route_pending
+
             c = classify_pending(source_files=day_files)
             r = route_pending(source_files=day_files)
             counts = {"classified": c["classified"], "model_version": c["model_version"],
