@@ -257,15 +257,15 @@ def emergencies_dispatched(since: dt.datetime) -> dict[str, Any]:
 def overdue_items(now: dt.datetime | None = None) -> dict[str, Any]:
     """An alert for each open ticket whose deadline passed within the look-back window: a street's
     item by the street's clock (dispatch + tier hours), a centre item by the citizen's (``due_at``)."""
+    s = get_settings()
+    if not s.notify_channels:
+        return {"overdue": 0}
     from sqlalchemy import select
 
     from triage.hotspots.governance import street_deadline
     from triage.store import QueueItem, Ticket, get_engine
     from triage.taxonomy import load_taxonomy
 
-    s = get_settings()
-    if not s.notify_channels:
-        return {"overdue": 0}
     now = now or _now()
     tax = load_taxonomy()
     recent = now - dt.timedelta(hours=s.notify_lookback_hours)
