@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,12 +48,18 @@ def tickets(n: int, seed: int, prefix: str, day: dt.date, emergency_every: int =
     return df
 
 
+CPU: dict[str, float] = {}  # CPU seconds (user + sys) of the last dispatch process: load-independent
+
+
 def dispatch(inbox: Path, env: dict[str, str]) -> tuple[float, dict]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
         [str(TRIAGE), "dispatch", "--inbox", str(inbox), "--json"], env=env, capture_output=True, text=True
     )
     took = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["last"] = round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2)
     if out.returncode:
         raise SystemExit(out.stderr[-2000:])
     return took, json.loads(out.stdout)
@@ -113,6 +120,7 @@ def main() -> None:
     res: dict = {"db": args.db, "history": args.history, "cores": os.cpu_count(), "machine": platform.node()}
 
     res["nothing_new_empty_s"], _ = dispatch(inbox, env)
+    res["nothing_new_empty_cpu_s"] = CPU["last"]
 
     # a file lands (written under a hidden name, renamed into place) and is dispatched
     part = write_table(tickets(args.landing, 2, "L", yesterday, emergency_every=10), folder / ".landing.csv")
@@ -121,7 +129,7 @@ def main() -> None:
     runs = []
     while True:
         took, out = dispatch(inbox, env)
-        runs.append({"seconds": round(took, 2), "new": out["rows_new"], "waiting": out["waiting_files"],
+        runs.append({"seconds": round(took, 2), "cpu_s": CPU["last"], "new": out["rows_new"], "waiting": out["waiting_files"],
                      "to_street": out["to_street"]})  # fmt: skip
         if emergencies_queued("L") and out["waiting_files"] == 0:
             break
@@ -132,6 +140,7 @@ def main() -> None:
     res["landing_emergencies_in_street_queue"] = emergencies_queued("L")
 
     res["nothing_new_after_s"], _ = dispatch(inbox, env)
+    res["nothing_new_after_cpu_s"] = CPU["last"]
 
     big = write_table(tickets(args.big, 3, "B", yesterday), folder / "big.parquet")
     t = time.time() - 60
