@@ -151,6 +151,7 @@ def main() -> None:
         out["rows_new"],
         out["to_street"] + out["to_centre"],
     )
+    res["big_run_cpu_s"] = CPU["last"]
     res["loadavg_before"], res["loadavg_after"] = (
         [round(x, 2) for x in load0],
         [round(x, 2) for x in os.getloadavg()],
