@@ -235,3 +235,39 @@ def test_migration_0007_fills_dispatched_at_and_goes_down_again(db):
     assert "notifications" not in insp.get_table_names()
     assert "dispatched_at" not in {c["name"] for c in insp.get_columns("queue_items")}
     assert upgrade() == head_revision()
+
+
+def test_a_ticket_dispatched_intraday_then_changed_in_the_nights_extract_keeps_its_dispatch(db, tmp_path):
+    """The duplicate rule of the night applies: the changed row is quarantined as a conflicting
+    duplicate naming where the stored ticket came from; the dispatched item is not touched."""
+    from triage.pipeline import ingest_stage, route_stage
+    from triage.store import Quarantine, QueueItem, get_engine
+
+    inbox = tmp_path / "inbox"
+    folder = inbox / today().isoformat()
+    df = tickets(20, 9, "F")
+    settle(write_table(df, folder / "morning.csv"))
+    from triage.pipeline import dispatch_stage
+
+    assert dispatch_stage(inbox)["rows_new"] == 20
+    with get_engine().connect() as c:
+        before = c.execute(select(QueueItem.ticket_id, QueueItem.id, QueueItem.version)).all()
+    night = df.copy()
+    night.loc[night.index[0], "text"] = night.loc[night.index[0], "text"] + "（补充说明）"
+    write_table(night, folder / "night-extract.csv")
+    ingest = ingest_stage(today(), inbox)
+    assert ingest["rows_quarantined"] == 1 and ingest["rows_unchanged"] == 19
+    assert route_stage(today())["to_street"] + route_stage(today())["to_centre"] == 0
+    with get_engine().connect() as c:
+        q = c.execute(select(Quarantine.reason_code, Quarantine.reason)).one()
+        after = c.execute(select(QueueItem.ticket_id, QueueItem.id, QueueItem.version)).all()
+    assert q.reason_code == "conflicting_duplicate"
+    assert "night-extract.csv" in q.reason and "was already ingested from file #1" in q.reason
+    assert sorted(after) == sorted(before)
+
+
+def test_dispatch_names_a_missing_inbox(sqlite_db, tmp_path):
+    from triage.cli import app
+
+    r = runner.invoke(app, ["dispatch", "--inbox", str(tmp_path / "nope")])
+    assert r.exit_code == 1 and "does not exist" in r.output

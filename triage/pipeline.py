@@ -179,6 +179,8 @@ def dispatch_folders(
     yesterday = today - dt.timedelta(days=1)
     out = []
     root = Path(inbox) if inbox else get_settings().inbox_dir
+    if not root.is_dir():  # today's folder may not exist yet; the inbox itself must
+        raise InputFileError(f"inbox {root} does not exist (set TRIAGE_INBOX_DIR or pass --inbox)")
     if (root / yesterday.isoformat()).is_dir():
         with get_engine().connect() as conn:
             night_done = conn.execute(
