@@ -283,3 +283,33 @@ def test_street_clock_counts_from_dispatch_city_clock_from_receipt(db, tmp_path)
     assert row["responded_in_time"] and not row["responded_in_time_city"]
     assert row["street_due_at"] == pd.Timestamp(dispatched + dt.timedelta(hours=2))
     assert city_rates(items)["response"] < 1.0
+
+
+def test_stats_count_a_streets_overdue_items_by_its_own_clock(db, tmp_path):
+    """/api/v1/stats: an item received long ago but dispatched an hour ago is overdue for the city
+    (from receipt) and not for the street (from dispatch); one dispatched 3 hours ago as an
+    emergency (2 h) is overdue for both."""
+    from triage.api.v1 import stats
+    from triage.auth import Principal
+    from triage.store import QueueItem, get_engine
+
+    _routed_night(tmp_path, 40)
+    now = dt.datetime.now(dt.UTC)
+    with get_engine().begin() as c:
+        ids = (
+            c.execute(select(QueueItem.id).where(QueueItem.queue == "street").order_by(QueueItem.id))
+            .scalars()
+            .all()
+        )
+        c.execute(update(QueueItem).where(QueueItem.queue == "street").values(dispatched_at=now))
+        c.execute(update(QueueItem).where(QueueItem.id == ids[0]).values(
+            sla_tier="emergency", dispatched_at=now - dt.timedelta(hours=3)))  # fmt: skip
+        street = c.execute(select(QueueItem.street_code).where(QueueItem.id == ids[0])).scalar_one()
+    admin = Principal(token_id=1, name="ops", role="admin", street_code=None)
+    s = stats(admin)
+    assert s["overdue"] >= len(ids)  # received 20 Nov: every open item is late for the citizen
+    assert s["overdue_street"] == 1
+    row = next(r for r in s["per_street"] if r["street_code"] == street)
+    assert row["overdue_street"] == 1 and row["overdue"] == row["items"]
+    clerk = Principal(token_id=2, name="clerk", role="street", street_code=street)
+    assert stats(clerk)["overdue_street"] == 1

@@ -224,6 +224,23 @@ def city_rates(items: pd.DataFrame) -> dict[str, float | int | None]:
     }
 
 
+def street_overdue(items: Any, now: dt.datetime) -> Any:
+    """SQL condition: a street item, open, past the street's deadline (dispatch + its tier's hours).
+    One bound per tier, so no date arithmetic in SQL (the same on SQLite and PostgreSQL)."""
+    from sqlalchemy import and_, or_
+
+    from triage.taxonomy import load_taxonomy
+
+    tiers = load_taxonomy().tiers
+    return and_(
+        items.c.queue == "street",
+        items.c.resolved_at.is_(None),
+        items.c.dispatched_at.is_not(None),
+        or_(*[and_(items.c.sla_tier == code, items.c.dispatched_at < now - dt.timedelta(hours=t.hours))
+              for code, t in tiers.items()]),
+    )  # fmt: skip
+
+
 def street_deadline(due_at: dt.datetime, dispatched_at: dt.datetime | None, hours: float) -> dt.datetime:
     """The street's deadline: its tier's hours counted from dispatch to it (the citizen's
     ``due_at`` counts from receipt). An item without a dispatch time keeps ``due_at``. The same
