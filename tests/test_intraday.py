@@ -271,3 +271,29 @@ def test_dispatch_names_a_missing_inbox(sqlite_db, tmp_path):
 
     r = runner.invoke(app, ["dispatch", "--inbox", str(tmp_path / "nope")])
     assert r.exit_code == 1 and "does not exist" in r.output
+
+
+def test_redispatch_restarts_the_street_clock(db, tmp_path):
+    """退单 then 派单 by the centre to another street: dispatched_at is the new dispatch."""
+    from triage.auth import Principal
+    from triage.lifecycle import redispatch, return_item
+    from triage.pipeline import dispatch_stage
+    from triage.store import QueueItem, get_engine
+
+    inbox = tmp_path / "inbox"
+    settle(write_table(tickets(20, 10, "R"), inbox / today().isoformat() / "r.csv"))
+    dispatch_stage(inbox)
+    with get_engine().connect() as c:
+        item = c.execute(
+            select(QueueItem.id, QueueItem.street_code, QueueItem.dispatched_at).where(
+                QueueItem.queue == "street"
+            )
+        ).first()
+    clerk = Principal(token_id=1, name="clerk", role="street", street_code=item.street_code)
+    back = return_item(item.id, None, clerk, "不属于本街道辖区")
+    assert back["dispatched_at"] == item.dispatched_at  # the last dispatch stays on record
+    other = "110105026" if item.street_code != "110105026" else "110105027"
+    again = redispatch(
+        item.id, None, Principal(token_id=2, name="ops", role="admin", street_code=None), other
+    )
+    assert again["street_code"] == other and again["dispatched_at"] > item.dispatched_at
