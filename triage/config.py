@@ -71,6 +71,32 @@ class Settings(BaseSettings):
         ge=1,
         description="processes that validate and clean rows of a large file in parallel (1 = in the task itself)",
     )
+    # --- intra-day dispatch and alerts (docs/deploy.md "Intra-day dispatch", "Alerts") ---
+    intraday_settle_seconds: float = Field(
+        10.0, ge=0, description="an inbox file is read intra-day only once unchanged (size, mtime) this long"
+    )
+    notify_webhook_url: str | None = Field(None, description="alerts: JSON POST here (none by default)")
+    notify_webhook_format: str = Field(
+        "json",
+        pattern="^(json|dingtalk|wecom)$",
+        description="body: json, or a DingTalk/WeCom robot text message",
+    )
+    notify_smtp_host: str | None = Field(None, description="alerts by e-mail through this SMTP server")
+    notify_smtp_port: int = 25
+    notify_smtp_user: str | None = None
+    notify_smtp_password: str | None = None
+    notify_smtp_starttls: bool = False
+    notify_email_from: str = "12345-triage@localhost"
+    notify_email_to: str = Field("", description="comma-separated recipients")
+    notify_timeout_s: float = Field(5.0, gt=0, description="one delivery attempt waits at most this long")
+    notify_max_attempts: int = Field(6, ge=1, description="then an alert is marked failed")
+    notify_backoff_s: float = Field(60.0, ge=0, description="retry after this, doubling each attempt")
+    notify_lookback_hours: float = Field(
+        24.0, description="only items received/overdue this recently raise alerts (no flood from history)"
+    )
+    notify_max_per_run: int = Field(
+        200, ge=1, description="alerts delivered per run; the rest wait for the next"
+    )
 
     # the API (triage.api.app)
     api_threads: int = Field(
@@ -86,6 +112,9 @@ class Settings(BaseSettings):
     # the DAGs and the workers
     classify_shards: int = Field(2, ge=1, description="parallel classify/route tasks of the nightly DAG")
     retry_delay_s: int = Field(120, ge=0, description="a failed DAG task is retried after this delay")
+    nightly_deadline_min: int = Field(120, gt=0, description="a night still running after this alerts")
+    intraday_deadline_min: int = Field(8, gt=0, description="an intra-day run still going after this alerts")
+    dag_deadlines: bool = Field(True, description="deadline alerts on the DAGs (tests turn them off)")
     retrain_min_new_labels: int = Field(
         50, ge=1, description="new labels that trigger retraining before its weekly schedule (labels asset)"
     )
@@ -105,6 +134,12 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def notify_channels(self) -> list[str]:
+        """The alert channels configured (none by default)."""
+        return [name for name, on in (("webhook", self.notify_webhook_url),
+                                      ("email", self.notify_smtp_host and self.notify_email_to)) if on]  # fmt: skip
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -159,10 +160,13 @@ def plan_item(
     }
 
 
-def route_pending(batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1) -> dict[str, Any]:
+def route_pending(
+    batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1, source_files: Sequence[int] | None = None
+) -> dict[str, Any]:
     """Create queue items for every classified ticket that has none yet (idempotent). With
     ``n_shards`` > 1 only tickets with ``shard % n_shards == shard`` are taken, so parallel workers
-    never route the same ticket."""
+    never route the same ticket; with ``source_files`` (ledger ids) only those files' tickets (the
+    intra-day dispatch)."""
     tax, table, resolver = load_taxonomy(), load_routing(), get_resolver()
     engine = get_engine()
     t0 = time.perf_counter()
@@ -181,6 +185,8 @@ def route_pending(batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1) -
         )  # fmt: skip
         if n_shards > 1:
             q = q.where(Ticket.shard % n_shards == shard)
+        if source_files is not None:
+            q = q.where(Ticket.source_file_id.in_(list(source_files)))
         with engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
         if not rows:
@@ -192,6 +198,7 @@ def route_pending(batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1) -
             res = resolver.resolve(r["address"], r["text"], r["district"], r["street"], r["community"])
             item = plan_item(dict(r), dict(r), res, tax, table)
             item["created_at"] = item["updated_at"] = now
+            item["dispatched_at"] = now if item["queue"] == "street" else None
             items.append(item)
         with engine.begin() as conn:
             insert_ignore(conn, QueueItem.__table__, items, ["kind", "ticket_id"])
@@ -273,6 +280,7 @@ def intake_one(
     res = get_resolver().resolve(addr, text_)
     item = plan_item(ticket, prediction, res, load_taxonomy(), load_routing())
     item["created_at"] = item["updated_at"] = now
+    item["dispatched_at"] = now if item["queue"] == "street" else None
     with get_engine().begin() as conn:
         conn.execute(Ticket.__table__.insert(), ticket)
         conn.execute(Prediction.__table__.insert(), prediction)

@@ -149,13 +149,15 @@ class Returned(BaseModel):
 class StreetCount(BaseModel):
     street_code: str
     items: int
-    overdue: int
+    overdue: int = Field(description="overdue by the citizen's clock (from receipt)")
+    overdue_street: int = Field(description="overdue by the street's clock (from dispatch to it)")
 
 
 class Stats(BaseModel):
     street: str | None
     total: int
-    overdue: int
+    overdue: int = Field(description="overdue by the citizen's clock (from receipt)")
+    overdue_street: int = Field(description="overdue by the street's clock (from dispatch to it)")
     escalated: int
     returns: int
     by_status: dict[str, int]
@@ -324,13 +326,17 @@ def correct_category(who: Who, item_id: ItemId, body: CategoryIn) -> dict[str, A
 @router.get("/stats", response_model=Stats)
 def stats(who: Who, street: Annotated[str | None, Query(pattern=_STREET_CODE)] = None) -> dict[str, Any]:
     """Counts by status and category, overdue, returned and escalated; per street for analysts."""
+    from triage.hotspots.governance import street_overdue
     from triage.policy import visible_clause
 
     if who.role == Role.street:
         street = who.street_code
     q = QueueItem.__table__
+    now = dt.datetime.now(dt.UTC)
     where = visible_clause(who, street)
-    overdue = case((load_workflow().overdue_clause(q), 1), else_=0)
+    overdue = case((load_workflow().overdue_clause(q, now), 1), else_=0)
+    # the street's share, timed from dispatch to it (docs/hotspots.md, "Fair SLA clocks")
+    overdue_street = case((street_overdue(q, now), 1), else_=0)
     with get_engine().connect() as conn:
         by_status = dict(
             conn.execute(select(q.c.status, func.count()).where(where).group_by(q.c.status)).all()
@@ -344,14 +350,20 @@ def stats(who: Who, street: Annotated[str | None, Query(pattern=_STREET_CODE)] =
                 func.sum(overdue),
                 func.sum(case((q.c.escalated, 1), else_=0)),
                 func.sum(q.c.return_count),
+                func.sum(overdue_street),
             ).where(where)
         ).one()
         per_street = None
         if who.role != Role.street and not street:
             per_street = [
-                {"street_code": s or "centre", "items": n, "overdue": int(o or 0)}
-                for s, n, o in conn.execute(
-                    select(q.c.street_code, func.count(), func.sum(overdue))
+                {
+                    "street_code": s or "centre",
+                    "items": n,
+                    "overdue": int(o or 0),
+                    "overdue_street": int(os_ or 0),
+                }
+                for s, n, o, os_ in conn.execute(
+                    select(q.c.street_code, func.count(), func.sum(overdue), func.sum(overdue_street))
                     .group_by(q.c.street_code)
                     .order_by(func.count().desc())
                     .limit(500)
@@ -360,7 +372,8 @@ def stats(who: Who, street: Annotated[str | None, Query(pattern=_STREET_CODE)] =
     return {
         "street": street,
         "total": tot[0],
-        "overdue": int(tot[1] or 0),
+        "overdue": int(tot[1] or 0),  # the citizen's clock: from receipt
+        "overdue_street": int(tot[4] or 0),  # the street's clock: from dispatch
         "escalated": int(tot[2] or 0),
         "returns": int(tot[3] or 0),
         "by_status": by_status,

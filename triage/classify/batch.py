@@ -8,6 +8,7 @@ Re-running does nothing for tickets already predicted, so a retried task converg
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,10 @@ from triage.store import Prediction, Ticket, get_engine, insert_ignore
 from triage.store.models import utcnow
 
 
-def classify_pending(shard: int = 0, n_shards: int = 1, batch_rows: int = 20_000) -> dict[str, Any]:
+def classify_pending(
+    shard: int = 0, n_shards: int = 1, batch_rows: int = 20_000, source_files: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """``source_files`` (ledger ids): only those files' tickets (the intra-day dispatch)."""
     model = load_champion()
     engine = get_engine()
     t0 = time.perf_counter()
@@ -35,6 +39,8 @@ def classify_pending(shard: int = 0, n_shards: int = 1, batch_rows: int = 20_000
         )
         if n_shards > 1:
             q = q.where(Ticket.shard % n_shards == shard)
+        if source_files is not None:
+            q = q.where(Ticket.source_file_id.in_(list(source_files)))
         with engine.connect() as conn:
             rows = conn.execute(q).all()
         if not rows:

@@ -38,28 +38,37 @@ def print_error(exc: BaseException | str) -> None:
     err_console.print(f"[bold red]错误 error:[/] {escape(str(exc))}", highlight=False, markup=True)
 
 
+_KNOWN_ERRORS = (
+    ("triage.ingest.readers", "InputFileError"),
+    ("triage.ingest.schema", "FileSchemaError"),
+    ("triage.taxonomy", "TaxonomyError"),
+    ("triage.classify.registry", "ModelError"),
+    ("triage.store.db", "DatabaseError"),
+    ("triage.classify.train", "TrainingDataError"),
+)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """The product's own exception classes, from the modules already imported: an exception can
+    only be of a class whose module was loaded, and importing the classifier's modules (sklearn)
+    just to name their errors cost every command ~2 s of start-up."""
+    found: list[type[BaseException]] = [OSError]  # a read-only or full disk, a missing folder
+    for module, name in _KNOWN_ERRORS:
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
 def handle_errors(fn: F) -> F:
     """Turn the product's own exceptions into a one-line message and exit code 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from triage.classify.registry import ModelError
-        from triage.classify.train import TrainingDataError
-        from triage.ingest import FileSchemaError, InputFileError
-        from triage.store import DatabaseError
-        from triage.taxonomy import TaxonomyError
-
         try:
             return fn(*args, **kwargs)
-        except (
-            InputFileError,
-            FileSchemaError,
-            TaxonomyError,
-            ModelError,
-            DatabaseError,
-            TrainingDataError,
-            OSError,  # a read-only or full disk, a missing folder: the system's message says which
-        ) as exc:
+        except Exception as exc:
+            if not isinstance(exc, _known_errors()):
+                raise
             print_error(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:

@@ -148,36 +148,104 @@ def monthly_themes(tickets: pd.DataFrame, month: str, params: GovernanceParams |
     return out.sort_values("score", ascending=False).head(p.themes).reset_index(drop=True)
 
 
+def rate_counts(items: pd.DataFrame) -> pd.DataFrame:
+    """Per item, what each rate counts (the figures come from the events that exist):
+
+    * 响应率 response: counted once the deadline has passed in the period *or* the item was
+      answered in time (an acknowledgement before the deadline counts at once); in time = the
+      first human action (or the resolution) no later than the deadline;
+    * 解决率 resolution: counted once the deadline has passed *or* the item was resolved;
+    * 满意率 satisfaction: counted once rated.
+    """
+    answered = items["answered"] if "answered" in items else (items["responded_in_time"] | items["resolved"])
+    return pd.DataFrame(
+        {
+            "response_n": items["due"] | items["responded_in_time"],
+            "response_k": items["responded_in_time"],
+            "resolution_n": items["due"] | items["resolved"],
+            "resolution_k": items["resolved"],
+            "satisfaction_n": items["rated"],
+            "satisfaction_k": items["rated"] & items["satisfied"],
+            "handled": answered | items["resolved"] | items["rated"],
+        },
+        index=items.index,
+    ).astype(bool)
+
+
+RATES = ("response", "resolution", "satisfaction")
+
+
 def three_rates(items: pd.DataFrame, by: str, params: GovernanceParams | None = None) -> pd.DataFrame:
     """响应率/解决率/满意率 per unit with beta-binomial shrinkage. ``items``: the unit column ``by``,
     ``due`` (bool: the deadline fell in the period), ``responded_in_time`` (bool), ``resolved``
-    (bool), ``rated`` (bool), ``satisfied`` (bool)."""
+    (bool), ``rated`` (bool), ``satisfied`` (bool), optionally ``answered`` (bool: any human action).
+
+    No rank without data: a unit is ranked only when its resolution rate counts at least
+    ``min_rate_n`` items, and nobody is ranked in a period where no handling at all was recorded
+    (all rates would be 0 % by absence of data, not by performance). Equal composites share a
+    rank (1, 2, 2, 4): ties are not ordered by chance."""
     p = params or GovernanceParams()
-    g = items.groupby(by)
-    out = pd.DataFrame(
-        {
-            "items": g.size(),
-            "due": g["due"].sum(),
-            "in_time": g["responded_in_time"].sum(),
-            "resolved": g["resolved"].sum(),
-            "rated": g["rated"].sum(),
-            "satisfied": g["satisfied"].sum(),
-        }
-    ).fillna(0)
-    for name, k, n in (("response", "in_time", "due"), ("resolution", "resolved", "items"),
-                       ("satisfaction", "satisfied", "rated")):  # fmt: skip
-        out[f"{name}_raw"] = out[k] / out[n].where(out[n] > 0)
-        post, _, _ = beta_binomial_shrink(out[k].to_numpy(), out[n].to_numpy(), p.min_rate_n)
-        out[f"{name}_shrunk"] = np.where(out[n] > 0, post, np.nan)
-        out[f"{name}_ranked"] = out[n] >= p.min_rate_n
-    # the composite ranks only units with enough closed items; others are shown unranked
-    out["composite"] = out[["response_shrunk", "resolution_shrunk", "satisfaction_shrunk"]].mean(
-        axis=1, skipna=True
+    c = rate_counts(items).join(items[[by]])
+    g = c.groupby(by)
+    out = pd.DataFrame({"items": g.size(), **{col: g[col].sum() for col in c.columns if col != by}}).fillna(0)
+    # the columns earlier callers read
+    out["due"], out["in_time"] = out["response_n"], out["response_k"]
+    out["resolved"], out["rated"], out["satisfied"] = (
+        out["resolution_k"],
+        out["satisfaction_n"],
+        out["satisfaction_k"],
     )
+    any_handling = bool(out["handled"].sum() > 0)
+    for name in RATES:
+        k, n = out[f"{name}_k"], out[f"{name}_n"]
+        out[f"{name}_raw"] = k / n.where(n > 0)
+        post, _, _ = beta_binomial_shrink(k.to_numpy(), n.to_numpy(), p.min_rate_n)
+        out[f"{name}_shrunk"] = np.where(n > 0, post, np.nan)
+        out[f"{name}_ranked"] = (n >= p.min_rate_n) & any_handling
+    out["composite"] = out[[f"{r}_shrunk" for r in RATES]].mean(axis=1, skipna=True)
     out["ranked"] = out["resolution_ranked"]
-    out = out.reset_index().sort_values(["ranked", "composite"], ascending=[False, False])
-    out["rank"] = np.where(out["ranked"], np.arange(1, len(out) + 1), np.nan)
+    out = out.reset_index().sort_values(["ranked", "composite", "items"], ascending=[False, False, False])
+    # competition ranking on the rounded composite: units equal to 4 decimals share a rank
+    key = out["composite"].round(4).where(out["ranked"])
+    out["rank"] = key.rank(method="min", ascending=False)
     return out
+
+
+def city_rates(items: pd.DataFrame) -> dict[str, float | int | None]:
+    """The city-wide three rates, counted from receipt (the citizen's clock): ``items`` with the
+    ``*_city`` columns of :func:`load_rate_items` in place of the street's."""
+    if items.empty:
+        return {"items": 0, **{r: None for r in RATES}}
+    city = items.assign(due=items["due_city"], responded_in_time=items["responded_in_time_city"])
+    c = rate_counts(city).sum()
+    return {
+        "items": len(items),
+        **{r: (float(c[f"{r}_k"] / c[f"{r}_n"]) if c[f"{r}_n"] else None) for r in RATES},
+    }
+
+
+def street_overdue(items: Any, now: dt.datetime) -> Any:
+    """SQL condition: a street item, open, past the street's deadline (dispatch + its tier's hours).
+    One bound per tier, so no date arithmetic in SQL (the same on SQLite and PostgreSQL)."""
+    from sqlalchemy import and_, or_
+
+    from triage.taxonomy import load_taxonomy
+
+    tiers = load_taxonomy().tiers
+    return and_(
+        items.c.queue == "street",
+        items.c.resolved_at.is_(None),
+        items.c.dispatched_at.is_not(None),
+        or_(*[and_(items.c.sla_tier == code, items.c.dispatched_at < now - dt.timedelta(hours=t.hours))
+              for code, t in tiers.items()]),
+    )  # fmt: skip
+
+
+def street_deadline(due_at: dt.datetime, dispatched_at: dt.datetime | None, hours: float) -> dt.datetime:
+    """The street's deadline: its tier's hours counted from dispatch to it (the citizen's
+    ``due_at`` counts from receipt). An item without a dispatch time keeps ``due_at``. The same
+    rule, vectorised, is in :func:`load_rate_items`."""
+    return dispatched_at + dt.timedelta(hours=hours) if dispatched_at is not None else due_at
 
 
 def load_month_tickets(month: str, months_back: int = 3) -> pd.DataFrame:
@@ -220,7 +288,8 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
 
     q = (
         select(QueueItem.id, QueueItem.street_code, QueueItem.district_code, QueueItem.due_at,
-               QueueItem.resolved_at, QueueItem.satisfaction, QueueItem.status)
+               QueueItem.resolved_at, QueueItem.satisfaction, QueueItem.status, QueueItem.dispatched_at,
+               QueueItem.sla_tier)
         .join(Ticket, and_(Ticket.ticket_id == QueueItem.ticket_id, QueueItem.kind == "ticket"))
         .where(Ticket.received_date >= start, Ticket.received_date <= end, QueueItem.queue == "street")
     )  # fmt: skip
@@ -236,19 +305,29 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
     )
     with get_engine().connect() as conn:
         df = read_frame(
-            conn, q, ["item_id", "street", "district", "due_at", "resolved_at", "satisfaction", "status"]
-        )
+            conn, q, ["item_id", "street", "district", "due_at", "resolved_at", "satisfaction", "status",
+                      "dispatched_at", "sla_tier"],
+        )  # fmt: skip
         first = read_frame(conn, first_action, ["item_id", "first_at"])
     df["first_at"] = df["item_id"].map(first.set_index("item_id")["first_at"]) if len(first) else None
     if df.empty:
         return df
     # timestamps may come back naive (SQLite) or aware (PostgreSQL); compare in UTC
-    for c in ("due_at", "resolved_at", "first_at"):
+    for c in ("due_at", "resolved_at", "first_at", "dispatched_at"):
         df[c] = pd.to_datetime(df[c], utc=True)
     end_utc = pd.Timestamp(dt.datetime.combine(end + dt.timedelta(days=1), dt.time()), tz="Asia/Shanghai")
+    end_utc = min(end_utc, pd.Timestamp.now(tz="UTC"))  # a month in progress: what is due by now
     answered = df["first_at"].fillna(df["resolved_at"])
-    df["due"] = df["due_at"] < end_utc
-    df["responded_in_time"] = df["due"] & answered.notna() & (answered <= df["due_at"])
+    # fair clocks: the street's share counts from dispatch to it, the city's from receipt
+    from triage.taxonomy import load_taxonomy
+
+    hours = df["sla_tier"].map({k: t.hours for k, t in load_taxonomy().tiers.items()}).fillna(0)
+    df["street_due_at"] = (df["dispatched_at"] + pd.to_timedelta(hours, unit="h")).fillna(df["due_at"])
+    df["answered"] = answered.notna()
+    df["due"] = df["street_due_at"] < end_utc
+    df["responded_in_time"] = df["answered"] & (answered <= df["street_due_at"])
+    df["due_city"] = df["due_at"] < end_utc
+    df["responded_in_time_city"] = df["answered"] & (answered <= df["due_at"])
     df["resolved"] = df["resolved_at"].notna()
     df["rated"] = df["satisfaction"].notna()
     # 满意 and 基本满意 count as satisfied (stored as their codes: lifecycle.SATISFACTION)
@@ -262,7 +341,9 @@ def governance_lists(month: str, params: GovernanceParams | None = None) -> dict
     start, end = month_bounds(month)
     t = load_month_tickets(month)
     items = load_rate_items(start, end)
-    has_handling = bool(len(items)) and bool(items["first_at"].notna().any() or items["resolved"].any())
+    has_handling = bool(len(items)) and bool(
+        items["first_at"].notna().any() or items["resolved"].any() or items["rated"].any()
+    )
     return {
         "month": start.strftime("%Y-%m"),
         "tickets": t,
@@ -270,6 +351,7 @@ def governance_lists(month: str, params: GovernanceParams | None = None) -> dict
         "themes": monthly_themes(t, month, p) if len(t) else pd.DataFrame(),
         "rates_street": three_rates(items, "street", p) if len(items) else pd.DataFrame(),
         "rates_district": three_rates(items, "district", p) if len(items) else pd.DataFrame(),
+        "rates_city": city_rates(items),
         "has_handling": has_handling,
         "params": p,
     }

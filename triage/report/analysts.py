@@ -225,10 +225,15 @@ def scoreboard(start: dt.date, end: dt.date, month: str | None = None) -> dict[s
          "spread": float(r["spread"]), "recurring": int(r["months_recurring"])}
         for _, r in g["themes"].iterrows()
     ] if len(g["themes"]) else []  # fmt: skip
+    streets = g["rates_street"]
+    ranked_streets = streets[streets["ranked"]] if len(streets) else streets
     return {
         "month": g["month"],
         "has_handling": g["has_handling"],
-        "streets": rate_rows(g["rates_street"], "street", 30),
+        "city": g["rates_city"],
+        # streets: the ranked ones only (the rest are counted, not listed as rows of "–" or 0 %)
+        "streets": rate_rows(ranked_streets, "street", 30),
+        "streets_unranked": int(len(streets) - len(ranked_streets)),
         "districts": rate_rows(g["rates_district"], "district", 16),
         "candidates": cands,
         "ranked_streets": int(cand["ranked"].sum()) if len(cand) else 0,

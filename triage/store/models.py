@@ -108,7 +108,8 @@ class Ticket(Base):
     source_category: Mapped[str | None] = mapped_column(String(64))
     votes: Mapped[int | None] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(40))
-    source_file_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_files.id"))
+    # indexed: the intra-day dispatch classifies and routes the tickets of the day's files only
+    source_file_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_files.id"), index=True)
     source_row: Mapped[int | None] = mapped_column(Integer)
     ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     shard: Mapped[int] = mapped_column(Integer, index=True)  # stable hash bucket for parallel work
@@ -214,6 +215,9 @@ class QueueItem(Base):
     satisfaction: Mapped[str | None] = mapped_column(String(32))  # basically_satisfied: 19
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency
     acknowledged_at: Mapped[dt.datetime | None]
+    # when the item last entered a street's queue: the street's SLA clock starts here, the
+    # citizen's (due_at) at receipt (docs/hotspots.md, "Fair SLA clocks")
+    dispatched_at: Mapped[dt.datetime | None]
     # streets that sent the item back (退单), so re-dispatch never picks them again
     returned_from: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -240,6 +244,31 @@ class QueueEvent(Base):
     from_street: Mapped[str | None] = mapped_column(String(12))
     to_street: Mapped[str | None] = mapped_column(String(12))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    """An alert (emergency dispatched, item overdue, proactive task, run failed or late): written
+    once under its key, then delivered to the configured channels with retries (triage.notify)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_notification_key"),
+        Index("ix_notifications_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[str] = mapped_column(String(32))
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    subject: Mapped[str] = mapped_column(Text)  # masked
+    body: Mapped[str] = mapped_column(Text)  # masked
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    delivered: Mapped[list[Any]] = mapped_column(default=list)  # channels that took it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
 
 
 class ApiToken(Base):
