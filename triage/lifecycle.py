@@ -91,8 +91,10 @@ def _change(
     values: dict[str, Any] | None = None,
     note: str | None = None,
     compute: Any = None,
+    after: Any = None,
 ) -> dict[str, Any]:
-    """Apply one transition atomically; returns the updated row as a dict."""
+    """Apply one transition atomically; returns the updated row as a dict. ``after(conn, row)``
+    writes what belongs to the same change (a review's label) in the same transaction."""
     with get_engine().begin() as conn:
         row = _load(conn, item_id, who)
         if version is not None and row["version"] != version:
@@ -126,7 +128,10 @@ def _change(
                 "note": mask_text(note),  # staff type numbers too
             },
         )
-        return dict(conn.execute(select(t).where(t.c.id == item_id)).mappings().one())
+        new = dict(conn.execute(select(t).where(t.c.id == item_id)).mappings().one())
+        if after:
+            after(conn, new)
+        return new
 
 
 def _need_text(value: str | None, what: str, min_len: int = 2) -> str:

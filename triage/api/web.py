@@ -43,6 +43,7 @@ ACTION_ZH = {
     "callback": "回访",
     "close": "结案",
     "recategorize": "更正类别",
+    "review": "派单台派单",
     "import_closed": "导入结案",
     "proactive_create": "主动治理立项",
     "proactive_update": "主动治理更新",
@@ -146,15 +147,19 @@ def queue_page(
     overdue: Annotated[str | None, Query(max_length=5)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     msg: Annotated[str | None, Query(max_length=200)] = None,
+    street: Annotated[str | None, Query(pattern=r"^(\d{9}|centre)$")] = None,
 ) -> Response:
     who = _who(request)
     st = status if status in lifecycle.STATUS_ZH else None
     od = True if overdue == "1" else None
+    # analysts and admins may narrow to one street or the centre; a street token is always its own
     total, items = list_items(
-        who, status=[st] if st else None, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
+        who, street=street, status=[st] if st else None, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
     )
     ctx = {
-        "who": who, "street_name": _street_name(who.street_code), "items": items, "total": total,
+        "who": who, "items": items, "total": total, "street": None if who.role == "street" else street,
+        "street_name": "市民热线服务中心" if street == "centre" and who.role != "street"
+        else _street_name(who.street_code if who.role == "street" else street),
         "page": page, "pages": max(1, -(-(total or 0) // PAGE)), "status": st, "overdue": od, "msg": msg,
     }  # fmt: skip
     return templates.TemplateResponse(request, "queue.html.j2", ctx)
