@@ -43,7 +43,9 @@ def seed_centre(
         }  # fmt: skip
     with get_engine().begin() as conn:
         conn.execute(update(QueueItem.__table__).where(QueueItem.id == it["id"]).values(**vals))
-        conn.execute(update(Ticket.__table__).where(Ticket.ticket_id == it["ticket_id"]).values(channel=channel))
+        conn.execute(
+            update(Ticket.__table__).where(Ticket.ticket_id == it["ticket_id"]).values(channel=channel)
+        )
         if top3:
             conn.execute(
                 Prediction.__table__.insert(),

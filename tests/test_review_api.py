@@ -33,11 +33,19 @@ def test_review_queue_lists_centre_items_with_reasons_top3_and_candidates(live):
         top = by_id[low["id"]]["top3"]
         assert [t["category"] for t in top] == ["street_vending", "group_rental", "sanitation"]
         assert top[0]["name"] == "占道经营" and top[0]["confidence"] == 0.52
-        assert by_id[low["id"]]["street_candidates"][0] == {"code": WANGJING, "name": "望京街道", "district": "朝阳区"}
+        assert by_id[low["id"]]["street_candidates"][0] == {
+            "code": WANGJING,
+            "name": "望京街道",
+            "district": "朝阳区",
+        }
         # a street that returned the ticket is never offered again
         assert WANSHOULU not in [s["code"] for s in by_id[ret["id"]]["street_candidates"]]
         assert body["counts"]["escalated"] >= 1 and set(body["counts"]) == {
-            "low_confidence", "no_street", "returned", "escalated"}
+            "low_confidence",
+            "no_street",
+            "returned",
+            "escalated",
+        }
         only = c.get("/api/v1/review", params={"reason": "returned", "page_size": 200}).json()
         assert ret["id"] in _ids(only) and esc["id"] not in _ids(only) and low["id"] not in _ids(only)
         assert only["total"] == len(only["items"])
@@ -90,7 +98,9 @@ def test_agreeing_with_suggestion_one_is_a_label_too(live):
                    json={"version": 1, "category": "street_vending", "street_code": WANGJING})  # fmt: skip
         assert r.status_code == 200
         assert "采纳建议1" in c.get(f"/api/v1/items/{it['id']}").json()["events"][-1]["note"]
-    assert [(lb["category"], lb["source"]) for lb in labels_for(it["ticket_id"])] == [("street_vending", "review")]
+    assert [(lb["category"], lb["source"]) for lb in labels_for(it["ticket_id"])] == [
+        ("street_vending", "review")
+    ]
 
 
 def test_unknown_category_or_street_is_422_naming_it_and_changes_nothing(live):
@@ -122,7 +132,11 @@ def test_batch_decides_each_on_its_own_and_refuses_empty_and_oversized(live):
         res = {x["id"]: x for x in r.json()["results"]}
         assert r.json()["decided"] == 1 and r.json()["failed"] == 2
         assert res[a["id"]]["ok"] and res[a["id"]]["version"] == 2
-        assert res[stale["id"]]["status"] == 409 and res[b["id"]]["status"] == 422 and "nope" in res[b["id"]]["detail"]
+        assert (
+            res[stale["id"]]["status"] == 409
+            and res[b["id"]]["status"] == 422
+            and "nope" in res[b["id"]]["detail"]
+        )
         assert c.get(f"/api/v1/items/{a['id']}").json()["status"] == "dispatched"
         assert c.get(f"/api/v1/items/{b['id']}").json()["status"] == "pending_dispatch"
         assert c.post("/api/v1/review/decide-batch", json={"items": []}).status_code == 422
@@ -139,7 +153,10 @@ def test_street_and_analyst_tokens_cannot_decide(live):
     with live.client("wangjing") as c:
         assert c.get("/api/v1/review").status_code == 403
         assert c.post(f"/api/v1/review/{it['id']}/decide", json=body).status_code == 403
-        assert c.post("/api/v1/review/decide-batch", json={"items": [{**body, "id": it["id"]}]}).status_code == 403
+        assert (
+            c.post("/api/v1/review/decide-batch", json={"items": [{**body, "id": it["id"]}]}).status_code
+            == 403
+        )
     with live.client("analyst") as c:
         assert c.post(f"/api/v1/review/{it['id']}/decide", json=body).status_code == 403
     with live.client() as c:

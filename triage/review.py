@@ -303,7 +303,9 @@ def decide(
     tax = load_taxonomy()
     code = tax.code_for((category or "").strip())
     if code is None:
-        raise lifecycle.LifecycleError(f"category {category!r} is not a category code or name of the taxonomy")
+        raise lifecycle.LifecycleError(
+            f"category {category!r} is not a category code or name of the taxonomy"
+        )
     unit = get_gazetteer().unit((street_code or "").strip())
     if unit is None or unit.level != "street":
         raise lifecycle.LifecycleError(
@@ -365,9 +367,13 @@ def decide_batch(items: Sequence[dict[str, Any]], who: Principal) -> list[dict[s
     for it in items:
         try:
             done = decide(int(it["id"]), it.get("version"), it["category"], it["street_code"], who)
-            out.append({"id": it["id"], "ok": True, "status": 200, "version": done["version"], "detail": None})
+            out.append(
+                {"id": it["id"], "ok": True, "status": 200, "version": done["version"], "detail": None}
+            )
         except lifecycle.LifecycleError as exc:
-            out.append({"id": it["id"], "ok": False, "status": exc.status_code, "version": None, "detail": str(exc)})
+            out.append(
+                {"id": it["id"], "ok": False, "status": exc.status_code, "version": None, "detail": str(exc)}
+            )
     return out
 
 

@@ -211,7 +211,14 @@ def batch(
         if it is None or not it["top3"] or street is None:
             problems.append(f"工单 {iid}：没有建议类别或建议街乡镇，请逐件处理")
             continue
-        items.append({"id": int(iid), "version": int(ver), "category": it["top3"][0]["category"], "street_code": street})
+        items.append(
+            {
+                "id": int(iid),
+                "version": int(ver),
+                "category": it["top3"][0]["category"],
+                "street_code": street,
+            }
+        )
     results = review.decide_batch(items, who) if items else []
     ok = sum(r["ok"] for r in results)
     problems += [f"工单 {r['id']}：{_error_zh_short(r)}" for r in results if not r["ok"]]
