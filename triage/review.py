@@ -381,3 +381,81 @@ def suggested_street(it: dict[str, Any]) -> str | None:
     """The street batch confirmation uses: the resolver's first usable candidate."""
     c = it.get("street_candidates") or []
     return c[0]["code"] if c else None
+
+
+# --- the loop, visible: the nightly report's model section ----------------------------------------
+LOOP_DAYS = 30
+
+
+def _champion_trained_at() -> dt.datetime | None:
+    from triage.classify.registry import CARD_JSON, ModelError, champion_version, models_dir, read_card
+
+    version = champion_version()
+    try:
+        card = read_card(models_dir() / version / CARD_JSON) if version else {}
+    except (ModelError, OSError):
+        return None
+    try:
+        t = dt.datetime.fromisoformat(str(card.get("trained_at")))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def model_loop(night: dt.date, days: int = LOOP_DAYS) -> dict[str, Any]:
+    """How the model and the centre shared the last ``days`` nights' tickets: auto-dispatched by
+    the router, decided at the desk as suggested (label = prediction) or changed, still waiting;
+    returns (退单) per category; labels gathered since the champion was trained."""
+    from triage.config import get_settings
+    from triage.taxonomy import load_taxonomy
+
+    start = night - dt.timedelta(days=days - 1)
+    tz = get_settings().tz
+    t0 = dt.datetime.combine(start, dt.time(), tz)
+    t1 = dt.datetime.combine(night + dt.timedelta(days=1), dt.time(), tz)
+    e, lb = QueueEvent.__table__, Label.__table__
+    in_window = _T.c.night.between(start, night)
+    tickets_q = _Q.join(_T, _T.c.ticket_id == _Q.c.ticket_id)
+    trained_at = _champion_trained_at()
+    with get_engine().connect() as conn:
+        tickets = conn.execute(select(func.count()).select_from(tickets_q).where(in_window)).scalar_one()
+        auto = conn.execute(
+            select(func.count()).select_from(tickets_q.join(e, e.c.item_id == _Q.c.id))
+            .where(in_window, e.c.action == "route", e.c.to_status == "dispatched")
+        ).scalar_one()  # fmt: skip
+        waiting = conn.execute(
+            select(func.count()).select_from(tickets_q).where(in_window, _centre())
+        ).scalar_one()
+        agreed_col = func.sum(case((lb.c.category == _P.c.category, 1), else_=0))
+        decided, agreed = conn.execute(
+            select(func.count(func.distinct(lb.c.ticket_id)), agreed_col)
+            .select_from(lb.join(_T, _T.c.ticket_id == lb.c.ticket_id).outerjoin(_P, _P.c.ticket_id == lb.c.ticket_id))
+            .where(in_window, lb.c.source == "review")
+        ).one()  # fmt: skip
+        returns = conn.execute(
+            select(_Q.c.category, func.count()).select_from(e.join(_Q, _Q.c.id == e.c.item_id))
+            .where(e.c.action == "return", e.c.at >= t0, e.c.at < t1)
+            .group_by(_Q.c.category).order_by(func.count().desc())
+        ).all()  # fmt: skip
+        since = select(lb.c.source, func.count()).group_by(lb.c.source)
+        if trained_at is not None:
+            since = since.where(lb.c.labeled_at > trained_at)
+        labels_since = dict(conn.execute(since).all())
+    agreed = int(agreed or 0)
+    changed = int(decided or 0) - agreed
+    tax = load_taxonomy()
+
+    def share(n: int) -> float | None:
+        return n / tickets if tickets else None
+
+    return {
+        "days": days, "start": start.isoformat(), "tickets": tickets,
+        "auto": auto, "auto_share": share(auto), "agreed": agreed, "agreed_share": share(agreed),
+        "changed": changed, "changed_share": share(changed), "waiting": waiting, "waiting_share": share(waiting),
+        "returns": [
+            {"code": c or "", "name": tax.categories[c].name if c in tax.categories else (c or "未分类"), "n": n}
+            for c, n in returns
+        ],
+        "champion_trained_at": trained_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if trained_at else None,
+        "labels_since": labels_since, "labels_since_total": sum(labels_since.values()),
+    }  # fmt: skip
