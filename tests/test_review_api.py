@@ -73,7 +73,7 @@ def test_decide_dispatches_with_deadline_audit_and_label_then_stale_is_409_namin
         due = dt.datetime.fromisoformat(got["due_at"]) - dt.datetime.fromisoformat(got["received_at"])
         assert due == dt.timedelta(hours=hours)
         ev = c.get(f"/api/v1/items/{it['id']}").json()["events"][-1]
-        assert ev["action"] == "review" and ev["actor"] == "admin:admin" and ev["to_street"] == JIUXIANQIAO
+        assert ev["action"] == "decide" and ev["actor"] == "admin:admin" and ev["to_street"] == JIUXIANQIAO
         assert "改判" in ev["note"]
         # the street now sees it in its own queue
         with live.client("jiuxianqiao") as s:

@@ -70,7 +70,8 @@ def test_learn_scores_prefer_unsure_tickets_in_a_crowd():
     unsure = [["a", 0.4], ["b", 0.38]]
     lonely = [["c", 0.4], ["d", 0.38]]
     s = learn_scores([sure, unsure, unsure, unsure, lonely, sure])
-    assert s[1] > s[0] and s[1] > s[4] and s[1] == s[2]
+    assert s[1] > s[4] > s[0]  # unsure in a crowd, then unsure alone, then sure
+    assert s[2] == s[1] / 2 and s[3] == s[1] / 3  # the k-th of one crowd counts 1/k: no run of alike tickets
     # no stored prediction: the model knows nothing about it, as unsure as can be
     nothing = learn_scores([[], sure])
     assert nothing[0] > nothing[1]

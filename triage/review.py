@@ -117,7 +117,17 @@ def learn_scores(top3s: Sequence[Sequence[Sequence[Any]]]) -> list[float]:
         pairs.append((c1, c2))
         margins.append(p1 - p2)
     crowd = Counter(pairs)
-    return [(1.0 - m) * math.log1p(crowd[p]) for p, m in zip(pairs, margins, strict=True)]
+    # within a crowd, the k-th most unsure ticket counts 1/k: the desk works down a sorted list,
+    # and fifty tickets of one crowd in a row would teach the model the same thing fifty times
+    rank: dict[int, int] = {}
+    seen: Counter = Counter()
+    for i in sorted(range(len(pairs)), key=lambda i: margins[i]):
+        seen[pairs[i]] += 1
+        rank[i] = seen[pairs[i]]
+    return [
+        (1.0 - m) * math.log1p(crowd[p]) / rank[i]
+        for i, (p, m) in enumerate(zip(pairs, margins, strict=True))
+    ]
 
 
 @lru_cache(maxsize=20_000)
@@ -347,7 +357,7 @@ def decide(
             f"改判 changed {suggested} → {code}") + f"; 派往 {unit.name} {unit.code}"  # fmt: skip
     try:
         item = lifecycle._change(
-            item_id, version, who, "review", CENTRE_STATUSES, note=note, compute=compute, after=label
+            item_id, version, who, "decide", CENTRE_STATUSES, note=note, compute=compute, after=label
         )
     except lifecycle.Conflict as exc:
         by = _who_changed(item_id)

@@ -43,7 +43,7 @@ ACTION_ZH = {
     "callback": "回访",
     "close": "结案",
     "recategorize": "更正类别",
-    "review": "派单台派单",
+    "decide": "审核派单",
     "import_closed": "导入结案",
     "proactive_create": "主动治理立项",
     "proactive_update": "主动治理更新",
