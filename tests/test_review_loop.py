@@ -75,3 +75,19 @@ def test_learn_scores_prefer_unsure_tickets_in_a_crowd():
     # no stored prediction: the model knows nothing about it, as unsure as can be
     nothing = learn_scores([[], sure])
     assert nothing[0] > nothing[1]
+
+
+def test_migration_0008_adds_the_centre_index_and_goes_down_again(db):
+    from sqlalchemy import inspect
+
+    from triage.store import get_engine
+    from triage.store.db import downgrade, upgrade
+
+    def indexes() -> set[str]:
+        return {i["name"] for i in inspect(get_engine()).get_indexes("queue_items")}
+
+    assert "ix_queue_centre_review" in indexes()
+    downgrade(revision="0004")
+    assert "ix_queue_centre_review" not in indexes()
+    upgrade()
+    assert "ix_queue_centre_review" in indexes()

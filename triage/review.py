@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, select, tuple_
 from sqlalchemy.engine import Connection
 
 from triage import lifecycle
@@ -83,25 +83,20 @@ def _joined() -> Any:
     return _Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id).outerjoin(_P, _P.c.ticket_id == _Q.c.ticket_id)
 
 
-COUNT_TTL_S = 5.0
-_COUNTS: dict[str, tuple[float, dict[str, int]]] = {}
-
-
 def reason_counts() -> dict[str, int]:
-    """How many centre items wait for each reason (cached a few seconds per process: the desk
-    shows them on every page and counting 50,000 rows costs more than the page)."""
-    hit = _COUNTS.get("all")
-    if hit and time.monotonic() - hit[0] < COUNT_TTL_S:
+    """How many centre items wait for each reason. Counting 50,000 rows costs more than a page, so
+    like the queue totals (triage.api.common) it is kept TRIAGE_API_TOTAL_CACHE_SECONDS per
+    process and dropped by any change made through this process."""
+    from triage.api import common
+
+    hit = common._TOTALS.get(("review-counts",))
+    if hit and time.monotonic() - hit[0] < common.TOTAL_TTL_S:
         return hit[1]
     with get_engine().connect() as conn:
         got = dict(conn.execute(select(REASON, func.count()).where(_centre()).group_by(REASON)).all())
     counts = {r: int(got.get(r, 0)) for r in REASONS}
-    _COUNTS["all"] = (time.monotonic(), counts)
+    common._TOTALS[("review-counts",)] = (time.monotonic(), counts)
     return counts
-
-
-def forget_counts() -> None:
-    _COUNTS.clear()
 
 
 def learn_scores(top3s: Sequence[Sequence[Sequence[Any]]]) -> list[float]:
@@ -128,6 +123,27 @@ def learn_scores(top3s: Sequence[Sequence[Sequence[Any]]]) -> list[float]:
         (1.0 - m) * math.log1p(crowd[p]) / rank[i]
         for i, (p, m) in enumerate(zip(pairs, margins, strict=True))
     ]
+
+
+LEARN_TTL_S = 60.0
+_LEARN: dict[tuple, tuple[float, list[int]]] = {}
+
+
+def _learn_order(conn: Connection, conds: Any, key: tuple) -> list[int]:
+    """Item ids, most instructive first. Scoring reads the whole filtered queue's top-3 (seconds
+    at 50,000 items), so the order is kept LEARN_TTL_S per process and filter."""
+    hit = _LEARN.get(key)
+    if hit and time.monotonic() - hit[0] < LEARN_TTL_S:
+        return hit[1]
+    rows = conn.execute(select(_Q.c.id, _P.c.top3).select_from(_joined()).where(conds)).all()
+    scores = learn_scores([r.top3 or [] for r in rows])
+    ranked = [
+        i for _, i in sorted(zip(scores, (r.id for r in rows), strict=True), key=lambda x: (-x[0], x[1]))
+    ]
+    if len(_LEARN) > 100:
+        _LEARN.clear()
+    _LEARN[key] = (time.monotonic(), ranked)
+    return ranked
 
 
 @lru_cache(maxsize=20_000)
@@ -189,18 +205,25 @@ def review_items(
     joined = _joined()
     cols = [*ITEM_COLS, _Q.c.returned_from, _P.c.top3, REASON.label("reason")]
     with get_engine().connect() as conn:
-        needs_join = bool(category or channel)
-        total = conn.execute(
-            select(func.count()).select_from(joined if needs_join else _Q).where(conds)
-        ).scalar_one()
+        if category or district or channel:
+            total = conn.execute(
+                select(func.count()).select_from(joined if (category or channel) else _Q).where(conds)
+            ).scalar_one()
+        else:  # the reason counts are the totals (shared by every operator, cached a few seconds)
+            counts = reason_counts()
+            total = counts[reason] if reason else sum(counts.values())
         if order == "learn":
-            ranked = conn.execute(select(_Q.c.id, _P.c.top3).select_from(joined).where(conds)).all()
-            scores = learn_scores([r.top3 or [] for r in ranked])
-            by_score = sorted(zip(scores, (r.id for r in ranked), strict=True), key=lambda x: (-x[0], x[1]))
-            ids = [i for _, i in by_score[offset : offset + limit]]
-            rows = conn.execute(select(*cols).select_from(joined).where(_Q.c.id.in_(ids))).mappings().all()
+            ranked = _learn_order(conn, conds, (reason, category, district, channel))
+            # decided items leave the queue but stay in the cached order: read a margin, keep those
+            # still waiting (the conditions again), in the order's order
+            ids = ranked[offset : offset + 2 * limit]
+            rows = (
+                conn.execute(select(*cols).select_from(joined).where(conds, _Q.c.id.in_(ids)))
+                .mappings()
+                .all()
+            )
             pos = {i: n for n, i in enumerate(ids)}
-            rows = sorted(rows, key=lambda r: pos[r["id"]])
+            rows = sorted(rows, key=lambda r: pos[r["id"]])[:limit]
         else:
             q = select(*cols).select_from(joined).where(conds).order_by(_Q.c.due_at, _Q.c.id)
             rows = conn.execute(q.limit(limit).offset(offset)).mappings().all()
@@ -234,8 +257,9 @@ def next_item_id(
     """The next centre item in deadline order after ``after`` (the first one if None)."""
     conds = _filters(reason, category, district, channel)
     if after is not None:
-        d, i = after["due_at"], after["id"]
-        conds.append(or_(_Q.c.due_at > d, and_(_Q.c.due_at == d, _Q.c.id > i)))
+        # a row-value comparison: one range of the deadline index, not an OR of two
+        due = bindparam(None, after["due_at"], type_=_Q.c.due_at.type)  # UTC-aware on SQLite too
+        conds.append(tuple_(_Q.c.due_at, _Q.c.id) > tuple_(due, after["id"]))
     q = select(_Q.c.id).select_from(_joined()).where(*conds).order_by(_Q.c.due_at, _Q.c.id).limit(1)
     with get_engine().connect() as conn:
         return conn.execute(q).scalar()
@@ -362,7 +386,6 @@ def decide(
     except lifecycle.Conflict as exc:
         by = _who_changed(item_id)
         raise lifecycle.Conflict(f"{exc}; last changed by {by}" if by else str(exc)) from None
-    forget_counts()
     return item
 
 

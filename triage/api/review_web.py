@@ -6,6 +6,7 @@ pickers take a Chinese name or a code. Every decision goes through :func:`triage
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -38,6 +39,7 @@ def _qs(f: dict[str, Any], **extra: Any) -> str:
     return "?" + q if q else ""
 
 
+@lru_cache(maxsize=1)
 def _pickers() -> dict[str, Any]:
     """The category picker's options (名称 code) and the street picker's (区 名称 code, by district)."""
     from triage.geo import get_gazetteer

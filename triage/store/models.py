@@ -28,6 +28,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -158,6 +159,17 @@ class QueueItem(Base):
         # (street_code IS NULL) are all range scans of this one index
         Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
         Index("ix_queue_due_id", "due_at", "id"),  # analysts' and Open311's city-wide pages
+        # the centre review desk (migration 0008, which also adds PostgreSQL statistics)
+        Index(
+            "ix_queue_centre_review",
+            "due_at",
+            "id",
+            "status",
+            "escalated",
+            "located_street_code",
+            postgresql_where=sql_text("queue = 'centre' AND street_code IS NULL"),
+            sqlite_where=sql_text("queue = 'centre' AND street_code IS NULL"),
+        ),  # fmt: skip
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
     )
 
