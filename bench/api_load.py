@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SCHEMA = "bench_api"
+SCHEMA = os.environ.get("TRIAGE_BENCH_SCHEMA", "bench_api")  # engineers sharing a server pick their own
 WRK_LUA = """
 done = function(summary, latency, requests)
   io.write(string.format("JSON {\\"requests\\": %d, \\"duration_us\\": %d, \\"errors\\": %d, \\"non2xx\\": %d, "
@@ -240,7 +240,7 @@ def main() -> None:
     }
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / "api_load_server.log", "wb")  # noqa: SIM115
-    env = {**os.environ, "TRIAGE_API_TOKEN_CACHE_SECONDS": "30"}
+    env = {**os.environ, "TRIAGE_API_TOKEN_CACHE_SECONDS": "30", "TRIAGE_PII_SALT": "bench-salt"}
     server = subprocess.Popen(
         [
             sys.executable,

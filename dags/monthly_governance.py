@@ -39,8 +39,10 @@ def month_of_run() -> str:
 def monthly_governance():
     @task
     def check_database() -> str:
+        from triage.config import get_settings
         from triage.store import require_schema
 
+        get_settings().require_production_secrets()
         require_schema()
         return month_of_run()
 

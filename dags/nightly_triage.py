@@ -1,4 +1,6 @@
-"""接诉即办 nightly triage: ingest → classify (sharded) → route (sharded) → hotspots → proactive → report.
+"""接诉即办 nightly triage: ingest → classify (sharded) → route (sharded) → hotspots → proactive → report,
+and new_labels, which emits the ``triage://labels`` asset the retrain DAG listens to when enough
+new labels (imports, analysts' corrections, the review desk) have arrived.
 
 Thin wiring only: every task calls a function of ``triage.pipeline``; nothing heavy is imported
 when the scheduler parses this file. Tasks pass small dicts of counts through XCom, never data.
@@ -11,16 +13,18 @@ just ended (the run for night D starts at 01:30 on D+1). A manual run may set th
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from triage.assets import LABELS_URI
+from triage.config import get_settings
+
 TZ = "Asia/Shanghai"
-TICKETS = Asset("triage://tickets")  # the retrain DAG listens to fresh tickets and labels
-CLASSIFY_SHARDS = int(os.environ.get("TRIAGE_CLASSIFY_SHARDS", "2"))
+LABELS = Asset(LABELS_URI)  # retrain_classifier runs on it (or weekly)
+CLASSIFY_SHARDS = get_settings().classify_shards
 # a failed task is retried after this delay (a worker lost mid-task, a database restart)
-RETRY_DELAY = dt.timedelta(seconds=int(os.environ.get("TRIAGE_RETRY_DELAY_S", "120")))
+RETRY_DELAY = dt.timedelta(seconds=get_settings().retry_delay_s)
 
 
 def night_of_run() -> str:
@@ -53,10 +57,11 @@ def nightly_triage():
         """Fail fast with a clear message if the database is unreachable or not migrated."""
         from triage.store import require_schema
 
+        get_settings().require_production_secrets()
         require_schema()
         return night_of_run()
 
-    @task(outlets=[TICKETS])
+    @task
     def ingest(night: str) -> dict:
         from triage.pipeline import ingest_stage
 
@@ -101,7 +106,20 @@ def nightly_triage():
 
         return report_stage(dt.date.fromisoformat(night))
 
+    @task(outlets=[LABELS])
+    def new_labels(_: str) -> dict:
+        """Emit the labels asset only when enough new labels arrived (a skipped task emits nothing)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from triage.assets import new_labels as count
+
+        result = count(get_settings().retrain_min_new_labels)
+        if not result["announce"]:
+            raise AirflowSkipException(f"{result['new_labels']} new label(s): not enough to retrain on")
+        return result
+
     night = check_database()
+    new_labels(night)
     ingested = ingest(night)
     shard_ids = shards(ingested)
     classified = classify.partial(night=night).expand(shard=shard_ids)

@@ -4,8 +4,9 @@ Thin wiring around ``triage.classify.retrain.retrain``: gather the labels table,
 challenger (on the shipped training sample plus the labelled tickets by default), score champion
 and challenger on the same held-out slice of labelled tickets, promote only if macro-F1 drops by
 no more than 0.005 and no class's recall by more than 0.05. The decision and both scores are
-written into the challenger's model card. Runs Sundays 03:00 Beijing time; trigger it by hand
-any time (params below).
+written into the challenger's model card. Runs when the nightly DAG announces enough new labels
+(the ``triage://labels`` asset) or Sundays 03:00 Beijing time, whichever comes first; trigger it
+by hand any time (params below).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from triage.assets import LABELS_URI
 
 TZ = "Asia/Shanghai"
 
@@ -21,7 +24,9 @@ TZ = "Asia/Shanghai"
 @dag(
     dag_id="retrain_classifier",
     description="重新训练分类器: labels → challenger → gate → promote",
-    schedule=CronTriggerTimetable("0 3 * * 0", timezone=TZ),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 3 * * 0", timezone=TZ), assets=Asset(LABELS_URI)
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz=TZ),
     catchup=False,
     max_active_runs=1,
@@ -54,6 +59,7 @@ def retrain_classifier():
         from triage.config import get_settings
         from triage.store import require_schema
 
+        get_settings().require_production_secrets()
         require_schema()
         p = get_current_context()["params"]
         base = p.get("base")

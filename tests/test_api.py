@@ -287,12 +287,13 @@ def test_openapi_is_published_and_responses_carry_security_headers(live):
 
 
 def test_queue_totals_are_cached_briefly_per_filter_and_dropped_after_a_write(db, monkeypatch):
-    """A busy street's count is the costly part of its first page: it is reused for TOTAL_TTL_S
-    for the same filters, never across streets, and forgotten after a change."""
+    """A busy street's count is the costly part of its first page: it is reused for
+    TRIAGE_API_TOTAL_CACHE_SECONDS for the same filters, never across streets, and forgotten after a change."""
     from triage.api import common
     from triage.auth import Principal
+    from triage.config import get_settings
 
-    monkeypatch.setattr(common, "TOTAL_TTL_S", 60.0)
+    monkeypatch.setattr(get_settings(), "api_total_cache_seconds", 60.0)
     common.forget_totals()
     clerk = Principal(token_id=1, name="clerk", role="street", street_code=WANGJING)
     other = Principal(token_id=2, name="other", role="street", street_code=WANSHOULU)

@@ -1,5 +1,6 @@
 """Schemathesis fuzzes every operation of the published OpenAPI schema against the real server,
-as a street and as an admin (widest access): no input may cause a server error.
+as a street and as an admin (widest access): no input may cause a server error, and every
+successful answer matches the response schema the API publishes (its response models).
 
 (schemathesis' own pytest loader does not work with this pytest version, so the operations'
 Hypothesis strategies are driven directly.)"""
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests import test_api_support
 from tests.test_api_support import WANGJING, seed_item
@@ -23,6 +25,7 @@ def test_no_server_errors_on_any_operation(live):
     assert len(operations) >= 19
     failures: list[str] = []
     calls = [0]
+    conformed = [0]
     for op in operations:
 
         @given(case=op.as_strategy())
@@ -41,7 +44,15 @@ def test_no_server_errors_on_any_operation(live):
                     failures.append(
                         f"{who} {case.method} {case.formatted_path} {resp.status_code}: {resp.text[:300]}"
                     )
+                elif resp.status_code < 300:
+                    try:
+                        case.validate_response(resp, checks=[response_schema_conformance])
+                    except Exception as exc:  # noqa: BLE001 - schemathesis raises a failure group
+                        failures.append(f"{who} {case.method} {case.formatted_path}: {str(exc)[:500]}")
+                    else:
+                        conformed[0] += 1
 
         run()
-    assert failures == []
+    assert failures == [], "\n".join(failures)
     assert calls[0] >= 4 * len(operations)  # every operation was really exercised
+    assert conformed[0] >= len(operations)  # and many answers were checked against their schema

@@ -30,7 +30,7 @@ JIUXIANQIAO = "110105011"  # 酒仙桥街道
 _SEQ = itertools.count(1)
 _ENV_KEYS = (
     "TRIAGE_VAR_DIR", "TRIAGE_DATABASE_URL", "TRIAGE_DB_SCHEMA", "TRIAGE_API_TOKEN_CACHE_SECONDS",
-    "TRIAGE_API_TOTAL_CACHE_SECONDS",
+    "TRIAGE_API_TOTAL_CACHE_SECONDS", "TRIAGE_PII_SALT",
 )  # fmt: skip
 
 
@@ -129,6 +129,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     os.environ["TRIAGE_VAR_DIR"] = str(tmp / "var")
     os.environ["TRIAGE_API_TOKEN_CACHE_SECONDS"] = "0"  # revocation must show at once in tests
     os.environ["TRIAGE_API_TOTAL_CACHE_SECONDS"] = "0"  # tests seed rows behind the server's back
+    os.environ["TRIAGE_PII_SALT"] = "test-pii-key"  # the API refuses the public default on PostgreSQL
     schema = None
     if request.param == "postgresql":
         schema = new_pg_schema_name()

@@ -37,7 +37,14 @@ def test_dag_folder_loads_without_import_errors(airflow_db):
         "hotspots",
         "proactive",
         "report",
+        "new_labels",
     }
+    # the labels asset is emitted by the nightly DAG and retraining runs on it (or weekly)
+    assert [a.uri.rstrip("/") for a in dag.get_task("new_labels").outlets] == ["triage://labels"]
+    assert all(not t.outlets for t in dag.tasks if t.task_id != "new_labels")  # no asset nobody reads
+    retrain = bag.get_dag("retrain_classifier")
+    assert retrain.timetable.asset_condition.uri.rstrip("/") == "triage://labels"
+    assert retrain.timetable.timetable.expression == "0 3 * * 0"
     assert dag.timetable.expression == "30 1 * * *"
     assert str(dag.timetable.timezone) == "Asia/Shanghai"
     assert all(t.retries >= 1 for t in dag.tasks)

@@ -11,11 +11,11 @@ database keeps its hash and a short prefix to tell tokens apart. Roles:
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,7 +23,16 @@ from sqlalchemy import select, update
 from triage.store import get_engine
 from triage.store.models import ApiToken, utcnow
 
-ROLES = ("street", "analyst", "admin")
+
+class Role(StrEnum):
+    """Who a token speaks for; what each may see and do is triage.policy (and workflow.yaml)."""
+
+    street = "street"
+    analyst = "analyst"
+    admin = "admin"
+
+
+ROLES = tuple(r.value for r in Role)
 TOKEN_PREFIX = "t345_"
 
 
@@ -35,15 +44,12 @@ class TokenError(ValueError):
 class Principal:
     token_id: int
     name: str
-    role: str
+    role: Role
     street_code: str | None
 
     @property
     def actor(self) -> str:
-        return f"{self.role}:{self.name}"
-
-    def can_see_street(self, street_code: str | None) -> bool:
-        return self.role != "street" or (street_code is not None and street_code == self.street_code)
+        return f"{self.role}:{self.name}"  # StrEnum: "street:name"
 
 
 def hash_token(secret: str) -> str:
@@ -54,9 +60,9 @@ def create_token(name: str, role: str, street_code: str | None = None) -> tuple[
     """(secret, record). A street token must name its street; other roles must not."""
     if role not in ROLES:
         raise TokenError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role == "street" and not street_code:
+    if role == Role.street and not street_code:
         raise TokenError("a street token needs --street CODE|NAME")
-    if role != "street" and street_code:
+    if role != Role.street and street_code:
         raise TokenError(f"a {role} token is not tied to a street; drop --street")
     name = (name or "").strip() or f"{role}-{street_code or 'all'}"
     secret = TOKEN_PREFIX + secrets.token_urlsafe(24)
@@ -101,10 +107,9 @@ _LOCK = threading.Lock()
 
 
 def _cache_seconds() -> float:
-    try:
-        return float(os.environ.get("TRIAGE_API_TOKEN_CACHE_SECONDS", "5"))
-    except ValueError:
-        return 5.0
+    from triage.config import get_settings
+
+    return get_settings().api_token_cache_seconds
 
 
 def authenticate(secret: str | None) -> Principal | None:
@@ -124,7 +129,7 @@ def authenticate(secret: str | None) -> Principal | None:
         ).first()
     p = None
     if row is not None and row.revoked_at is None:
-        p = Principal(row.id, row.name, row.role, row.street_code)
+        p = Principal(row.id, row.name, Role(row.role), row.street_code)
     with _LOCK:
         if len(_CACHE) > 10_000:
             _CACHE.clear()

@@ -7,9 +7,10 @@ instances show which worker ran them. On real hosts, leave it unset and the FQDN
 
 from __future__ import annotations
 
-import os
 import socket
+
+from triage.config import get_settings
 
 
 def worker_hostname() -> str:
-    return os.environ.get("TRIAGE_WORKER_NAME") or socket.getfqdn()
+    return get_settings().worker_name or socket.getfqdn()

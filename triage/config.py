@@ -17,6 +17,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PII_SALT = "change-me-in-production"
+
+
+class ConfigError(RuntimeError):
+    """A setting that must be changed before this process may start."""
 
 
 class Settings(BaseSettings):
@@ -34,8 +39,9 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     timezone: str = Field("Asia/Shanghai", description="business timezone; naive timestamps are read in it")
     pii_salt: str = Field(
-        "change-me-in-production",
-        description="salt for the one-way hash of callers' phone numbers (repeat-caller counts)",
+        DEFAULT_PII_SALT,
+        description="secret key of the one-way HMAC of callers' phone numbers (repeat-caller counts); "
+        "the API and the DAGs refuse to start on PostgreSQL with the default",
     )
     max_text_chars: int = Field(
         20_000, description="longer texts are quarantined (text_too_long) with a bounded excerpt"
@@ -47,6 +53,25 @@ class Settings(BaseSettings):
         ge=1,
         description="processes that validate and clean rows of a large file in parallel (1 = in the task itself)",
     )
+
+    # the API (triage.api.app)
+    api_threads: int = Field(
+        10, ge=1, description="threads per API worker (keep at the connection pool's size)"
+    )
+    api_max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies get 413")
+    api_token_cache_seconds: float = Field(
+        5.0, ge=0, description="a revoked token stops working within this many seconds in other processes"
+    )
+    api_total_cache_seconds: float = Field(
+        5.0, ge=0, description="queue totals are reused this long per filter"
+    )
+    # the DAGs and the workers
+    classify_shards: int = Field(2, ge=1, description="parallel classify/route tasks of the nightly DAG")
+    retry_delay_s: int = Field(120, ge=0, description="a failed DAG task is retried after this delay")
+    retrain_min_new_labels: int = Field(
+        50, ge=1, description="new labels that trigger retraining before its weekly schedule (labels asset)"
+    )
+    worker_name: str | None = Field(None, description="Celery worker host name (default: the FQDN)")
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
@@ -66,6 +91,17 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def require_production_secrets(self) -> None:
+        """Refuse to serve a real database with the public default PII key: anyone could re-compute
+        callers' hashes from phone numbers. SQLite (a laptop, the demo, tests) is left alone."""
+        if not self.is_sqlite and self.pii_salt == DEFAULT_PII_SALT:
+            raise ConfigError(
+                "TRIAGE_PII_SALT is the public default 'change-me-in-production' on a PostgreSQL "
+                'database: set TRIAGE_PII_SALT to a long random secret (e.g. `python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"`), the same for the API, the DAGs and the CLI; '
+                "see docs/deploy.md 'Caller hashes'"
+            )
 
 
 @lru_cache(maxsize=1)

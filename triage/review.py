@@ -88,9 +88,10 @@ def reason_counts() -> dict[str, int]:
     like the queue totals (triage.api.common) it is kept TRIAGE_API_TOTAL_CACHE_SECONDS per
     process and dropped by any change made through this process."""
     from triage.api import common
+    from triage.config import get_settings
 
     hit = common._TOTALS.get(("review-counts",))
-    if hit and time.monotonic() - hit[0] < common.TOTAL_TTL_S:
+    if hit and time.monotonic() - hit[0] < get_settings().api_total_cache_seconds:
         return hit[1]
     with get_engine().connect() as conn:
         got = dict(conn.execute(select(REASON, func.count()).where(_centre()).group_by(REASON)).all())
@@ -200,7 +201,7 @@ def review_items(
     from triage.api.common import ITEM_COLS, public_item
     from triage.taxonomy import load_taxonomy
 
-    _require_centre(who, read=True)
+    _require_centre(who)
     conds = and_(*_filters(reason, category, district, channel))
     joined = _joined()
     cols = [*ITEM_COLS, _Q.c.returned_from, _P.c.top3, REASON.label("reason")]
@@ -240,7 +241,7 @@ def review_item(who: Principal, item_id: int) -> dict[str, Any] | None:
     from triage.api.common import ITEM_COLS, public_item
     from triage.taxonomy import load_taxonomy
 
-    _require_centre(who, read=True)
+    _require_centre(who)
     cols = [*ITEM_COLS, _Q.c.returned_from, _P.c.top3, REASON.label("reason")]
     with get_engine().connect() as conn:
         row = conn.execute(select(*cols).select_from(_joined()).where(_Q.c.id == item_id)).mappings().first()
@@ -272,12 +273,10 @@ def position(item_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def _require_centre(who: Principal, read: bool = False) -> None:
-    allowed = ("admin", "analyst") if read else ("admin",)
-    if who.role not in allowed:
-        raise lifecycle.Forbidden(
-            "the review desk is the 12345 centre's (admin token)" + ("; analysts may read it" if read else "")
-        )
+def _require_centre(who: Principal) -> None:
+    """The desk's list is the centre's work: admins (who decide) and analysts (who read)."""
+    if who.role not in ("admin", "analyst"):
+        raise lifecycle.Forbidden("the review desk is the 12345 centre's (admin token); analysts may read it")
 
 
 def category_code(text: str | None) -> str | None:
@@ -325,17 +324,20 @@ def _who_changed(item_id: int) -> str:
 def decide(
     item_id: int, version: int | None, category: str, street_code: str, who: Principal
 ) -> dict[str, Any]:
-    """Dispatch a centre item to ``street_code`` as ``category`` and record the label.
+    """Dispatch a centre item to ``street_code`` as ``category`` and record the label: the
+    workflow's ``decide`` transition (policy, version, audit; the dispatch effect sets lead unit,
+    departments, SLA tier and deadline) with the label written in its transaction.
 
-    422 names an unknown category or a code that is not a street/town of the gazetteer; 409 (stale
-    version, or already decided) names who changed the item last."""
+    403 for a role the policy does not allow (before anything else is checked); 422 names an
+    unknown category or a code that is not a street/town of the gazetteer; 409 (stale version, or
+    already decided) names who changed the item last."""
     from triage.geo import get_gazetteer
-    from triage.route import TIER_PRIORITY, load_routing
+    from triage.policy import may
     from triage.taxonomy import load_taxonomy
 
-    _require_centre(who)
-    tax = load_taxonomy()
-    code = tax.code_for((category or "").strip())
+    if not may(who, "decide"):
+        raise lifecycle.Forbidden("only the 12345 centre (admin token) decides at the review desk")
+    code = load_taxonomy().code_for((category or "").strip())
     if code is None:
         raise lifecycle.LifecycleError(
             f"category {category!r} is not a category code or name of the taxonomy"
@@ -346,26 +348,11 @@ def decide(
             f"street_code {street_code!r} is not a street/town code of the gazetteer (taxonomy/gazetteer)"
         )
     with get_engine().connect() as conn:
-        t = conn.execute(
-            select(_T.c.title, _T.c.text, _T.c.received_at, _P.c.category.label("suggested"))
-            .select_from(_Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id)
-                         .outerjoin(_P, _P.c.ticket_id == _Q.c.ticket_id))
+        suggested = conn.execute(
+            select(_P.c.category)
+            .select_from(_Q.join(_P, _P.c.ticket_id == _Q.c.ticket_id))
             .where(_Q.c.id == item_id)
-        ).first()  # fmt: skip
-    routing = load_routing()
-
-    def compute(row: Any) -> dict[str, Any]:
-        body = f"{(t.title if t else '') or ''} {(t.text if t else '') or ''}"
-        received = t.received_at if t and t.received_at else row["created_at"]
-        tier, tier_reason = routing.tier_for(tax, code, body, received)
-        lead, deps = routing.lead_and_departments(tax, code, unit.district_code)
-        prio = TIER_PRIORITY[tier] - (1 if row["escalated"] and TIER_PRIORITY[tier] > 1 else 0)
-        return {
-            "status": "dispatched", "queue": "street", "street_code": unit.code,
-            "district_code": unit.district_code, "category": code, "lead_unit": lead, "departments": deps,
-            "sla_tier": tier, "priority": prio, "centre_reason": tier_reason,
-            "due_at": received + dt.timedelta(hours=tax.tiers[tier].hours),
-        }  # fmt: skip
+        ).scalar()
 
     def label(conn: Connection, new: dict[str, Any]) -> None:
         if new["ticket_id"]:
@@ -376,22 +363,23 @@ def decide(
                 ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"],
             )  # fmt: skip
 
-    suggested = t.suggested if t else None
     note = ("采纳建议1 agreed with suggestion 1" if suggested == code else
             f"改判 changed {suggested} → {code}") + f"; 派往 {unit.name} {unit.code}"  # fmt: skip
     try:
-        item = lifecycle._change(
-            item_id, version, who, "decide", CENTRE_STATUSES, note=note, compute=compute, after=label
+        return lifecycle.transition(
+            "decide", item_id, version, who, note=note, after=label, street_code=unit.code, category=code
         )
     except lifecycle.Conflict as exc:
         by = _who_changed(item_id)
         raise lifecycle.Conflict(f"{exc}; last changed by {by}" if by else str(exc)) from None
-    return item
 
 
 def decide_batch(items: Sequence[dict[str, Any]], who: Principal) -> list[dict[str, Any]]:
     """Decide each item on its own (one failure does not undo the others): per-item results."""
-    _require_centre(who)
+    from triage.policy import may
+
+    if not may(who, "decide"):
+        raise lifecycle.Forbidden("only the 12345 centre (admin token) decides at the review desk")
     if not items:
         raise lifecycle.LifecycleError("the batch is empty: send at least one item")
     if len(items) > BATCH_LIMIT:

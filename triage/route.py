@@ -25,10 +25,15 @@ from triage.geo import Resolution, get_resolver
 from triage.store import Prediction, QueueItem, Ticket, get_engine, insert_ignore
 from triage.store.models import utcnow
 from triage.taxonomy import Taxonomy, TaxonomyError, load_taxonomy, read_yaml_text
+from triage.workflow import load_workflow
 
 TIER_PRIORITY = {"emergency": 1, "urgent": 2, "general": 3, "complex": 4}
-STREET_STATUS = "dispatched"  # 派单
-CENTRE_STATUS = "pending_dispatch"  # 待人工派单
+
+
+def first_status(queue: str) -> str:
+    """A new item's status: the first status of workflow.yaml that sits in that queue
+    (派单 dispatched for a street, 待派单 pending_dispatch for the centre)."""
+    return next(c for c, s in load_workflow().statuses.items() if s.queue == queue)
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,7 @@ def plan_item(
         "sla_tier": tier,
         "priority": TIER_PRIORITY[tier],
         "due_at": ticket["received_at"] + dt.timedelta(hours=hours),
-        "status": CENTRE_STATUS if to_centre else STREET_STATUS,
+        "status": first_status("centre" if to_centre else "street"),
         "route_method": resolution.method,
         "route_confidence": resolution.confidence,
         "centre_reason": "; ".join(reasons) if to_centre else tier_reason,

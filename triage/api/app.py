@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,9 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from triage.api import open311, review, review_web, v1, web
 from triage.api.common import forget_totals
+from triage.config import get_settings
 from triage.lifecycle import LifecycleError
-
-DEFAULT_MAX_BODY = 64 * 1024  # a ticket is a few KB; anything larger is a mistake or an attack
 
 
 class ForgetTotalsOnWrite:
@@ -131,13 +129,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     # Sync endpoints run in this many threads per worker; keeping it at the connection pool's size
     # means requests queue in the server instead of opening database connections past the pool.
-    anyio.to_thread.current_default_thread_limiter().total_tokens = int(
-        os.environ.get("TRIAGE_API_THREADS", "10")
-    )
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
     yield
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
+    settings.require_production_secrets()  # refuse to start rather than hash callers with a public key
     app = FastAPI(
         lifespan=_lifespan,
         title="接诉即办 street-office API",
@@ -192,9 +190,7 @@ def create_app() -> FastAPI:
 
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ForgetTotalsOnWrite)
-    app.add_middleware(
-        BodyLimit, max_bytes=int(os.environ.get("TRIAGE_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-    )
+    app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     return app
 
 

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from triage.auth import Principal, authenticate
+from triage.config import get_settings
+from triage.policy import visible_clause
 from triage.store import QueueItem, Ticket, get_engine
 from triage.text import mask_text
+from triage.workflow import load_workflow
 
 COOKIE = "t345_session"
 _Q = QueueItem.__table__
 _T = Ticket.__table__
-TOTAL_TTL_S = float(os.environ.get("TRIAGE_API_TOTAL_CACHE_SECONDS", "5"))
 _TOTALS: dict[tuple, tuple[float, int]] = {}
 # One ``title`` per item: the ticket's for a ticket item, the task's own for a proactive task (as in
 # triage.queues.item_dict). Selecting both title columns would hand back the ticket's as "title_1".
@@ -45,12 +46,15 @@ def fast_json(data: Any, status_code: int = 200) -> Response:
 
 
 def token_from(request: Request, allow_cookie: bool = False) -> str | None:
+    """The presented token: ``Authorization: Bearer`` (or ``X-API-Key``) everywhere; ``?api_key=``
+    only on Open311, whose spec puts it there (elsewhere a token in a URL ends up in logs and
+    browser history); the session cookie only for the clerks' pages."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
     if request.headers.get("x-api-key"):
         return request.headers["x-api-key"].strip()
-    if request.query_params.get("api_key"):  # Open311 clients pass api_key
+    if request.url.path.startswith("/open311/") and request.query_params.get("api_key"):
         return request.query_params["api_key"].strip()
     if allow_cookie:
         return request.cookies.get(COOKIE)
@@ -74,22 +78,14 @@ def public_item(row: Any) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     d = dict(row)
     d.pop("_total", None)
-    d["overdue"] = d["resolved_at"] is None and d["due_at"] < now and d["status"] not in ("closed",)
+    d["overdue"] = load_workflow().is_overdue(d["status"], d["due_at"], now)
     for k in ("title", "text", "address", "caller_masked", "centre_reason"):
         d[k] = mask(d.get(k))
     d["caller"] = d.pop("caller_masked", None)
     return d
 
 
-def visible(who: Principal, street: str | None) -> Any:
-    """WHERE clause restricting items to what the principal may see."""
-    if who.role == "street":
-        return and_(_Q.c.queue == "street", _Q.c.street_code == who.street_code)
-    if street == "centre":
-        return and_(_Q.c.street_code.is_(None), _Q.c.queue == "centre")  # centre items have no street
-    if street:
-        return and_(_Q.c.queue == "street", _Q.c.street_code == street)
-    return _Q.c.id.is_not(None)
+visible = visible_clause  # the read side of triage.policy
 
 
 def list_items(
@@ -114,10 +110,9 @@ def list_items(
         conds.append(_Q.c.status.in_(status))
     if category:
         conds.append(_Q.c.category.in_(category))
-    if overdue is True:
-        conds.append(and_(_Q.c.due_at < now, _Q.c.resolved_at.is_(None)))
-    elif overdue is False:
-        conds.append(or_(_Q.c.due_at >= now, _Q.c.resolved_at.is_not(None)))
+    if overdue is not None:
+        late = load_workflow().overdue_clause(_Q, now)
+        conds.append(late if overdue else ~late)
     if ticket_ids:
         conds.append(_Q.c.ticket_id.in_(ticket_ids))
     if kind:
@@ -133,13 +128,13 @@ def list_items(
     joined = _Q.outerjoin(_T, _T.c.ticket_id == _Q.c.ticket_id)
     cq = select(func.count()).select_from(joined if (start or end) else _Q).where(where)
     cols = list(ITEM_COLS)
-    # A queue's total is counted at most once per TOTAL_TTL_S per process for the same filters (a
+    # A queue's total is counted at most once per api_total_cache_seconds per process for the same filters (a
     # busy street's count costs far more than its first page); pages themselves are always fresh.
     total_key = None
     if count and not (ticket_ids or updated_after or start or end):
         total_key = (who.role, who.street_code, street, tuple(status or ()), tuple(category or ()), overdue)
         cached = _TOTALS.get(total_key)
-        if cached and time.monotonic() - cached[0] < TOTAL_TTL_S:
+        if cached and time.monotonic() - cached[0] < get_settings().api_total_cache_seconds:
             count = False
         else:
             cached = None

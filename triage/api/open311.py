@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from triage.api.common import get_item, list_items, mask, require_principal
 from triage.auth import Principal
-from triage.lifecycle import OPEN311_DETAILED, STATUS_ZH, open311_status
+from triage.workflow import load_workflow
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 Who = Annotated[Principal, Depends(require_principal)]
@@ -104,12 +104,13 @@ def request_record(it: dict[str, Any]) -> dict[str, Any]:
     gaz = get_gazetteer()
     unit = gaz.unit(it["street_code"]) if it["queue"] == "street" else None
     agency = unit.name if unit else "12345市民服务热线中心"
-    notes = f"{STATUS_ZH.get(it['status'], it['status'])}"
+    wf = load_workflow()
+    notes = wf.name(it["status"])
     if it["status"] == "returned" and it.get("centre_reason"):
         notes += f"：{it['centre_reason']}"
     return {
         "service_request_id": it["ticket_id"],
-        "status": open311_status(it["status"]),
+        "status": wf.open311(it["status"]),
         "status_notes": mask(notes),
         "service_name": cat.name if cat else None,
         "service_code": it["category"],
@@ -126,7 +127,7 @@ def request_record(it: dict[str, Any]) -> dict[str, Any]:
         "long": it["lon"],
         "media_url": None,
         # extension fields (Open311 extended attributes)
-        "detailed_status": OPEN311_DETAILED.get(it["status"], "SUBMITTED"),
+        "detailed_status": wf.detailed(it["status"]),
         "return_count": it["return_count"],
         "escalated": it["escalated"],
     }
@@ -190,7 +191,8 @@ def get_requests(
         wanted = set(_csv(status) or [])
         if not wanted <= {"open", "closed"}:
             raise Open311Error(400, "status must be open, closed or both (comma-separated)", f)
-        statuses = [s for s in OPEN311_DETAILED if open311_status(s) in wanted]
+        wf = load_workflow()
+        statuses = [s for s in wf.codes if wf.open311(s) in wanted]
     _, items = list_items(
         who,
         ticket_ids=_csv(service_request_id),

@@ -13,15 +13,17 @@ from sqlalchemy import case, func, select
 
 from triage import lifecycle
 from triage.api.common import fast_json, get_item, list_items, require_principal
-from triage.auth import Principal
+from triage.auth import Principal, Role
 from triage.store import QueueItem, get_engine
+from triage.workflow import load_workflow
 
 router = APIRouter(prefix="/api/v1", tags=["street offices and analysts"])
 Who = Annotated[Principal, Depends(require_principal)]
-StatusName = Literal[
-    "pending_dispatch", "dispatched", "acknowledged", "in_progress", "fixed", "returned", "callback", "closed"
-]
-_STREET_CODE = r"^(\d{9}|centre)$"
+StatusName = Literal[load_workflow().codes]  # type: ignore[valid-type]  # taxonomy/workflow.yaml
+# ASCII digits only: "\d" would also take full-width and other scripts' digits (an empty 200)
+_STREET_CODE = r"^([0-9]{9}|centre)$"
+# category codes are plain ASCII words (a NUL byte would reach PostgreSQL and fail there: a 500)
+CategoryCode = Annotated[str, Field(max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # larger ids would overflow the INTEGER column
 
 
@@ -42,7 +44,9 @@ class ReturnIn(Versioned):
 
 
 class RedispatchIn(Versioned):
-    street_code: str | None = Field(None, pattern=r"^\d{9}$", description="omit: the resolver's next choice")
+    street_code: str | None = Field(
+        None, pattern=r"^[0-9]{9}$", description="omit: the resolver's next choice"
+    )
     note: str | None = Field(None, max_length=2000)
 
 
@@ -57,23 +61,125 @@ class CategoryIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+# --- what the API answers (published in the OpenAPI schema; the fuzz test checks answers against it)
+class Me(BaseModel):
+    name: str
+    role: Role
+    street_code: str | None
+
+
+class Item(BaseModel):
+    """A queue item as read: ticket text and caller masked."""
+
+    id: int
+    kind: str = Field(description="ticket | proactive")
+    ticket_id: str | None
+    queue: Literal["street", "centre"]
+    street_code: str | None
+    district_code: str | None
+    community_code: str | None
+    located_street_code: str | None
+    category: str | None
+    lead_unit: str
+    departments: list[str]
+    sla_tier: str
+    priority: int
+    due_at: dt.datetime
+    status: StatusName
+    overdue: bool = Field(description="past due_at and still open work (workflow.yaml kind: open)")
+    route_method: str | None
+    route_confidence: float | None
+    centre_reason: str | None
+    return_count: int
+    escalated: bool
+    resolved_at: dt.datetime | None
+    satisfaction: str | None
+    version: int
+    acknowledged_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    task_key: str | None
+    evidence: dict[str, Any] | None
+    received_at: dt.datetime | None
+    title: str | None
+    text: str | None
+    address: str | None
+    channel: str | None
+    caller: str | None
+    lat: float | None
+    lon: float | None
+
+
+class ItemOut(Item):
+    returned_from: list[str] | None = Field(None, description="streets that returned it (退单)")
+
+
+class Event(BaseModel):
+    id: int
+    item_id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    from_street: str | None
+    to_street: str | None
+    note: str | None
+
+
+class ItemWithEvents(ItemOut):
+    events: list[Event]
+
+
+class QueuePage(BaseModel):
+    total: int | None = Field(description="items matching the filters (may lag a few seconds)")
+    page: int
+    page_size: int
+    items: list[Item]
+
+
+class Returned(BaseModel):
+    id: int
+    status: StatusName
+    return_count: int
+    escalated: bool
+    version: int
+
+
+class StreetCount(BaseModel):
+    street_code: str
+    items: int
+    overdue: int
+
+
+class Stats(BaseModel):
+    street: str | None
+    total: int
+    overdue: int
+    escalated: int
+    returns: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    per_street: list[StreetCount] | None
+
+
 def _street_param(who: Principal, street: str | None) -> str | None:
-    if who.role == "street":
+    if who.role == Role.street:
         return who.street_code  # a street token always sees exactly its own queue
     return street
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me)
 def me(who: Who) -> dict[str, Any]:
     """The token's identity: name, role and street."""
     return {"name": who.name, "role": who.role, "street_code": who.street_code}
 
 
-@router.get("/queue")
+@router.get("/queue", response_model=QueuePage)
 def queue(
     who: Who,
     status: Annotated[list[StatusName] | None, Query()] = None,
-    category: Annotated[list[str] | None, Query(max_length=64)] = None,
+    category: Annotated[list[CategoryCode] | None, Query(max_length=64)] = None,
     overdue: bool | None = None,
     street: Annotated[
         str | None, Query(pattern=_STREET_CODE, description="analyst/admin: a street or 'centre'")
@@ -144,7 +250,7 @@ def _item_or_404(who: Principal, item_id: int) -> dict[str, Any]:
     return it
 
 
-@router.get("/items/{item_id}")
+@router.get("/items/{item_id}", response_model=ItemWithEvents)
 def item(who: Who, item_id: ItemId) -> Response:
     """One item with its ticket text (masked) and its audit trail."""
     it = _item_or_404(who, item_id)
@@ -152,28 +258,28 @@ def item(who: Who, item_id: ItemId) -> Response:
     return fast_json(it)
 
 
-@router.post("/items/{item_id}/acknowledge")
+@router.post("/items/{item_id}/acknowledge", response_model=ItemOut)
 def acknowledge(who: Who, item_id: ItemId, body: NoteIn) -> dict[str, Any]:
     """签收 (dispatched → acknowledged)."""
     lifecycle.acknowledge(item_id, body.version, who, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.post("/items/{item_id}/updates")
+@router.post("/items/{item_id}/updates", response_model=ItemOut)
 def add_update(who: Who, item_id: ItemId, body: RequiredNoteIn) -> dict[str, Any]:
     """办理: a progress note (acknowledged/in_progress → in_progress)."""
     lifecycle.add_update(item_id, body.version, who, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.post("/items/{item_id}/resolve")
+@router.post("/items/{item_id}/resolve", response_model=ItemOut)
 def resolve(who: Who, item_id: ItemId, body: RequiredNoteIn) -> dict[str, Any]:
     """办结 (acknowledged/in_progress → fixed)."""
     lifecycle.resolve(item_id, body.version, who, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.post("/items/{item_id}/return")
+@router.post("/items/{item_id}/return", response_model=Returned)
 def return_item(who: Who, item_id: ItemId, body: ReturnIn) -> dict[str, Any]:
     """退单 with a reason: back to the centre for re-dispatch; the second return escalates.
     The street no longer sees the item afterwards."""
@@ -187,45 +293,44 @@ def return_item(who: Who, item_id: ItemId, body: ReturnIn) -> dict[str, Any]:
     }
 
 
-@router.post("/items/{item_id}/redispatch")
+@router.post("/items/{item_id}/redispatch", response_model=ItemOut)
 def redispatch(who: Who, item_id: ItemId, body: RedispatchIn) -> dict[str, Any]:
     """Centre (admin): send to the given street or the resolver's next choice."""
     lifecycle.redispatch(item_id, body.version, who, body.street_code, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.post("/items/{item_id}/callback")
+@router.post("/items/{item_id}/callback", response_model=ItemOut)
 def callback(who: Who, item_id: ItemId, body: CallbackIn) -> dict[str, Any]:
     """Centre (admin): 回访 with the citizen's satisfaction (fixed → callback)."""
     lifecycle.callback(item_id, body.version, who, body.satisfaction, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.post("/items/{item_id}/close")
+@router.post("/items/{item_id}/close", response_model=ItemOut)
 def close(who: Who, item_id: ItemId, body: NoteIn) -> dict[str, Any]:
     """Centre (admin): 结案."""
     lifecycle.close(item_id, body.version, who, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.post("/items/{item_id}/category")
+@router.post("/items/{item_id}/category", response_model=ItemOut)
 def correct_category(who: Who, item_id: ItemId, body: CategoryIn) -> dict[str, Any]:
     """Analyst: correct the category (re-derives lead/departments; stored as a label for retraining)."""
     lifecycle.correct_category(item_id, body.version, who, body.category, body.note)
     return _item_or_404(who, item_id)
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=Stats)
 def stats(who: Who, street: Annotated[str | None, Query(pattern=_STREET_CODE)] = None) -> dict[str, Any]:
     """Counts by status and category, overdue, returned and escalated; per street for analysts."""
-    from triage.api.common import visible
+    from triage.policy import visible_clause
 
-    if who.role == "street":
+    if who.role == Role.street:
         street = who.street_code
     q = QueueItem.__table__
-    now = dt.datetime.now(dt.UTC)
-    where = visible(who, street)
-    overdue = case(((q.c.due_at < now) & q.c.resolved_at.is_(None), 1), else_=0)
+    where = visible_clause(who, street)
+    overdue = case((load_workflow().overdue_clause(q), 1), else_=0)
     with get_engine().connect() as conn:
         by_status = dict(
             conn.execute(select(q.c.status, func.count()).where(where).group_by(q.c.status)).all()
@@ -242,7 +347,7 @@ def stats(who: Who, street: Annotated[str | None, Query(pattern=_STREET_CODE)] =
             ).where(where)
         ).one()
         per_street = None
-        if who.role != "street" and not street:
+        if who.role != Role.street and not street:
             per_street = [
                 {"street_code": s or "centre", "items": n, "overdue": int(o or 0)}
                 for s, n, o in conn.execute(

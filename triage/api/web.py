@@ -14,9 +14,10 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from triage import lifecycle
+from triage import lifecycle, policy
 from triage.api.common import COOKIE, get_item, list_items, token_from
 from triage.auth import Principal, authenticate
+from triage.workflow import load_workflow
 
 router = APIRouter(prefix="/web", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -31,19 +32,12 @@ def _fmt_time(t: Any) -> str:
     return t.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
-# queue_events.action → what a clerk reads in the history (the actions written by triage.route,
-# triage.lifecycle and triage.hotspots.proactive); an unknown action shows its code
+# queue_events.action → what a clerk reads in the history: the workflow's transitions by their
+# Chinese names, plus the events written outside it (triage.route, the closed-ticket import,
+# triage.hotspots.proactive); an unknown action shows its code
 ACTION_ZH = {
     "route": "派单",
-    "redispatch": "重新派单",
-    "acknowledge": "签收",
-    "update": "记录办理",
-    "resolve": "办结",
-    "return": "退单",
-    "callback": "回访",
-    "close": "结案",
-    "recategorize": "更正类别",
-    "decide": "审核派单",
+    **{a: t.name for a, t in load_workflow().transitions.items()},
     "import_closed": "导入结案",
     "proactive_create": "主动治理立项",
     "proactive_update": "主动治理更新",
@@ -88,7 +82,7 @@ templates.env.filters["bj"] = _fmt_time
 templates.env.filters["cat_zh"] = category_zh
 templates.env.filters["dept_zh"] = department_zh
 templates.env.filters["note_zh"] = note_zh
-templates.env.globals["STATUS_ZH"] = lifecycle.STATUS_ZH
+templates.env.globals["STATUS_ZH"] = load_workflow().names
 templates.env.globals["SATISFACTION"] = lifecycle.SATISFACTION
 templates.env.globals["ACTION_ZH"] = ACTION_ZH
 
@@ -150,7 +144,7 @@ def queue_page(
     street: Annotated[str | None, Query(pattern=r"^(\d{9}|centre)$")] = None,
 ) -> Response:
     who = _who(request)
-    st = status if status in lifecycle.STATUS_ZH else None
+    st = status if status in load_workflow().statuses else None
     od = True if overdue == "1" else None
     # analysts and admins may narrow to one street or the centre; a street token is always its own
     total, items = list_items(
@@ -188,7 +182,8 @@ def _render_item(
         )
     ctx = {
         "who": who, "it": it, "events": lifecycle.events(item_id, who), "msg": msg, "error": error,
-        "street_name": _street_name(it["street_code"]), "can_work": who.role in lifecycle.WORKING_ROLES,
+        "street_name": _street_name(it["street_code"]), "actions": policy.actions_for(who, it),
+        "can_work": any(policy.may(who, a) for a in _ACTIONS),
     }  # fmt: skip
     return templates.TemplateResponse(request, "item.html.j2", ctx, status_code=code)
 
@@ -209,11 +204,12 @@ def _error_text(exc: lifecycle.LifecycleError, note: str) -> str:
     return f"{msg}（{exc}）"
 
 
+# the street's actions offered as forms (workflow actions), with the message shown after each
 _ACTIONS = {
-    "acknowledge": (lifecycle.acknowledge, "已签收"),
-    "update": (lifecycle.add_update, "已记录办理情况"),
-    "resolve": (lifecycle.resolve, "已办结"),
-    "return": (lifecycle.return_item, "已退单，工单退回市民热线服务中心"),
+    "acknowledge": "已签收",
+    "update": "已记录办理情况",
+    "resolve": "已办结",
+    "return": "已退单，工单退回市民热线服务中心",
 }
 
 
@@ -228,9 +224,9 @@ def item_action(
     who = _who(request)
     if action not in _ACTIONS or not 0 < item_id < 2**31:
         return _render_item(request, who, 0)
-    fn, done = _ACTIONS[action]
+    done = _ACTIONS[action]
     try:
-        fn(item_id, version, who, note or None)
+        lifecycle.transition(action, item_id, version, who, note=note or None)
     except lifecycle.NotFound:
         return _render_item(request, who, 0)
     except lifecycle.LifecycleError as exc:

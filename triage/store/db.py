@@ -114,8 +114,40 @@ def _alembic_config(settings: Settings):
 
 
 def upgrade(settings: Settings | None = None, revision: str = "head") -> str:
-    """Bring the database schema to ``revision``; returns the resulting revision id."""
-    return _migrate("upgrade", settings, revision)
+    """Bring the database schema to ``revision`` and, at the head, the workflow's statuses to
+    taxonomy/workflow.yaml; returns the resulting revision id."""
+    result = _migrate("upgrade", settings, revision)
+    if revision == "head":
+        sync_workflow_statuses(settings)
+    return result
+
+
+def _status_rows() -> dict[str, tuple[str, str]]:
+    from triage.workflow import load_workflow
+
+    return {c: (s.name, s.kind) for c, s in load_workflow().statuses.items()}
+
+
+def sync_workflow_statuses(settings: Settings | None = None) -> list[str]:
+    """Add (or rename) the statuses of workflow.yaml in ``workflow_statuses``; returns the codes
+    added or changed. Statuses no longer in the file are kept: items may still hold them."""
+    from sqlalchemy import select, update
+
+    from triage.store.models import WorkflowStatus
+
+    t = WorkflowStatus.__table__
+    changed = []
+    with get_engine(settings).begin() as conn:
+        have = {r.code: (r.name, r.kind) for r in conn.execute(select(t))}
+        for code, (name, kind) in _status_rows().items():
+            if code not in have:
+                conn.execute(t.insert(), {"code": code, "name": name, "kind": kind})
+            elif have[code] != (name, kind):
+                conn.execute(update(t).where(t.c.code == code).values(name=name, kind=kind))
+            else:
+                continue
+            changed.append(code)
+    return changed
 
 
 def downgrade(settings: Settings | None = None, revision: str = "-1") -> str:
@@ -156,6 +188,18 @@ def require_schema(settings: Settings | None = None) -> None:
         raise DatabaseError(
             f"database {redact_url(s.database_url)} is at schema revision {current or 'none'}, "
             f"the code needs {head}: run `triage db upgrade`"
+        )
+    from sqlalchemy import select
+
+    from triage.store.models import WorkflowStatus
+
+    with get_engine(s).connect() as conn:
+        known = set(conn.execute(select(WorkflowStatus.code)).scalars())
+    missing = sorted(set(_status_rows()) - known)
+    if missing:
+        raise DatabaseError(
+            f"status(es) {', '.join(missing)} of taxonomy/workflow.yaml are not in the database yet: "
+            "run `triage db upgrade`"
         )
 
 

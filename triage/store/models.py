@@ -149,6 +149,17 @@ class Prediction(Base):
     predicted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class WorkflowStatus(Base):
+    """The statuses of taxonomy/workflow.yaml, kept in step by `triage db upgrade`: queue_items.status
+    must be one of them (a foreign key on PostgreSQL, triggers on SQLite; migration 0005)."""
+
+    __tablename__ = "workflow_statuses"
+
+    code: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+
+
 class QueueItem(Base):
     """One unit of work in a street's (or the city centre's) queue: a ticket or a proactive task."""
 
