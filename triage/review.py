@@ -291,18 +291,19 @@ def category_code(text: str | None) -> str | None:
 
 
 def street_code_for(text: str | None) -> str | None:
-    """A street/town from its code, its name (unique in Beijing) or the picker's "区 名称 code"."""
-    from triage.geo import get_gazetteer
+    """A street/town from its code, its name or the picker's "区 名称 code" (the last word that
+    names one street; triage.queues does the looking up)."""
+    from triage.queues import CENTRE, UnknownStreet
+    from triage.queues import street_code_for as lookup
 
-    gaz = get_gazetteer()
     v = (text or "").strip()
-    for part in [v, *reversed(v.split())]:
-        unit = gaz.unit(part)
-        if unit and unit.level == "street":
-            return unit.code
-        streets = [c for c in gaz.by_name.get(part, []) if gaz.units[c].level == "street"]
-        if len(streets) == 1:
-            return streets[0]
+    for part in [v, *reversed(v.split())] if v else []:
+        try:
+            code = lookup(part)
+        except UnknownStreet:
+            continue
+        if code != CENTRE:
+            return code
     return None
 
 
