@@ -162,7 +162,7 @@ def main() -> None:
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "triage.api.app:asgi_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--workers", "2", "--log-level", "warning", "--no-access-log"],
-        cwd=REPO, env={**os.environ, "TRIAGE_API_TOKEN_CACHE_SECONDS": "30"}, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, env={**os.environ, "TRIAGE_API_TOKEN_CACHE_SECONDS": "30", "TRIAGE_PII_SALT": "bench-salt"}, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     n = args.requests
