@@ -131,3 +131,57 @@ def test_an_error_naming_a_hostile_file_name_is_printed_literally(tmp_path):
     r = runner.invoke(app, ["hotspots", "events", "--input", str(tmp_path / "[/]x.csv"), "--id-col", "a",
                             "--text-col", "b", "--time-col", "c"])  # fmt: skip
     assert r.exit_code == 1 and "[/]x.csv: no such file" in r.output
+
+
+def test_quarantine_list_shows_a_nights_rows_by_reason_masked(db, tmp_path):
+    """`triage quarantine list --date D [--reason R] [--json]`: file, row, field, reason, with the
+    citizen's numbers masked (the command did not exist)."""
+    f = tmp_path / "night.csv"
+    f.write_text(
+        "工单编号,受理时间,诉求内容,诉求地址,来电号码\n"
+        "A1,2026-11-20 09:00,楼道堆物,望京西园三区,13912345678\n"
+        "A2,2026-11-20 09:05,,望京西园三区,13912345678\n"
+        "A3,not-a-time,电话13800001111请回电,望京西园三区,13800001111\n",
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["ingest", str(f), "--date", "2026-11-20"]).exit_code == 0
+    r = runner.invoke(app, ["quarantine", "list", "--date", "2026-11-20"])
+    assert r.exit_code == 0, r.output
+    assert "2 quarantined row(s) for night 2026-11-20" in r.output
+    assert "row 3, field 'text': [empty_text] text is empty" in r.output and "[bad_timestamp]" in r.output
+    assert r.output.count("row 3") == 1  # the place is said once, not again inside the reason
+    assert "13800001111" not in r.output and "13912345678" not in r.output
+    r = runner.invoke(
+        app, ["quarantine", "list", "--date", "2026-11-20", "--reason", "bad_timestamp", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    (row,) = [json.loads(line) for line in r.output.splitlines()]
+    assert (row["row"], row["field"], row["reason_code"], row["ticket_id"]) == (
+        4,
+        "received_at",
+        "bad_timestamp",
+        "A3",
+    )
+    assert row["source"].endswith("night.csv") and "13800001111" not in r.output
+    assert "138****1111" in json.dumps(row["raw"], ensure_ascii=False)
+    r = runner.invoke(app, ["quarantine", "list", "--date", "2026-11-19"])
+    assert r.exit_code == 0 and "no quarantined rows for night 2026-11-19" in r.output
+
+
+def test_migration_0009_lets_postgresql_store_basically_satisfied(db):
+    """基本满意 is stored as basically_satisfied (19 characters); the column held 16, so PostgreSQL
+    refused the call-back and the closed-ticket import. Down and up again on both databases."""
+    from tests.test_api_support import WANGJING, seed_item
+    from triage import lifecycle
+    from triage.auth import Principal
+
+    downgrade(revision="0004")
+    assert upgrade() == head_revision()
+    it = seed_item(WANGJING)
+    from triage.store import QueueItem
+
+    admin = Principal(token_id=0, name="centre", role="admin", street_code=None)
+    with get_engine().begin() as conn:
+        conn.execute(QueueItem.__table__.update().values(status="fixed"))
+    r = lifecycle.callback(it["id"], None, admin, "basically_satisfied")
+    assert r["satisfaction"] == "basically_satisfied"

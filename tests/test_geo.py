@@ -43,6 +43,10 @@ CASES = [
     ("丰台区和义街道南苑北里一区14号楼", "110106", "110106016", None, "address:street"),
     # a community of another district never overrides the street named (太阳城 is in 昌平)
     ("仁和地区太阳城一区13号楼", "110113", "110113003", None, "address:street"),
+    # a street named outright wins over an estate read as a community of another street
+    # (南湖东园北 is in 东湖街道); they agree when the community is the named street's own
+    ("朝阳区望京街道南湖东园北门", "110105", "110105026", None, "address:street"),
+    ("朝阳区东湖街道南湖东园北", "110105", "110105043", "110105043002", "address:community"),
 ]
 
 

@@ -196,6 +196,27 @@ def test_pii_is_masked_in_tickets_and_in_quarantine(db, tmp_path):
     assert "13800001111" not in json.dumps(q.raw, ensure_ascii=False)
 
 
+def test_excel_mangled_phone_drops_the_field_not_the_row_and_warns(db, tmp_path):
+    """1.38123E+10 is what Excel shows for 13812345678: the digits that tell callers apart are
+    gone, so it must not be hashed as a caller (it would merge strangers into one repeat caller)."""
+    body = (
+        "X1,2026-11-20 09:00,t,楼道堆物,地址,1.38123E+10\n"
+        "X2,2026-11-20 09:05,t,楼道堆物,地址,1.38123e10\n"
+        "X3,2026-11-20 09:10,t,楼道堆物,地址,13812345678\n"
+    )
+    r = ingest_file(write(tmp_path / "excel.csv", HEADER + body), night=NIGHT)
+    assert (r.rows_read, r.rows_new, r.rows_quarantined) == (3, 3, 0)
+    assert r.warnings["bad_phone"] == 2 and "bad_phone: 2" in r.summary()
+    t = tickets()
+    assert t["X1"].caller_hash is None and t["X1"].caller_masked is None
+    assert t["X2"].caller_hash is None
+    assert t["X3"].caller_hash and t["X3"].caller_masked == "138****5678"
+    assert count(Quarantine) == 0  # rows read = tickets + quarantined still holds
+    with get_engine().connect() as c:
+        warnings = c.execute(select(IngestFile.warnings)).scalar_one()
+    assert warnings["rows"] == {"bad_phone": 2}
+
+
 def test_broken_csv_rows_are_quarantined_with_line_numbers(db, tmp_path):
     body = good_rows(1) + "B1,2026-11-20 09:00,只有三列\n" + good_rows(1, prefix="Z")
     r = ingest_file(write(tmp_path / "broken.csv", HEADER + body), night=NIGHT)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 
+import httpx
+
 from tests import test_api_support
 from tests.test_api_support import WANGJING, WANSHOULU, seed_item
 
@@ -125,10 +127,11 @@ def test_requests_query_filters(live):
             assert r.status_code == 200, r.text
             return {x["service_request_id"] for x in r.json()}
 
-        everything = ids()
-        assert {old["ticket_id"], new["ticket_id"]} <= everything and other["ticket_id"] not in everything
+        everything = ids()  # the spec's default window: the last 90 days (January is older)
+        assert new["ticket_id"] in everything and old["ticket_id"] not in everything
+        assert other["ticket_id"] not in ids(start_date="2000-01-01T00:00:00Z")
         assert ids(service_request_id=f"{old['ticket_id']},{other['ticket_id']}") == {old["ticket_id"]}
-        assert old["ticket_id"] in ids(service_code="group_rental")
+        assert old["ticket_id"] in ids(service_code="group_rental", start_date="2026-01-01T00:00:00+08:00")
         assert new["ticket_id"] not in ids(service_code="group_rental")
         assert ids(start_date="2026-01-01T00:00:00+08:00", end_date="2026-01-31T00:00:00+08:00") == {
             old["ticket_id"]
@@ -159,3 +162,196 @@ def test_requests_list_only_citizens_tickets_and_xml_survives_invalid_characters
     root = ET.fromstring(x.content)  # parses: the noncharacters are gone
     texts = {r.findtext("service_request_id"): r.findtext("description") for r in root.findall("request")}
     assert texts[bad["ticket_id"]] == "南湖西里22号楼楼道堆物结束"
+
+
+# --- issue 21 item 7 and issue 22 item 5 ---------------------------------------------------------
+UNCERTAIN = {
+    "service_code": "other",
+    "description": "那个事情还是没人管，烦死了",
+    "address_string": "我家楼下",
+}
+# a real message (TipDM sample) the champion puts first under construction_site, below its threshold
+BORDERLINE = (
+    "A3区大道西行便道，未管所路口至加油站路段，人行道包括路灯杆，被圈西湖建筑集团燕子山安置房项目施工围墙内。"
+    "每天尤其上下班期间这条路上人流车流极多，安全隐患非常大。强烈请求文明城市A市，尽快整改这个极不文明的路段。"
+)
+
+
+def test_the_submitter_always_reads_back_what_it_submitted(live):
+    """A street's token submits a request that goes to the centre (and one that goes to another
+    street): it reads both back, by id and by token; another street's token does not."""
+    with live.client("wanshoulu") as sub:
+        r = sub.post("/open311/v2/requests.json", data=UNCERTAIN)
+        assert r.status_code == 201, r.text
+        centre_id = r.json()[0]["service_request_id"]
+        r = sub.post(
+            "/open311/v2/requests.json",
+            data={"service_code": "street_vending", "description": "小区门口有人占道摆摊卖水果，堵塞道路",
+                  "address_string": "朝阳区望京街道望京西园三区"},
+        )  # fmt: skip
+        wangjing_id = r.json()[0]["service_request_id"]
+        for sid in (centre_id, wangjing_id):
+            got = sub.get(f"/open311/v2/requests/{sid}.json")
+            assert got.status_code == 200, got.text
+            assert got.json()[0]["service_request_id"] == sid and got.json()[0]["description"]
+            assert sub.get(f"/open311/v2/tokens/{sid}.json").json() == [
+                {"service_request_id": sid, "token": sid}
+            ]
+        assert sub.get(f"/open311/v2/requests/{centre_id}.json").json()[0]["agency_responsible"] == (
+            "12345市民服务热线中心"
+        )
+    with live.client("jiuxianqiao") as other:
+        assert other.get(f"/open311/v2/requests/{centre_id}.json").status_code == 404
+        assert other.get(f"/open311/v2/tokens/{wangjing_id}.json").status_code == 404
+        forged = centre_id.rsplit("-", 1)[0] + "-0000000000"
+        assert other.get(f"/open311/v2/requests/{forged}.json").status_code == 404
+
+
+def test_requests_are_public_without_a_token_with_public_fields_only(live):
+    mine = seed_item(WANGJING, text="望京西园三区门口有人摆摊，电话13912345678")
+    theirs = seed_item(WANSHOULU)
+    with live.client() as anon:
+        r = anon.get("/open311/v2/requests.json", params={"page_size": 1000})
+        assert r.status_code == 200, r.text
+        listed = {x["service_request_id"]: x for x in r.json()}
+        (one,) = anon.get(f"/open311/v2/requests/{mine['ticket_id']}.json").json()
+        tok = anon.get(f"/open311/v2/tokens/{theirs['ticket_id']}.json")
+        bad = anon.get("/open311/v2/requests.json", params={"api_key": "not-a-token"})
+    assert {mine["ticket_id"], theirs["ticket_id"]} <= set(listed)
+    for rec in (listed[mine["ticket_id"]], one):
+        assert set(rec) >= REQUEST_FIELDS
+        assert rec["description"] is None and rec["address"] is None and rec["lat"] is None
+        assert rec["status_notes"] is None
+        assert rec["status"] == "open" and rec["service_code"] == "street_vending"
+        assert rec["address_id"] == WANGJING and rec["agency_responsible"] == "望京街道"
+    assert "13912345678" not in r.text and "139****5678" not in r.text
+    assert tok.status_code == 200 and tok.json()[0]["service_request_id"] == theirs["ticket_id"]
+    assert bad.status_code == 401 and bad.json()[0]["code"] == 401
+    # a street's token keeps its street's isolation (full records of its own street only)
+    with live.client("wangjing") as s:
+        full = {x["service_request_id"]: x for x in s.get("/open311/v2/requests.json").json()}
+    assert full[mine["ticket_id"]]["description"] and theirs["ticket_id"] not in full
+
+
+def test_unknown_service_code_and_out_of_range_dates_are_400_in_the_spec_format(live):
+    with live.client("admin") as c:
+        for params in (
+            {"service_code": "nope"},
+            {"service_code": "street_vending,nope"},
+            {"start_date": "0001-01-01T00:00:00+08:00"},
+            {"start_date": "0001-01-01"},
+            {"end_date": "9999-12-31T23:59:59-14:00"},
+            {"updated_after": "9999-12-31T23:59:59-14:00"},
+        ):
+            for fmt in ("json", "xml"):
+                r = c.get(f"/open311/v2/requests.{fmt}", params=params)
+                assert r.status_code == 400, (params, r.text)
+                if fmt == "json":
+                    (e,) = r.json()
+                    assert set(e) == {"code", "description"} and e["code"] == 400
+                else:
+                    assert ET.fromstring(r.content).find("error/code").text == "400"
+
+
+def test_requests_default_to_the_last_90_days_newest_first(live):
+    now = dt.datetime.now(dt.UTC)
+    older = seed_item(WANGJING, received_at=now - dt.timedelta(days=30), due_in_hours=1)
+    newer = seed_item(WANGJING, received_at=now - dt.timedelta(hours=2), due_in_hours=200)
+    stale = seed_item(WANGJING, received_at=now - dt.timedelta(days=91), due_in_hours=-2000)
+    with live.client("wangjing") as c:
+        ids = [
+            x["service_request_id"]
+            for x in c.get("/open311/v2/requests.json", params={"page_size": 1000}).json()
+        ]
+    assert stale["ticket_id"] not in ids
+    assert ids.index(newer["ticket_id"]) < ids.index(older["ticket_id"])  # not by deadline
+    times = [x for x in ids if x in {older["ticket_id"], newer["ticket_id"]}]
+    assert times == [newer["ticket_id"], older["ticket_id"]]
+
+
+def test_service_notice_is_chinese(live):
+    from triage.api.open311 import sla_notice
+
+    assert sla_notice("emergency") == "办理时限：紧急 2 小时"
+    assert sla_notice("general") == "办理时限：一般 7 天"
+    assert sla_notice("complex") == "办理时限：疑难复杂 15 天"
+    it = seed_item(WANGJING)
+    with live.client("wangjing") as c:
+        (rec,) = c.get(f"/open311/v2/requests/{it['ticket_id']}.json").json()
+    assert rec["service_notice"] == "办理时限：一般 7 天"
+
+
+def test_address_id_is_accepted_as_the_location(live):
+    with live.client("admin") as c:
+        r = c.post(
+            "/open311/v2/requests.json",
+            data={"service_code": "street_vending", "description": "小区门口有人占道摆摊卖水果，堵塞道路",
+                  "address_id": "110105026039"},  # 南湖东园社区 (望京街道)
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert "望京街道" in r.json()[0]["service_notice"]
+        (req,) = c.get(f"/open311/v2/requests/{r.json()[0]['service_request_id']}.json").json()
+        assert req["address_id"] == "110105026039" and req["agency_responsible"] == "望京街道"
+        bad = c.post(
+            "/open311/v2/requests.json",
+            data={"service_code": "street_vending", "description": "有人摆摊", "address_id": "999999"},
+        )
+        assert bad.status_code == 400 and "address_id" in bad.json()[0]["description"]
+
+
+def test_a_service_code_the_model_agrees_with_counts_as_evidence(live):
+    """The champion alone puts this message below its threshold (centre); the client's own
+    service_code naming the model's first choice dispatches it; a different one does not."""
+    from triage.route import client_code_agrees
+
+    assert client_code_agrees("a", "a", 0.4, 0.75) and not client_code_agrees("a", "a", 0.3, 0.75)
+    assert not client_code_agrees("b", "a", 0.7, 0.75) and not client_code_agrees(None, "a", 0.7, 0.75)
+    base = {"description": BORDERLINE, "address_string": "朝阳区望京街道望京西园三区"}
+    with live.client("admin") as c:
+        agreed = c.post("/open311/v2/requests.json", data={**base, "service_code": "construction_site"})
+        other = c.post("/open311/v2/requests.json", data={**base, "service_code": "other"})
+        assert agreed.status_code == other.status_code == 201
+        (a,) = c.get(f"/open311/v2/requests/{agreed.json()[0]['service_request_id']}.json").json()
+        (o,) = c.get(f"/open311/v2/requests/{other.json()[0]['service_request_id']}.json").json()
+    assert (a["agency_responsible"], a["service_code"]) == ("望京街道", "construction_site")
+    assert o["agency_responsible"] == "12345市民服务热线中心"
+
+
+def test_post_while_the_champion_cannot_load_is_503_and_stores_nothing(live, tmp_path, monkeypatch):
+    from sqlalchemy import func, select
+
+    from tests.test_api_support import _start_server
+    from triage.store import QueueItem, Ticket, get_engine
+
+    def counts() -> tuple[int, int]:
+        with get_engine().connect() as conn:
+            return (
+                conn.execute(select(func.count()).select_from(Ticket)).scalar_one(),
+                conn.execute(select(func.count()).select_from(QueueItem)).scalar_one(),
+            )
+
+    (tmp_path / "models").mkdir()  # no CHAMPION
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(tmp_path / "models"))
+    proc, url = _start_server(tmp_path)
+    try:
+        before = counts()
+        form = {
+            "service_code": "street_vending",
+            "description": "小区门口有人摆摊",
+            "address_string": "望京西园三区",
+        }
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {live.tokens['admin']}"}, timeout=60
+        ) as c:
+            r = c.post("/open311/v2/requests.json", data=form)
+            x = c.post("/open311/v2/requests.xml", data=form)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert r.status_code == 503, r.text
+    (e,) = r.json()
+    assert e["code"] == 503 and "retry" in e["description"]
+    assert x.status_code == 503 and ET.fromstring(x.content).find("error/code").text == "503"
+    assert counts() == before  # nothing half-written
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert "classifier cannot be loaded" in log and "no champion model" in log

@@ -87,7 +87,7 @@ def test_migration_0008_adds_the_centre_index_and_goes_down_again(db):
         return {i["name"] for i in inspect(get_engine()).get_indexes("queue_items")}
 
     assert "ix_queue_centre_review" in indexes()
-    downgrade(revision="0005")
+    downgrade(revision="0009")
     assert "ix_queue_centre_review" not in indexes()
     upgrade()
     assert "ix_queue_centre_review" in indexes()

@@ -267,6 +267,7 @@ class Resolver:
         street_best: dict[str, int] = {}
         street_strength = 0
         street_spans: set[str] = set()
+        named_outright = False  # 望京街道, 沙河镇: the caller wrote the street, not just an area stem
         for m in matches:
             readings = [r for r in m.at("street") if in_districts(r.code)]
             if not readings or (max(r.strength for r in readings) == 1 and len(readings) > 1):
@@ -275,6 +276,7 @@ class Resolver:
                 street_best[r.code] = max(street_best.get(r.code, 0), r.strength)
             street_strength = max(street_strength, max(r.strength for r in readings))
             street_spans.add(m.text)
+            named_outright = named_outright or bool(_STREET_SUFFIX.search(m.text))
         # 和义街道…南苑北里: an official street name outranks a bare stem read as another street.
         street_codes = {c for c, st in street_best.items() if st == street_strength}
         if len(street_codes) > 1:
@@ -304,9 +306,11 @@ class Resolver:
 
         comm_codes, comm_strength = communities(require_street=bool(street_codes))
         overrides_street = False
-        if street_codes and not comm_codes:
+        if street_codes and not comm_codes and not named_outright:
             # 回龙观龙泽苑: the community is in a street split off from the area named; the more
-            # specific unit wins when it is unambiguous on its own.
+            # specific unit wins when it is unambiguous on its own. A street named outright
+            # (望京街道南湖东园北门) is not overruled by an estate name read as another street's
+            # community: estate names outlive boundary changes, a written street is deliberate.
             alone, alone_strength = communities(require_street=False)
             street_districts = {units[c].district_code for c in street_codes}
             if (

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from triage.auth import Principal
@@ -328,11 +328,15 @@ _SATISFACTION_WORDS = {**{v: k for k, v in SATISFACTION.items()}, **{k: k for k 
 
 
 def ingest_closed_extract(path: Path | str, actor: str = "import") -> dict[str, Any]:
-    """Apply a closed-ticket extract (ticket_id, status, resolved_at, satisfaction) in bulk.
+    """Apply a closed-ticket extract (ticket_id, status; optional acknowledged_at, resolved_at,
+    closed_at, satisfaction) in bulk.
 
     Unknown tickets and unreadable values are reported with their row number; the rest update
-    their queue item (version + 1) with one audit event each. Re-applying the same file changes
-    nothing (rows already in that state are skipped)."""
+    their queue item (version + 1) with audit events dated when things happened, so the three
+    rates read the extract as they read clerks' work: an ``acknowledge`` event at acknowledged_at
+    (when the item had not been acknowledged yet) and one ``import_closed`` event at closed_at
+    (else resolved_at, else the import time). The item's own acknowledgement, if any, is kept.
+    Re-applying the same file changes nothing (rows already in that state are skipped)."""
     import pandas as pd
 
     from triage.config import get_settings
@@ -344,7 +348,7 @@ def ingest_closed_extract(path: Path | str, actor: str = "import") -> dict[str, 
     require_columns(df, ["ticket_id", "status"], str(path))
     tz = get_settings().tz
     problems: list[str] = []
-    plans: list[tuple[int, str, dict[str, Any]]] = []
+    plans: list[tuple[int, str, dict[str, Any], dt.datetime | None]] = []
     records = df.to_dict(orient="records")
     for n, rec in zip(row_numbers(Path(path), len(df)), records, strict=True):
         tid = cell_text(rec.get("ticket_id"))
@@ -353,50 +357,79 @@ def ingest_closed_extract(path: Path | str, actor: str = "import") -> dict[str, 
             problems.append(f"{path}, row {n}, field 'status': {rec.get('status')!r} is not {done_names}")
             continue
         vals: dict[str, Any] = {"status": status}
-        raw_t = rec.get("resolved_at")
-        if cell_text(raw_t):
+        times: dict[str, dt.datetime] = {}
+        for col in ("acknowledged_at", "resolved_at", "closed_at"):
+            raw_t = rec.get(col)
+            if not cell_text(raw_t):
+                continue
             try:
                 ts = pd.Timestamp(cell_text(raw_t))
             except ValueError:
-                problems.append(f"{path}, row {n}, field 'resolved_at': {raw_t!r} is not a time")
-                continue
+                problems.append(f"{path}, row {n}, field '{col}': {raw_t!r} is not a time")
+                break
             ts = ts.tz_localize(tz) if ts.tzinfo is None else ts
-            vals["resolved_at"] = ts.to_pydatetime().astimezone(dt.UTC)
-        sat = rec.get("satisfaction")
-        if isinstance(sat, str) and sat.strip():
-            if sat.strip() not in _SATISFACTION_WORDS:
-                problems.append(f"{path}, row {n}, field 'satisfaction': {sat!r} is not 满意/基本满意/不满意")
-                continue
-            vals["satisfaction"] = _SATISFACTION_WORDS[sat.strip()]
-        plans.append((n, tid, vals))
+            times[col] = ts.to_pydatetime().astimezone(dt.UTC)
+        else:
+            sat = rec.get("satisfaction")
+            if isinstance(sat, str) and sat.strip():
+                if sat.strip() not in _SATISFACTION_WORDS:
+                    problems.append(
+                        f"{path}, row {n}, field 'satisfaction': {sat!r} is not 满意/基本满意/不满意"
+                    )
+                    continue
+                vals["satisfaction"] = _SATISFACTION_WORDS[sat.strip()]
+            if "resolved_at" in times:
+                vals["resolved_at"] = times["resolved_at"]
+            if "acknowledged_at" in times:
+                vals["acknowledged_at"] = times["acknowledged_at"]
+            plans.append((n, tid, vals, times.get("closed_at") or times.get("resolved_at")))
     t = QueueItem.__table__
+    cols = ("status", "resolved_at", "satisfaction", "acknowledged_at")
     updated = unchanged = 0
     with get_engine().begin() as conn:
         now = utcnow()
-        for n, tid, vals in plans:
-            row = conn.execute(select(t).where(t.c.kind == "ticket", t.c.ticket_id == tid)).mappings().first()
+        items: dict[str, Any] = {}
+        ids = list({tid for _, tid, _, _ in plans})
+        for k in range(0, len(ids), 5000):  # bounded IN lists; one round trip per 5,000 rows
+            chunk = ids[k : k + 5000]
+            for row in conn.execute(
+                select(t).where(t.c.kind == "ticket", t.c.ticket_id.in_(chunk))
+            ).mappings():
+                items[row["ticket_id"]] = row
+        changes: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for n, tid, vals, done_at in plans:
+            row = items.get(tid)
             if row is None:
                 problems.append(f"{path}, row {n}: ticket_id {tid!r} has no queue item")
                 continue
             vals.setdefault("resolved_at", row["resolved_at"] or now)
+            if row["acknowledged_at"] is not None:
+                vals.pop("acknowledged_at", None)  # the street's own 签收 stands
             if all(row[k] == v for k, v in vals.items()):
                 unchanged += 1
                 continue
+            changes.append(
+                {**{c: vals.get(c, row[c]) for c in cols}, "_id": row["id"], "_v": row["version"] + 1}
+            )
+            base = {"item_id": row["id"], "actor": actor, "from_street": row["street_code"],
+                    "to_street": row["street_code"]}  # fmt: skip
+            note = f"{Path(path).name} row {n}"
+            if vals.get("acknowledged_at"):
+                events.append({**base, "at": vals["acknowledged_at"], "action": "acknowledge",
+                               "from_status": row["status"], "to_status": "acknowledged", "note": note})  # fmt: skip
+            events.append({**base, "at": done_at or now, "action": "import_closed",
+                           "from_status": "acknowledged" if vals.get("acknowledged_at") else row["status"],
+                           "to_status": vals["status"], "note": note})  # fmt: skip
+            updated += 1
+        if changes:
             conn.execute(
                 update(t)
-                .where(t.c.id == row["id"])
-                .values(**vals, version=row["version"] + 1, updated_at=now)
+                .where(t.c.id == bindparam("_id"))
+                .values(**{c: bindparam(c) for c in cols}, version=bindparam("_v"), updated_at=now),
+                changes,
             )
-            conn.execute(
-                QueueEvent.__table__.insert(),
-                {
-                    "item_id": row["id"], "at": now, "actor": actor, "action": "import_closed",
-                    "from_status": row["status"], "to_status": vals["status"],
-                    "from_street": row["street_code"], "to_street": row["street_code"],
-                    "note": f"{Path(path).name} row {n}",
-                },
-            )  # fmt: skip
-            updated += 1
+            conn.execute(QueueEvent.__table__.insert(), events)
     return {
         "rows": len(df),
         "updated": updated,

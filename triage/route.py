@@ -216,6 +216,16 @@ def route_pending(batch_rows: int = 20_000, shard: int = 0, n_shards: int = 1) -
     return {"to_street": to_street, "to_centre": to_centre, "seconds": round(time.perf_counter() - t0, 2)}
 
 
+CLIENT_AGREEMENT_SHARE = 0.5  # docs/api.md, "A client's service_code as evidence"
+
+
+def client_code_agrees(client_code: str | None, label: str, confidence: float, threshold: float) -> bool:
+    """A client's own category (Open311 ``service_code``) is a second, independent opinion: when
+    the model's first choice is that same category, it is dispatched with at least half the
+    confidence the model alone needs. Disagreement, or a near coin-flip, still goes to the centre."""
+    return client_code == label and confidence >= CLIENT_AGREEMENT_SHARE * threshold
+
+
 def intake_one(
     description: str,
     *,
@@ -257,9 +267,12 @@ def intake_one(
     }  # fmt: skip
     model = load_champion()
     pred = predict_frame(model.estimator, np.array([["", text_]], dtype=object), model.threshold).iloc[0]
+    needs_review = bool(pred["needs_review"]) and not client_code_agrees(
+        source_category, pred["label"], float(pred["confidence"]), model.threshold
+    )
     prediction = {
         "ticket_id": tid, "category": pred["label"], "confidence": float(pred["confidence"]),
-        "top3": [[c, float(p)] for c, p in pred["top3"]], "needs_review": bool(pred["needs_review"]),
+        "top3": [[c, float(p)] for c, p in pred["top3"]], "needs_review": needs_review,
         "model_version": model.version, "predicted_at": now,
     }  # fmt: skip
     res = get_resolver().resolve(addr, text_)

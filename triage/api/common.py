@@ -100,6 +100,7 @@ def list_items(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     updated_after: dt.datetime | None = None,
+    newest_first: bool = False,
     limit: int = 50,
     offset: int = 0,
     count: bool = True,
@@ -147,7 +148,8 @@ def list_items(
         select(*cols)
         .select_from(joined)
         .where(where)
-        .order_by(_Q.c.due_at, _Q.c.id)
+        # a queue by deadline; Open311's request lists newest first
+        .order_by(*((_T.c.received_at.desc(), _Q.c.id.desc()) if newest_first else (_Q.c.due_at, _Q.c.id)))
         .limit(limit)
         .offset(offset)
     )

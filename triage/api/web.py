@@ -144,11 +144,14 @@ def queue_page(
     street: Annotated[str | None, Query(pattern=r"^(\d{9}|centre)$")] = None,
 ) -> Response:
     who = _who(request)
-    st = status if status in load_workflow().statuses else None
+    st = status if status in load_workflow().statuses or status == "all" else None
     od = True if overdue == "1" else None
-    # analysts and admins may narrow to one street or the centre; a street token is always its own
+    # the working view (待办) by default: closed items stay reachable under 全部 or their status,
+    # but do not push tonight's tickets off the first page; analysts and admins may narrow to one
+    # street or the centre (a street token always sees its own)
+    statuses = None if st == "all" else [st] if st else list(load_workflow().open_statuses)
     total, items = list_items(
-        who, street=street, status=[st] if st else None, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
+        who, street=street, status=statuses, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
     )
     ctx = {
         "who": who, "items": items, "total": total, "street": None if who.role == "street" else street,

@@ -78,7 +78,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from triage.cli import api, geo, hotspots, main, model, queue
+    from triage.cli import api, geo, hotspots, main, model, quarantine, queue
 
     main.register(app)
     app.add_typer(model.app, name="model", help="train, evaluate, predict, list, show, promote models")
@@ -86,6 +86,7 @@ def _register() -> None:
     app.add_typer(geo.app, name="geo", help="address resolution against the gazetteer")
     app.add_typer(main.db_app, name="db", help="database schema")
     app.add_typer(main.label_app, name="label", help="labelled tickets for retraining")
+    app.add_typer(quarantine.app, name="quarantine", help="隔离行 rows a night could not use")
     api.register(app)
     app.add_typer(api.token_app, name="token", help="API tokens: create, list, revoke")
     app.add_typer(

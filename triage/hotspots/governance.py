@@ -251,7 +251,8 @@ def load_rate_items(start: dt.date, end: dt.date) -> pd.DataFrame:
     df["responded_in_time"] = df["due"] & answered.notna() & (answered <= df["due_at"])
     df["resolved"] = df["resolved_at"].notna()
     df["rated"] = df["satisfaction"].notna()
-    df["satisfied"] = df["satisfaction"].isin(["satisfied", "满意", "基本满意"])
+    # 满意 and 基本满意 count as satisfied (stored as their codes: lifecycle.SATISFACTION)
+    df["satisfied"] = df["satisfaction"].isin(["satisfied", "basically_satisfied", "满意", "基本满意"])
     return df
 
 

@@ -157,6 +157,7 @@ _REPEATED = frozenset({"district", "street", "community", "channel", "category"}
 _TEXT_COLUMNS = frozenset(REQUIRED) | frozenset(OPTIONAL) - {"lat", "lon", "votes"}
 _NOT_TEXT = (dict, list, tuple, bool, BadCell)
 MAX_VOTES = 2**31 - 1  # the column is a 32-bit integer on PostgreSQL
+_EXCEL_NUMBER = re.compile(r"^[+-]?\d+(?:\.\d*)?[eE][+-]?\d+$")  # 1.38123E+10
 
 
 def _wrong_type(col: str, v: Any) -> Rejection:
@@ -255,6 +256,12 @@ def validate_row(
         values["source_category" if col == "category" else col] = v or None
 
     phone = normalize(_text(get("caller_phone")))
+    if _EXCEL_NUMBER.match(phone):
+        # Excel showed the number in scientific notation (1.38123E+10): its last digits are gone,
+        # so it is no caller. The field is dropped (no hash: it would merge strangers into one
+        # "repeat caller"), the row is kept, and the night's ledger counts the warning.
+        warnings.append("bad_phone")
+        phone = ""
     values["caller_hash"] = caller_hash(phone, salt)
     values["caller_masked"] = mask_phone(phone)
 

@@ -208,7 +208,7 @@ class QueueItem(Base):
     return_count: Mapped[int] = mapped_column(Integer, default=0)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     resolved_at: Mapped[dt.datetime | None]
-    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    satisfaction: Mapped[str | None] = mapped_column(String(32))  # basically_satisfied: 19
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency
     acknowledged_at: Mapped[dt.datetime | None]
     # streets that sent the item back (退单), so re-dispatch never picks them again

@@ -1,5 +1,5 @@
 """The centre review desk's queue: a partial index in deadline order, and (PostgreSQL) statistics
-that know the centre's rows are the ones with no street (after 0005)
+that know the centre's rows are the ones with no street (after 0009)
 
 ``queue = 'centre'``, ``street_code IS NULL`` and the centre statuses describe the same rows; the
 planner multiplies their selectivities and expects a few hundred rows where there are 50,000, and
@@ -7,13 +7,13 @@ then joins the whole queue before taking the first page (1 s instead of 10 ms at
 The extended statistics (mcv, dependencies) correct the estimate at the next ANALYZE.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0009
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"  # 0004 at first; re-chained after merging main (0005 workflow statuses)
+down_revision = "0009"  # 0004 at first; re-chained after merging main (0005 workflow, 0009 satisfaction)
 branch_labels = None
 depends_on = None
 
