@@ -119,6 +119,7 @@ def labeled_tickets() -> pd.DataFrame:
         )  # fmt: skip
     if df.empty:
         return df.drop(columns="source")
-    df["_rank"] = (df["source"] == "correction").astype(int)
+    # an operator's decision at the review desk is a correction too (whether it agreed or not)
+    df["_rank"] = df["source"].isin(("correction", "review")).astype(int)
     df = df.sort_values(["ticket_id", "_rank", "labeled_at"]).drop_duplicates("ticket_id", keep="last")
     return df.drop(columns=["_rank", "source"]).sort_values("ticket_id").reset_index(drop=True)

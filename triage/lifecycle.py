@@ -111,7 +111,30 @@ def _dispatch_effect(row: Any, who: Principal, inputs: dict[str, Any], note: str
     vals = {"street_code": code, "district_code": unit.district_code}
     if inputs.get("category"):
         vals.update(_category_values(inputs["category"], unit.district_code))
+        vals.update(_sla_values(row, vals["category"]))
     return vals
+
+
+def _sla_values(row: Any, category: str) -> dict[str, Any]:
+    """A (re)decided category's SLA tier, priority and deadline (received time + the tier's hours,
+    keyword escalations applied), as the router sets them; an escalated item stays one step up."""
+    from triage.route import TIER_PRIORITY, load_routing
+    from triage.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    with get_engine().connect() as conn:
+        t = conn.execute(
+            select(Ticket.title, Ticket.text, Ticket.received_at).where(Ticket.ticket_id == row["ticket_id"])
+        ).first()
+    received = t.received_at if t else row["created_at"]
+    tier, why = load_routing().tier_for(
+        tax, category, f"{(t.title if t else '') or ''} {(t.text if t else '') or ''}", received
+    )
+    prio = TIER_PRIORITY[tier] - (1 if row["escalated"] and TIER_PRIORITY[tier] > 1 else 0)
+    return {
+        "sla_tier": tier, "priority": prio, "centre_reason": why,
+        "due_at": received + dt.timedelta(hours=tax.tiers[tier].hours),
+    }  # fmt: skip
 
 
 def _satisfaction_effect(
@@ -139,14 +162,23 @@ EFFECTS: dict[str, Effect] = {
 
 
 def transition(
-    action: str, item_id: int, version: int | None, who: Principal, *, note: str | None = None, **inputs: Any
+    action: str,
+    item_id: int,
+    version: int | None,
+    who: Principal,
+    *,
+    note: str | None = None,
+    after: Callable[[Connection, dict[str, Any]], None] | None = None,
+    **inputs: Any,
 ) -> dict[str, Any]:
     """Perform one transition of taxonomy/workflow.yaml atomically; returns the updated row.
 
     Not visible to ``who`` → NotFound (404); role not allowed → Forbidden (403); status not a
     ``from`` of the action, or ``version`` stale → Conflict (409); a missing note or input →
     LifecycleError (422). One conditional UPDATE (``WHERE id AND version``) plus one audit row in
-    ``queue_events``, in one transaction: of two clerks on one item exactly one wins."""
+    ``queue_events``, in one transaction: of two clerks on one item exactly one wins.
+    ``after(conn, row)`` writes what belongs to the same change (the review desk's label) in that
+    transaction."""
     wf = load_workflow()
     if action not in wf.transitions:
         raise LifecycleError(f"unknown action {action!r}; known: {', '.join(wf.transitions)}")
@@ -189,7 +221,10 @@ def transition(
                 "note": mask_text(note),  # staff type numbers too
             },
         )  # fmt: skip
-        return dict(conn.execute(select(q).where(q.c.id == item_id)).mappings().one())
+        new = dict(conn.execute(select(q).where(q.c.id == item_id)).mappings().one())
+        if after is not None:
+            after(conn, new)
+        return new
 
 
 # --- the actions by name (each one row of workflow.yaml) ----------------------------------------

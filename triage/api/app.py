@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from triage.api import open311, v1, web
+from triage.api import open311, review, review_web, v1, web
 from triage.api.common import forget_totals
 from triage.config import get_settings
 from triage.lifecycle import LifecycleError
@@ -146,8 +146,10 @@ def create_app() -> FastAPI:
             "(tokens from `triage token create`). Phone and ID numbers are always masked."
         ),
     )
+    app.include_router(review.router)
     app.include_router(v1.router)
     app.include_router(open311.router)
+    app.include_router(review_web.router)
     app.include_router(web.router)
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -141,16 +141,22 @@ def queue_page(
     overdue: Annotated[str | None, Query(max_length=5)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     msg: Annotated[str | None, Query(max_length=200)] = None,
+    street: Annotated[str | None, Query(pattern=r"^(\d{9}|centre)$")] = None,
 ) -> Response:
     who = _who(request)
     st = status if status in load_workflow().statuses or status == "all" else None
     od = True if overdue == "1" else None
     # the working view (待办) by default: closed items stay reachable under 全部 or their status,
-    # but do not push tonight's tickets off the first page
+    # but do not push tonight's tickets off the first page; analysts and admins may narrow to one
+    # street or the centre (a street token always sees its own)
     statuses = None if st == "all" else [st] if st else list(load_workflow().open_statuses)
-    total, items = list_items(who, status=statuses, overdue=od, limit=PAGE, offset=(page - 1) * PAGE)
+    total, items = list_items(
+        who, street=street, status=statuses, overdue=od, limit=PAGE, offset=(page - 1) * PAGE
+    )
     ctx = {
-        "who": who, "street_name": _street_name(who.street_code), "items": items, "total": total,
+        "who": who, "items": items, "total": total, "street": None if who.role == "street" else street,
+        "street_name": "市民热线服务中心" if street == "centre" and who.role != "street"
+        else _street_name(who.street_code if who.role == "street" else street),
         "page": page, "pages": max(1, -(-(total or 0) // PAGE)), "status": st, "overdue": od, "msg": msg,
     }  # fmt: skip
     return templates.TemplateResponse(request, "queue.html.j2", ctx)

@@ -164,4 +164,9 @@ def write_nightly_report(night: dt.date, out: Path | str | None = None) -> Path:
     from triage.report.analysts import nightly_analyst_context
 
     path = Path(out) if out else get_settings().reports_dir / f"nightly-{night.isoformat()}.html"
-    return render_to_file("nightly.html.j2", path, **nightly_context(night), **nightly_analyst_context(night))
+    from triage.review import model_loop
+
+    return render_to_file(
+        "nightly.html.j2", path, **nightly_context(night), **nightly_analyst_context(night),
+        model_loop=model_loop(night),
+    )  # fmt: skip

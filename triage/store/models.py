@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -176,6 +177,17 @@ class QueueItem(Base):
         # (street_code IS NULL) are all range scans of this one index
         Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
         Index("ix_queue_due_id", "due_at", "id"),  # analysts' and Open311's city-wide pages
+        # the centre review desk (migration 0008, which also adds PostgreSQL statistics)
+        Index(
+            "ix_queue_centre_review",
+            "due_at",
+            "id",
+            "status",
+            "escalated",
+            "located_street_code",
+            postgresql_where=sql_text("queue = 'centre' AND street_code IS NULL"),
+            sqlite_where=sql_text("queue = 'centre' AND street_code IS NULL"),
+        ),  # fmt: skip
         UniqueConstraint("kind", "ticket_id", name="uq_queue_ticket"),
         # one open proactive task per key, kept by the database: two nights writing at once cannot
         # both create it (the writer settles the conflict, triage/hotspots/proactive.py)
