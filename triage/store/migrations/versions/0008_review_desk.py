@@ -7,13 +7,13 @@ then joins the whole queue before taking the first page (1 s instead of 10 ms at
 The extended statistics (mcv, dependencies) correct the estimate at the next ANALYZE.
 
 Revision ID: 0008
-Revises: 0009
+Revises: 0007
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0009"  # 0004 at first; re-chained after merging main (0005 workflow, 0009 satisfaction)
+down_revision = "0007"  # re-chained on merge: 0005 → 0009 → 0011 → 0007 → 0008
 branch_labels = None
 depends_on = None
 
