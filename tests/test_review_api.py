@@ -163,3 +163,12 @@ def test_street_and_analyst_tokens_cannot_decide(live):
         assert c.get("/api/v1/review").status_code == 401
     labels = labels_for(it["ticket_id"])
     assert labels == []
+
+
+def test_filters_with_control_characters_or_foreign_digits_are_422_not_500(live):
+    # a NUL byte in a free-text filter reached PostgreSQL and answered 500 (found by the fuzz test)
+    with live.client("admin") as c:
+        for params in ({"channel": "电话\x00"}, {"category": "other\x00"}, {"district": "١١٠١٠٥"}):
+            r = c.get("/api/v1/review", params=params)
+            assert r.status_code == 422, (params, r.status_code)
+        assert c.get("/api/v1/review", params={"channel": "电话"}).status_code == 200

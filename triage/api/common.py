@@ -29,6 +29,9 @@ ITEM_COLS = [c for c in _Q.c if c.name not in ("returned_from", "title")] + [
     _T.c.channel, _T.c.caller_masked, _T.c.lat, _T.c.lon,
 ]  # fmt: skip
 
+# free-text filters carry no control characters (a NUL byte reached PostgreSQL: a 500)
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
 
 def _default(o: Any) -> Any:
     if isinstance(o, dt.datetime | dt.date):

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from triage import review
-from triage.api.common import fast_json, get_item, require_principal
+from triage.api.common import NO_CONTROL, fast_json, get_item, require_principal
 from triage.auth import Principal
 
 router = APIRouter(prefix="/api/v1/review", tags=["centre review desk"])
@@ -96,9 +96,11 @@ class BatchOut(BaseModel):
 def review_queue(
     who: Who,
     reason: Reason | None = None,
-    category: Annotated[str | None, Query(max_length=64, description="the model's suggestion 1")] = None,
-    district: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
-    channel: Annotated[str | None, Query(max_length=32)] = None,
+    category: Annotated[
+        str | None, Query(max_length=64, pattern=NO_CONTROL, description="the model's suggestion 1")
+    ] = None,
+    district: Annotated[str | None, Query(pattern=r"^[0-9]{6}$")] = None,  # ASCII digits only
+    channel: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROL)] = None,
     order: Annotated[
         Literal["deadline", "learn"], Query(description="deadline (default) or learn: most instructive first")
     ] = "deadline",

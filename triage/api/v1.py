@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import case, func, select
 
 from triage import lifecycle
-from triage.api.common import fast_json, get_item, list_items, require_principal
+from triage.api.common import NO_CONTROL, fast_json, get_item, list_items, require_principal
 from triage.auth import Principal, Role
 from triage.store import QueueItem, get_engine
 from triage.workflow import load_workflow
@@ -23,7 +23,7 @@ StatusName = Literal[load_workflow().codes]  # type: ignore[valid-type]  # taxon
 # ASCII digits only: "\d" would also take full-width and other scripts' digits (an empty 200)
 _STREET_CODE = r"^([0-9]{9}|centre)$"
 # a category filter is text without control characters (a NUL byte reached PostgreSQL: a 500)
-CategoryCode = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+CategoryCode = Annotated[str, Field(max_length=64, pattern=NO_CONTROL)]
 ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # larger ids would overflow the INTEGER column
 
 
