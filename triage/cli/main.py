@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from triage.cli import console, handle_errors, print_error, print_problems
+from triage.cli import console, err_console, handle_errors, print_error, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
@@ -297,9 +297,12 @@ def label_import(
     from triage.labels import import_labels
 
     r = import_labels(path)
+    for w in r["warnings"]:
+        err_console.print(f"warning: {w}", highlight=False)
     console.print(
-        f"{r['rows']} rows: {r['imported']} labels stored, {r['rejected']} rejected"
-        + (f", {r['repeated']} identical repeats stored once" if r["repeated"] else ""),
+        f"{r['rows']} rows: {r['new']} new, {r['unchanged']} unchanged, {r['changed']} changed, "
+        f"{r['rejected']} rejected"
+        + (f"; {r['repeated']} identical repeats stored once" if r["repeated"] else ""),
         highlight=False,
     )
     print_problems(r["problems"])

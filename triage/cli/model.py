@@ -197,8 +197,19 @@ def evaluate(
     label_col: LabelCol,
     title_col: TitleCol = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    allow_unknown_labels: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-labels",
+            help="score rows whose label the model never predicts (as errors) instead of refusing "
+            "允许模型不认识的标签（计为错误）",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1."""
+    """评估模型 Evaluate a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1.
+
+    Labels the model cannot predict are refused (exit 1) unless --allow-unknown-labels."""
+    from triage.classify.registry import ModelError
     from triage.classify.train import metrics
     from triage.ingest.readers import InputFileError
 
@@ -222,9 +233,16 @@ def evaluate(
     known = set(map(str, loaded.estimator.classes_))
     unknown = Counter(v for v in y if v not in known)
     if unknown:
+        listed = ", ".join(f"{k!r} ({n})" for k, n in unknown.most_common(20))
+        if not allow_unknown_labels:  # a score against labels it cannot give is not an evaluation
+            raise ModelError(
+                f"{input}: {sum(unknown.values())} of {len(y)} rows have labels model {loaded.version} never "
+                f"predicts: {listed}; map them to its labels, or pass --allow-unknown-labels to score "
+                "them as errors"
+            )
         err_console.print(
             f"warning: {sum(unknown.values())} of {len(y)} rows have labels this model never predicts "
-            f"(scored as errors): " + ", ".join(f"{k!r} ({n})" for k, n in unknown.most_common(20)),
+            f"(scored as errors): {listed}",
             highlight=False,
         )
     t0 = time.perf_counter()
@@ -239,12 +257,46 @@ def evaluate(
         print(json.dumps(m, ensure_ascii=False))
         return
     console.print(
-        f"{loaded.version} on {input} (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} in {seconds:.2f} s"
+        f"{loaded.version} on {input} (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} in {seconds:.2f} s",
+        highlight=False,
     )
-    for cls, pc in sorted(m["per_class"].items()):
-        console.print(
-            f"  {cls:28s} P {pc['precision']:.3f}  R {pc['recall']:.3f}  F1 {pc['f1']:.3f}  n {pc['support']}"
+    console.print(_per_class_table(m["per_class"], loaded.taxonomy == "builtin", Counter(map(str, pred))))
+
+
+def _per_class_table(per_class: dict, builtin: bool, predicted: Counter):
+    """Classes with examples in the file, in a Rich table (it aligns by display width, so Chinese
+    labels keep the columns straight); classes only predicted are named below it, not scored."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    names = {}
+    if builtin:
+        from triage.taxonomy import load_taxonomy
+
+        names = {c.code: c.name for c in load_taxonomy().categories.values()}
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    table.add_column("class 类别")
+    if builtin:
+        table.add_column("名称")
+    for col in ("P", "R", "F1", "n"):
+        table.add_column(col, justify="right")
+    absent = []
+    for cls, pc in sorted(per_class.items()):
+        if not pc["support"]:
+            absent.append(cls)
+            continue
+        cells = [f"{pc['precision']:.3f}", f"{pc['recall']:.3f}", f"{pc['f1']:.3f}", str(pc["support"])]
+        table.add_row(cls, *([names.get(cls, "")] if builtin else []), *cells)
+    parts: list = [table]
+    if absent:
+        parts.append(
+            Text(
+                "predicted but absent from the file (not scored) 文件中无样本: "
+                + ", ".join(f"{c} ×{predicted[c]}" for c in absent)
+            )
         )
+    return Group(*parts)
 
 
 @app.command()
