@@ -215,7 +215,8 @@ def night_status(night: dt.date) -> dict[str, Any]:
 
 
 def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
-    """Significant surges (street level), events seen and proactive tasks touched that night."""
+    """Significant surges (street and district level), events stored and open proactive tasks —
+    counted as the report counts them (all significant signals of the night, all its events)."""
     from sqlalchemy import func, select
 
     from triage.store.models import HotspotEvent, HotspotSignal, QueueItem
@@ -223,9 +224,16 @@ def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
     with engine.connect() as conn:
         surges = conn.execute(
             select(HotspotSignal.unit_code, HotspotSignal.category, HotspotSignal.observed, HotspotSignal.expected)
-            .where(HotspotSignal.night == night, HotspotSignal.significant, HotspotSignal.level == "street")
-            .order_by(HotspotSignal.q_value)
+            .where(HotspotSignal.night == night, HotspotSignal.significant)
+            .order_by(HotspotSignal.q_value, HotspotSignal.observed.desc())
         ).all()  # fmt: skip
+        levels = dict(
+            conn.execute(
+                select(HotspotSignal.level, func.count())
+                .where(HotspotSignal.night == night, HotspotSignal.significant)
+                .group_by(HotspotSignal.level)
+            ).all()
+        )
         n_events = conn.execute(
             select(func.count()).select_from(HotspotEvent).where(HotspotEvent.night == night)
         ).scalar_one()
@@ -235,6 +243,7 @@ def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
         ).scalar_one()  # fmt: skip
     return {
         "surges": [(u, c, o, round(e, 1)) for u, c, o, e in surges],
+        "surges_by_level": levels,
         "events": n_events,
         "open_proactive_tasks": open_tasks,
     }

@@ -11,9 +11,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from triage.cli import console, err_console, handle_errors
+from triage.cli import beijing, console, err_console, handle_errors, new_typer, rounded
 
-app = typer.Typer(no_args_is_help=True)
+app = new_typer()
 
 InputOpt = Annotated[Path, typer.Option("--input", help="CSV, JSONL, Parquet or XLSX file")]
 TextCols = Annotated[
@@ -109,7 +109,7 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train a classifier; prints internal validation metrics and writes the model + card."""
+    """训练模型 Train a classifier; prints internal validation metrics and writes the model + card."""
     from triage.classify import registry
     from triage.classify.train import MIN_REAL_FOR_THRESHOLD, prepare, train_model
 
@@ -308,7 +308,7 @@ def predict(
     out: Annotated[Path, typer.Option("--out", help="output file (CSV/JSONL/Parquet/XLSX)")],
     title_col: TitleCol = None,
 ) -> None:
-    """Predict: label, confidence, top-3 and needs_review for every row."""
+    """预测 Predict: label, confidence, top-3 and needs_review for every row."""
     from triage.classify.train import predict_frame
     from triage.ingest.readers import InputFileError
     from triage.tables import check_output_path, write_table
@@ -332,7 +332,7 @@ def predict(
 @app.command("list")
 @handle_errors
 def list_models() -> None:
-    """Model versions in models/, the champion marked with *."""
+    """模型列表 Model versions in models/, the champion marked with *."""
     from triage.classify.registry import list_versions
 
     for v in list_versions():
@@ -340,9 +340,11 @@ def list_models() -> None:
         if v["problem"]:
             console.print(f"{mark} {v['version']:28s} unusable: {v['problem']}", highlight=False)
             continue
+        n = v["n_train"]
         console.print(
-            f"{mark} {v['version']:28s} trained {v['trained_at']}  macro-F1 {v['macro_f1']}  "
-            f"coverage {v['coverage']}  n={v['n_train']}  {v['promotion'] or ''}",
+            f"{mark} {v['version']:28s} trained {beijing(v['trained_at'])}  macro-F1 {rounded(v['macro_f1'])}  "
+            f"coverage {rounded(v['coverage'], percent=True)}  n={f'{n:,}' if isinstance(n, int) else n}  "
+            f"{v['promotion'] or ''}",
             highlight=False,
         )
 
@@ -350,7 +352,7 @@ def list_models() -> None:
 @app.command()
 @handle_errors
 def show(version: Annotated[str, typer.Argument(help="version name or directory")]) -> None:
-    """Print a model's card."""
+    """模型卡 Print a model's card."""
     from triage.classify.registry import CARD_JSON, CARD_MD, ModelError, _resolve_dir, read_card
 
     d = _resolve_dir(version)
@@ -366,7 +368,7 @@ def show(version: Annotated[str, typer.Argument(help="version name or directory"
 @app.command()
 @handle_errors
 def promote(version: Annotated[str, typer.Argument(help="version to make champion")]) -> None:
-    """Make a version the champion (used by the nightly DAG from its next run)."""
+    """设为冠军模型 Make a version the champion (used by the nightly DAG from its next run)."""
     from triage.classify import registry
 
     registry.promote(version)
