@@ -133,6 +133,10 @@ def test_stages_print_sentences_not_json_and_status_counts_hotspots_like_the_rep
     assert runner.invoke(app, ["report", "--date", night.isoformat(), "--out", str(out)]).exit_code == 0
     html = out.read_text(encoding="utf-8")
     assert re.search(r"<b>5</b><span>显著激增", html) and re.search(r"<b>20</b><span>热点事件", html)
+    # the file holds no time (re-runs are identical); the ledger does, and status shows it
+    assert runner.invoke(app, ["report", "--date", night.isoformat()]).exit_code == 0
+    st = runner.invoke(app, ["status", "--date", night.isoformat()])
+    assert re.search(r"report: \S+nightly-2026-11-20\.html \(written \d{4}-\d\d-\d\d \d\d:\d\d \+08:00\)", st.output)
 
 
 # --- model evaluate (21.11) ------------------------------------------------------------------

@@ -190,6 +190,12 @@ def night_status(night: dt.date) -> dict[str, Any]:
             .group_by(QueueItem.street_code).order_by(func.count().desc()).limit(5)
         ).all()  # fmt: skip
     hotspots = _hotspot_status(engine, night)
+    from triage.store import PipelineRun
+
+    with engine.connect() as conn:  # the report file holds no time (re-runs are identical): the ledger does
+        report_at = conn.execute(
+            select(PipelineRun.finished_at).where(PipelineRun.night == night, PipelineRun.stage == "report")
+        ).scalar()
     rows_read = sum(f["rows_read"] for f in files)
     upserted = sum(f["rows_new"] + f["rows_unchanged"] for f in files)
     report = get_settings().reports_dir / f"nightly-{night.isoformat()}.html"
@@ -210,6 +216,7 @@ def night_status(night: dt.date) -> dict[str, Any]:
         "unaccounted": n_tickets - routed,
         "top_streets": [(s, n) for s, n in top_streets],
         "report": str(report) if report.exists() else None,
+        "report_written_at": report_at,
         **hotspots,
     }
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from triage.cli import console, err_console, handle_errors, new_typer, print_error, print_problems
+from triage.cli import beijing, console, err_console, handle_errors, new_typer, print_error, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
@@ -228,8 +228,9 @@ def register(app: typer.Typer) -> None:
             f"{st['events']} events; {st['open_proactive_tasks']} open proactive tasks",
             highlight=False,
         )
+        written = f" (written {beijing(st['report_written_at'])})" if st["report"] and st["report_written_at"] else ""
         console.print(
-            f"  report: {st['report'] or 'not written yet (triage report --date …)'}", highlight=False
+            f"  report: {st['report'] or 'not written yet (triage report --date …)'}{written}", highlight=False
         )
 
     @app.command()
@@ -255,9 +256,10 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"{month!r} is not a month like 2026-11") from None
             path = write_monthly_report(month, out)
         else:
-            from triage.report.nightly import write_nightly_report
+            from triage.pipeline import report_stage
 
-            path = write_nightly_report(parse_night(night, night_alias), out)
+            # through the ledger, as run-nightly does: the time it was written is kept there
+            path = report_stage(parse_night(night, night_alias), out)["report"]
         console.print(f"report written to {path}")
 
     @app.command()
