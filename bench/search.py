@@ -191,10 +191,15 @@ def queries(n: int, k: int) -> dict[str, list[str]]:
         "工单编号 whole": ids,
         "工单编号 part (B + 6 digits)": [i[:7] for i in ids],
         "text phrase 4-6 chars": [phrase(rnd.choice(texts), 4, 6) for _ in range(k)],
-        "address + house number": [f"{addrs[(i * 7919) % len(addrs)]}{i % 997 + 1}号"[-8:]
-                                   for i in (int(x[1:]) for x in ids)],  # fmt: skip
-        "two terms (3+ chars)": [f"{phrase(rnd.choice(texts), 3, 4)} {phrase(rnd.choice(addrs), 3, 4)}" for _ in range(k)],
-        "two-character word alone": [rnd.choice(["噪音", "停车", "漏水", "扰民", "垃圾", "暖气", "占道", "施工"]) for _ in range(k)],
+        "address + house number": [
+            f"{addrs[(i * 7919) % len(addrs)]}{i % 997 + 1}号"[-8:] for i in (int(x[1:]) for x in ids)
+        ],  # fmt: skip
+        "two terms (3+ chars)": [
+            f"{phrase(rnd.choice(texts), 3, 4)} {phrase(rnd.choice(addrs), 3, 4)}" for _ in range(k)
+        ],
+        "two-character word alone": [
+            rnd.choice(["噪音", "停车", "漏水", "扰民", "垃圾", "暖气", "占道", "施工"]) for _ in range(k)
+        ],
     }
 
 

@@ -25,7 +25,7 @@ def _commands() -> list[tuple[list[str], Any]]:
     """Every command and group, with the words that reach it."""
     out = []
 
-    def walk(cmd: click.Command, path: list[str]) -> None:
+    def walk(cmd: Any, path: list[str]) -> None:
         out.append((path, cmd))
         if hasattr(cmd, "commands"):  # a group (Typer bundles its own Click: no isinstance)
             for name, sub in cmd.commands.items():
@@ -93,10 +93,12 @@ def test_model_list_rounds_and_token_list_shows_beijing_time(db, monkeypatch):
     created = created.replace(tzinfo=dt.UTC) if created.tzinfo is None else created
     bj = created.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
     r = runner.invoke(app, ["token", "list"], terminal_width=200)
-    assert r.exit_code == 0 and f"{bj} +08:00" in r.output and "北京时间" in r.output
+    assert r.exit_code == 0 and f"created {bj} +08:00" in r.output
 
 
-def test_stages_print_sentences_not_json_and_status_counts_hotspots_like_the_report(db, tmp_path, monkeypatch):
+def test_stages_print_sentences_not_json_and_status_counts_hotspots_like_the_report(
+    db, tmp_path, monkeypatch
+):
     from triage.cli import console
     from triage.cli.main import summarize_stage
 
@@ -136,7 +138,9 @@ def test_stages_print_sentences_not_json_and_status_counts_hotspots_like_the_rep
     # the file holds no time (re-runs are identical); the ledger does, and status shows it
     assert runner.invoke(app, ["report", "--date", night.isoformat()]).exit_code == 0
     st = runner.invoke(app, ["status", "--date", night.isoformat()])
-    assert re.search(r"report: \S+nightly-2026-11-20\.html \(written \d{4}-\d\d-\d\d \d\d:\d\d \+08:00\)", st.output)
+    assert re.search(
+        r"report: \S+nightly-2026-11-20\.html \(written \d{4}-\d\d-\d\d \d\d:\d\d \+08:00\)", st.output
+    )
 
 
 # --- model evaluate (21.11) ------------------------------------------------------------------
@@ -162,7 +166,18 @@ def test_evaluate_refuses_unknown_labels_unless_allowed(chinese_model, tmp_path)
     pd.DataFrame(
         [{"text": words["噪音扰民"], "label": "噪音扰民"}, {"text": "路面有坑", "label": "道路破损"}]
     ).to_csv(f, index=False)
-    args = ["model", "evaluate", "--model", str(model), "--input", str(f), "--text-col", "text", "--label-col", "label"]
+    args = [
+        "model",
+        "evaluate",
+        "--model",
+        str(model),
+        "--input",
+        str(f),
+        "--text-col",
+        "text",
+        "--label-col",
+        "label",
+    ]
     r = runner.invoke(app, args)
     assert r.exit_code == 1 and "'道路破损' (1)" in r.output and "--allow-unknown-labels" in r.output
     r = runner.invoke(app, [*args, "--allow-unknown-labels"])
@@ -183,7 +198,11 @@ def test_evaluate_table_keeps_columns_aligned_and_names_classes_absent_from_the_
     r = runner.invoke(app, ["model", "evaluate", "--model", str(model), "--input", str(f), "--text-col", "text",
                             "--label-col", "label"])  # fmt: skip
     assert r.exit_code == 0, r.output
-    rows = [line for line in r.output.splitlines() if re.search(r"\d\.\d{3}\s+\d\.\d{3}\s+\d\.\d{3}\s+\d+\s*$", line)]
+    rows = [
+        line
+        for line in r.output.splitlines()
+        if re.search(r"\d\.\d{3}\s+\d\.\d{3}\s+\d\.\d{3}\s+\d+\s*$", line)
+    ]
     assert {line.split()[0] for line in rows} == {"噪音扰民", "供暖", "OK"}  # 占道经营 has no example here
     # the P column starts at the same display column on every row, Chinese label or not
     starts = {cell_len(line[: re.search(r"\d\.\d{3}", line).start()]) for line in rows}

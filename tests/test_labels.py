@@ -152,9 +152,13 @@ def test_importing_the_same_file_twice_says_nothing_new_and_changes_nothing(tick
     second = CliRunner().invoke(app, ["label", "import", str(f)])
     assert second.exit_code == 0 and f"{n} rows: 0 new, {n} unchanged, 0 changed, 0 rejected" in second.output
     with get_engine().connect() as conn:
-        assert conn.execute(select(Label.ticket_id, Label.labeled_at).order_by(Label.ticket_id)).all() == stamps
+        assert (
+            conn.execute(select(Label.ticket_id, Label.labeled_at).order_by(Label.ticket_id)).all() == stamps
+        )
 
-    rows.loc[rows.index[0], "category"] = "group_rental" if rows["category"].iloc[0] != "group_rental" else "other"
+    rows.loc[rows.index[0], "category"] = (
+        "group_rental" if rows["category"].iloc[0] != "group_rental" else "other"
+    )
     rows.to_csv(f, index=False)
     third = CliRunner().invoke(app, ["label", "import", str(f)])
     assert f"{n} rows: 0 new, {n - 1} unchanged, 1 changed, 0 rejected" in third.output
@@ -167,13 +171,15 @@ def test_an_empty_labeled_by_is_refused_with_its_rows_and_a_missing_column_warns
 
     t = tickets["ticket_id"].tolist()
     f = tmp_path / "labels.csv"
-    pd.DataFrame(
-        {"ticket_id": t[:3], "category": ["other"] * 3, "labeled_by": ["bob", "", "  "]}
-    ).to_csv(f, index=False)
+    pd.DataFrame({"ticket_id": t[:3], "category": ["other"] * 3, "labeled_by": ["bob", "", "  "]}).to_csv(
+        f, index=False
+    )
     r = CliRunner().invoke(app, ["label", "import", str(f)])
     assert r.exit_code == 1
     assert "3 rows: 1 new, 0 unchanged, 0 changed, 2 rejected" in r.output
-    assert f"{f}, row 3, field 'labeled_by': empty" in r.output and f"{f}, row 4, field 'labeled_by'" in r.output
+    assert (
+        f"{f}, row 3, field 'labeled_by': empty" in r.output and f"{f}, row 4, field 'labeled_by'" in r.output
+    )
 
     g = tmp_path / "from-vendor.csv"
     pd.DataFrame({"ticket_id": t[3:5], "category": ["other"] * 2}).to_csv(g, index=False)

@@ -15,7 +15,9 @@ from selenium.webdriver.common.by import By
 from tests.conftest import browser_errors
 from tests.test_report_hotspots import NIGHT, sample_night  # noqa: F401 - the module's fixture
 
-DATA_URI = re.compile(r'<a href="data:([^;]+);(?:charset=utf-8;)?base64,([A-Za-z0-9+/=]+)" download="([^"]+)"')
+DATA_URI = re.compile(
+    r'<a href="data:([^;]+);(?:charset=utf-8;)?base64,([A-Za-z0-9+/=]+)" download="([^"]+)"'
+)
 
 
 def _report(sample_night) -> Path:  # noqa: F811
@@ -43,7 +45,9 @@ def test_contents_bar_folded_tables_and_downloads_inside_the_file(sample_night):
     for target in links:
         assert f'<section id="{target}">' in html
     # every table: a <details> with its row count; long ones start folded
-    tables = re.findall(r'<details class="tbl" id="t-([^"]+)"( open)?>\s*<summary><b>[^<]*</b> · ([\d,]+) 行', html)
+    tables = re.findall(
+        r'<details class="tbl" id="t-([^"]+)"( open)?>\s*<summary><b>[^<]*</b> · ([\d,]+) 行', html
+    )
     ids = {t[0] for t in tables}
     assert {"files", "categories", "streets", "surges", "tasks"} <= ids
     for tid, is_open, n in tables:
@@ -87,7 +91,10 @@ def test_report_in_chromium_contents_links_fold_and_download(sample_night, chrom
     # the download link is a data: URI the browser can fetch without any server
     href = folded.find_element(By.CSS_SELECTOR, "a.dl-csv").get_attribute("href")
     assert href.startswith("data:text/csv;charset=utf-8;base64,")
-    assert folded.find_element(By.CSS_SELECTOR, "a.dl-csv").get_attribute("download") == f"nightly-{NIGHT}-streets.csv"
+    assert (
+        folded.find_element(By.CSS_SELECTOR, "a.dl-csv").get_attribute("download")
+        == f"nightly-{NIGHT}-streets.csv"
+    )
     text = base64.b64decode(href.split(",", 1)[1]).decode("utf-8-sig")
     assert text.startswith("街乡镇 street,code,")
     chrome.execute_script("window.scrollTo(0, 0)")

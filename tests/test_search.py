@@ -22,7 +22,11 @@ def _principal(role: str, street: str | None = None):
 def test_search_by_number_phrase_and_address_with_access_and_masking(db):
     from triage.search import SearchError, search_tickets
 
-    a = seed_item(WANGJING, text="南湖西里小区楼下烧烤店油烟扰民，电话13812345678", address="朝阳区望京街道南湖西里3号楼")
+    a = seed_item(
+        WANGJING,
+        text="南湖西里小区楼下烧烤店油烟扰民，电话13812345678",
+        address="朝阳区望京街道南湖西里3号楼",
+    )
     b = seed_item(WANSHOULU, text="万寿路小区门口共享单车乱停乱放", address="海淀区万寿路甲15号院")
     c = seed_item(None, text="南湖西里烧烤摊夜间噪音", address="朝阳区南湖西里")  # centre queue
     analyst = _principal("analyst")
@@ -64,7 +68,9 @@ def test_search_sees_tickets_added_and_changed_after_the_migration(db):
     t = seed_item(WANGJING, text="原来的内容：路灯不亮")
     analyst = _principal("analyst")
     with get_engine().begin() as conn:
-        conn.execute(Ticket.__table__.update().where(Ticket.ticket_id == t["ticket_id"]).values(text="井盖丢失很危险"))
+        conn.execute(
+            Ticket.__table__.update().where(Ticket.ticket_id == t["ticket_id"]).values(text="井盖丢失很危险")
+        )
     assert [i["ticket_id"] for i in search_tickets(analyst, "井盖丢失")["items"]] == [t["ticket_id"]]
     assert search_tickets(analyst, "路灯不亮")["items"] == []
 
@@ -78,16 +84,25 @@ def test_migration_0006_up_and_down_keeps_existing_tickets_searchable(db):
     assert current_revision() == "0004"
     with get_engine().connect() as conn:
         if conn.dialect.name == "sqlite":
-            assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name LIKE 'tickets_fts%'")).scalar() == 0
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM sqlite_master WHERE name LIKE 'tickets_fts%'")
+                ).scalar()
+                == 0
+            )
         else:
             assert conn.execute(text("SELECT to_regclass('ix_tickets_search_trgm')")).scalar() is None
     t = seed_item(WANGJING, text="迁移之前写入的工单：楼道堆放杂物")  # a row from before the index
     upgrade()
-    assert [i["ticket_id"] for i in search_tickets(_principal("admin"), "楼道堆放杂物")["items"]] == [t["ticket_id"]]
+    assert [i["ticket_id"] for i in search_tickets(_principal("admin"), "楼道堆放杂物")["items"]] == [
+        t["ticket_id"]
+    ]
 
 
 def test_search_api_follows_the_street_rules_and_masks(live):
-    mine = seed_item(WANGJING, text="花家地西里路口井盖缺失，电话13900001111", address="朝阳区望京街道花家地西里")
+    mine = seed_item(
+        WANGJING, text="花家地西里路口井盖缺失，电话13900001111", address="朝阳区望京街道花家地西里"
+    )
     theirs = seed_item(WANSHOULU, text="花家地西里井盖缺失（另一街道的工单）")
     with live.client("wangjing") as c:
         r = c.get("/api/v1/search", params={"q": "井盖缺失"})
@@ -116,7 +131,11 @@ def test_clerk_finds_a_ticket_from_the_search_box(chrome, live):
     it = seed_item(WANGJING, text="望京SOHO北侧人行道地锁占用车位", address="朝阳区望京街道阜通东大街")
     browser_errors(chrome)
     _sign_in(chrome, live, "wangjing")
-    for q, expect in (("地锁占用", it["ticket_id"]), ("阜通东大街", it["ticket_id"]), (it["ticket_id"], it["ticket_id"])):
+    for q, expect in (
+        ("地锁占用", it["ticket_id"]),
+        ("阜通东大街", it["ticket_id"]),
+        (it["ticket_id"], it["ticket_id"]),
+    ):
         box = chrome.find_element(By.ID, "search-q")
         box.clear()
         box.send_keys(q)

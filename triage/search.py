@@ -80,8 +80,10 @@ def _match_conditions(dialect: str, terms: list[str]) -> list[Any]:
 
 
 def _fts_rowids(match: str) -> Any:
-    return select(literal_column("rowid")).select_from(text("tickets_fts")).where(
-        text("tickets_fts MATCH :fts_match").bindparams(fts_match=match)
+    return (
+        select(literal_column("rowid"))
+        .select_from(text("tickets_fts"))
+        .where(text("tickets_fts MATCH :fts_match").bindparams(fts_match=match))
     )
 
 
@@ -105,7 +107,9 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
         return and_(*conds, *([access] if access is not None else []))
 
     with engine.connect() as conn:
-        exact = conn.execute(select(*cols).select_from(joined).where(where(_T.c.ticket_id == query.strip()))).all()
+        exact = conn.execute(
+            select(*cols).select_from(joined).where(where(_T.c.ticket_id == query.strip()))
+        ).all()
         found = conn.execute(
             select(*cols)
             .select_from(joined)
@@ -139,4 +143,3 @@ def snippet(value: str, terms: list[str], width: int = 80) -> str:
     at = min((i for i in (low.find(t.lower()) for t in terms) if i >= 0), default=0)
     start = max(0, min(at - width // 3, len(value) - width))
     return ("…" if start else "") + value[start : start + width] + ("…" if start + width < len(value) else "")
-

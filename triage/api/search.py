@@ -13,7 +13,9 @@ from triage.auth import Principal
 from triage.search import MAX_QUERY, SearchError, search_tickets
 
 router = APIRouter(tags=["street offices and analysts"])
-QueryText = Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="工单编号, phrase or address")]
+QueryText = Annotated[
+    str, Query(min_length=1, max_length=MAX_QUERY, description="工单编号, phrase or address")
+]
 
 
 @router.get("/api/v1/search")

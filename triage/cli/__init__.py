@@ -111,7 +111,9 @@ def new_typer(**kwargs: Any) -> typer.Typer:
     )  # fmt: skip
 
 
-app = new_typer(help="接诉即办 triage: ingest 12345 tickets, classify, route to street queues, detect hotspots.")
+app = new_typer(
+    help="接诉即办 triage: ingest 12345 tickets, classify, route to street queues, detect hotspots."
+)
 
 
 def _version(value: bool) -> None:
@@ -135,15 +137,21 @@ def _register() -> None:
     from triage.cli import api, geo, hotspots, main, model, queue
 
     main.register(app)
-    app.add_typer(model.app, name="model", help="分类模型 models: train, evaluate, predict, list, show, promote")
-    app.add_typer(queue.app, name="queue", help="工单队列 street and centre queues: show, export, import closed")
+    app.add_typer(
+        model.app, name="model", help="分类模型 models: train, evaluate, predict, list, show, promote"
+    )
+    app.add_typer(
+        queue.app, name="queue", help="工单队列 street and centre queues: show, export, import closed"
+    )
     app.add_typer(geo.app, name="geo", help="地址解析 address resolution against the gazetteer")
     app.add_typer(main.db_app, name="db", help="数据库 database schema: upgrade, current")
     app.add_typer(main.label_app, name="label", help="人工标注 labelled tickets for retraining")
     api.register(app)
     app.add_typer(api.token_app, name="token", help="接口令牌 API tokens: create, list, revoke")
     app.add_typer(
-        hotspots.app, name="hotspots", help="未诉先办 hotspots: surges, events, scan, proactive tasks, governance"
+        hotspots.app,
+        name="hotspots",
+        help="未诉先办 hotspots: surges, events, scan, proactive tasks, governance",
     )
 
 

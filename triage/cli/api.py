@@ -68,24 +68,20 @@ def create(
 @token_app.command("list")
 @handle_errors
 def list_() -> None:
-    """令牌列表 Tokens (never the secrets): id, prefix, name, role, street, created, revoked."""
-    from rich.table import Table
-
+    """令牌列表 Tokens (never the secrets): id, prefix, name, role, street, created, revoked (Beijing time)."""
     from triage.auth import list_tokens
     from triage.store import require_schema
 
     require_schema()
-    table = Table()
-    for col in ("id", "prefix", "name", "role", "street"):
-        table.add_column(col)
-    for col in ("created (北京时间)", "revoked (北京时间)"):
-        table.add_column(col, no_wrap=True)  # a time is read whole or not at all
+    # one line per token (long lines wrap, nothing is cut): times in Beijing time with the zone
     for t in list_tokens():
-        table.add_row(
-            str(t["id"]), t["prefix"] + "…", t["name"], t["role"], t["street_code"] or "",
-            beijing(t["created_at"]), beijing(t["revoked_at"]) if t["revoked_at"] else "",
-        )  # fmt: skip
-    console.print(table)
+        console.print(
+            f"{t['id']:>4}  {t['prefix']}…  {t['name']}  {t['role']}"
+            + (f" {t['street_code']}" if t["street_code"] else "")
+            + f"  created {beijing(t['created_at'])}"
+            + (f"  revoked {beijing(t['revoked_at'])}" if t["revoked_at"] else ""),
+            highlight=False,
+        )
 
 
 @token_app.command("revoke")

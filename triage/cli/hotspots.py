@@ -105,7 +105,11 @@ def surges(
     from triage.store import HotspotSignal, get_engine, require_schema
 
     require_schema()
-    q = select(HotspotSignal).where(HotspotSignal.night == parse_night(night, night_alias)).order_by(HotspotSignal.q_value)
+    q = (
+        select(HotspotSignal)
+        .where(HotspotSignal.night == parse_night(night, night_alias))
+        .order_by(HotspotSignal.q_value)
+    )
     if not all_series:
         q = q.where(HotspotSignal.significant)
     with get_engine().connect() as conn:

@@ -20,7 +20,8 @@ label_app = new_typer()
 # One spelling everywhere: --date (the night, a Beijing date). --night still works, unlisted, for
 # scripts written against the older commands that used it.
 NightOpt = Annotated[
-    str | None, typer.Option("--date", help="夜间批次日期 the night, YYYY-MM-DD (Beijing date); default today")
+    str | None,
+    typer.Option("--date", help="夜间批次日期 the night, YYYY-MM-DD (Beijing date); default today"),
 ]
 NightAlias = Annotated[str | None, typer.Option("--night", hidden=True, help="the same as --date")]
 
@@ -121,7 +122,9 @@ def register(app: typer.Typer) -> None:
         from triage.store import require_schema
 
         require_schema()
-        r = ingest_sql(url, table, name=name, watermark_column=watermark_col, night=parse_night(night, night_alias))
+        r = ingest_sql(
+            url, table, name=name, watermark_column=watermark_col, night=parse_night(night, night_alias)
+        )
         console.print(r.summary(), highlight=False)
 
     @app.command()
@@ -228,9 +231,14 @@ def register(app: typer.Typer) -> None:
             f"{st['events']} events; {st['open_proactive_tasks']} open proactive tasks",
             highlight=False,
         )
-        written = f" (written {beijing(st['report_written_at'])})" if st["report"] and st["report_written_at"] else ""
+        written = (
+            f" (written {beijing(st['report_written_at'])})"
+            if st["report"] and st["report_written_at"]
+            else ""
+        )
         console.print(
-            f"  report: {st['report'] or 'not written yet (triage report --date …)'}{written}", highlight=False
+            f"  report: {st['report'] or 'not written yet (triage report --date …)'}{written}",
+            highlight=False,
         )
 
     @app.command()
