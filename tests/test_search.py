@@ -170,3 +170,24 @@ def test_a_bulk_ingest_counts_its_rows_once_and_is_searchable(db, tmp_path):
     assert again.rows_new == 0
     tid = df["ticket_id"].iloc[17]
     assert [i["ticket_id"] for i in search_tickets(_principal("analyst"), tid)["items"]][0] == tid
+
+
+def test_many_matches_are_capped_and_say_so_newest_first(db, monkeypatch):
+    import datetime as dt
+
+    import triage.search as S
+
+    base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    made = [
+        seed_item(WANGJING, text=f"小区垃圾清运不及时 第{i}件", received_at=base + dt.timedelta(hours=i))
+        for i in range(6)
+    ]
+    analyst = _principal("analyst")
+    full = S.search_tickets(analyst, "垃圾清运", limit=3)
+    assert not full["truncated"]
+    assert [i["ticket_id"] for i in full["items"]] == [m["ticket_id"] for m in made[::-1][:3]]  # newest first
+    monkeypatch.setattr(S, "CANDIDATES", 4)
+    capped = S.search_tickets(analyst, "垃圾清运", limit=10)
+    assert capped["truncated"] and len(capped["items"]) == 4
+    times = [i["received_at"] for i in capped["items"]]
+    assert times == sorted(times, reverse=True)

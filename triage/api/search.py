@@ -38,10 +38,17 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=MAX_QUERY)]
     from triage.api.web import _street_name, _who, templates
 
     who = _who(request)
-    ctx: dict[str, Any] = {"who": who, "street_name": _street_name(who.street_code), "q": q, "items": []}
+    ctx: dict[str, Any] = {
+        "who": who,
+        "street_name": _street_name(who.street_code),
+        "q": q,
+        "items": [],
+        "truncated": False,
+    }
     if q.strip():
         try:
-            ctx["items"] = search_tickets(who, q, 50)["items"]
+            found = search_tickets(who, q, 50)
+            ctx["items"], ctx["truncated"] = found["items"], found["truncated"]
         except SearchError as exc:
             ctx["error"] = f"无法搜索：{exc}"
     return templates.TemplateResponse(request, "search.html.j2", ctx)
