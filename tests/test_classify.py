@@ -401,6 +401,9 @@ def test_cli_evaluate_and_predict_say_what_they_could_not_use(synth, tmp_path):
     odd.to_csv(tmp_path / "odd.csv", index=False)
     r = _cli("model", "evaluate", "--model", out, "--input", tmp_path / "odd.csv", "--text-col", "text",
              "--label-col", "category", "--json")  # fmt: skip
+    assert r.exit_code == 1 and "--allow-unknown-labels" in r.output  # refused unless allowed (21.11)
+    r = _cli("model", "evaluate", "--model", out, "--input", tmp_path / "odd.csv", "--text-col", "text",
+             "--label-col", "category", "--json", "--allow-unknown-labels")  # fmt: skip
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
     assert m["unknown_labels"] == {"potholes": 3} and m["unlabeled_rows_skipped"] == 1 and m["n"] == 9

@@ -105,10 +105,10 @@ def test_import_lists_every_problem_with_the_row_a_person_sees(tickets, tmp_path
         "row 2, field 'ticket_id': empty",
         "row 3, field 'category': empty",
         "row 5, field 'category': 'potholes' is not a category code or name",
+        "row 6, field 'labeled_by': empty (who gave this label?)",
     ]
-    assert r["imported"] == 1  # labelled by the file's name when labeled_by is null
-    got = labeled_tickets().set_index("ticket_id")
-    assert got.loc[t[4], "category"] == "other"
+    assert r["imported"] == 0  # an empty labeled_by is refused, never guessed (it was the file's name)
+    assert t[4] not in set(labeled_tickets()["ticket_id"])
 
 
 def test_category_names_are_accepted_as_people_write_them(tickets, tmp_path):
@@ -130,3 +130,59 @@ def test_category_names_are_accepted_as_people_write_them(tickets, tmp_path):
     assert list(got.loc[rows["ticket_id"]]) == [
         "sanitation", "overhead_cables", "sanitation", "property_management", "street_vending",
     ]  # fmt: skip
+
+
+def test_importing_the_same_file_twice_says_nothing_new_and_changes_nothing(tickets, tmp_path):
+    """Issue 21.12: the second import reports 0 new, N unchanged (it said "N labels stored" twice)
+    and rewrites nothing; a changed category counts as changed."""
+    from sqlalchemy import select
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+    from triage.store import Label, get_engine
+
+    f = tmp_path / "labels.csv"
+    rows = tickets[["ticket_id", "category"]].assign(labeled_by="alice")
+    rows.to_csv(f, index=False)
+    n = len(rows)
+    first = CliRunner().invoke(app, ["label", "import", str(f)])
+    assert first.exit_code == 0 and f"{n} rows: {n} new, 0 unchanged, 0 changed, 0 rejected" in first.output
+    with get_engine().connect() as conn:
+        stamps = conn.execute(select(Label.ticket_id, Label.labeled_at).order_by(Label.ticket_id)).all()
+    second = CliRunner().invoke(app, ["label", "import", str(f)])
+    assert second.exit_code == 0 and f"{n} rows: 0 new, {n} unchanged, 0 changed, 0 rejected" in second.output
+    with get_engine().connect() as conn:
+        assert (
+            conn.execute(select(Label.ticket_id, Label.labeled_at).order_by(Label.ticket_id)).all() == stamps
+        )
+
+    rows.loc[rows.index[0], "category"] = (
+        "group_rental" if rows["category"].iloc[0] != "group_rental" else "other"
+    )
+    rows.to_csv(f, index=False)
+    third = CliRunner().invoke(app, ["label", "import", str(f)])
+    assert f"{n} rows: 0 new, {n - 1} unchanged, 1 changed, 0 rejected" in third.output
+
+
+def test_an_empty_labeled_by_is_refused_with_its_rows_and_a_missing_column_warns(tickets, tmp_path):
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    t = tickets["ticket_id"].tolist()
+    f = tmp_path / "labels.csv"
+    pd.DataFrame({"ticket_id": t[:3], "category": ["other"] * 3, "labeled_by": ["bob", "", "  "]}).to_csv(
+        f, index=False
+    )
+    r = CliRunner().invoke(app, ["label", "import", str(f)])
+    assert r.exit_code == 1
+    assert "3 rows: 1 new, 0 unchanged, 0 changed, 2 rejected" in r.output
+    assert (
+        f"{f}, row 3, field 'labeled_by': empty" in r.output and f"{f}, row 4, field 'labeled_by'" in r.output
+    )
+
+    g = tmp_path / "from-vendor.csv"
+    pd.DataFrame({"ticket_id": t[3:5], "category": ["other"] * 2}).to_csv(g, index=False)
+    r = CliRunner().invoke(app, ["label", "import", str(g)])
+    assert r.exit_code == 0 and "2 rows: 2 new" in r.output
+    assert "no 'labeled_by' column; labels stored as labelled by 'from-vendor.csv'" in r.output

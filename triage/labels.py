@@ -15,11 +15,14 @@ from triage.taxonomy import load_taxonomy
 
 
 def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
-    """Rows need ticket_id and category (code or Chinese name); labeled_by defaults to the file
-    name. Unknown tickets or categories are rejected with their row number; the rest are stored
-    (a newer label by the same person replaces the older). One person labelling a ticket twice in
-    the same file with different categories is a conflict: all those rows are rejected; an
-    identical repeat is stored once (``repeated``)."""
+    """Rows need ticket_id, category (code or Chinese name) and labeled_by. Unknown tickets or
+    categories and an empty labeled_by cell are rejected with their row number; a file without a
+    labeled_by column is stored as labelled by the file's name, and ``warnings`` says so. The rest
+    are stored: ``new`` labels, ``changed`` ones (the same person's earlier label of the ticket
+    replaced) and ``unchanged`` ones (already stored as they are: not rewritten, so importing a
+    file twice changes nothing). One person labelling a ticket twice in the same file with
+    different categories is a conflict: all those rows are rejected; an identical repeat is stored
+    once (``repeated``)."""
     df = read_table(path)
     require_columns(df, ["ticket_id", "category"], str(path))
     tax = load_taxonomy()
@@ -32,11 +35,14 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
                 r[0]
                 for r in conn.execute(select(Ticket.ticket_id).where(Ticket.ticket_id.in_(ids[i : i + 900])))
             )
-    problems = []
-    default_by = Path(path).name
+    problems, warnings = [], []
     now = utcnow()
     cats = [cell_text(v) for v in df["category"]]
-    bys = [cell_text(v) or default_by for v in df.get("labeled_by", [None] * len(df))]
+    if "labeled_by" in df.columns:
+        bys = [cell_text(v) for v in df["labeled_by"]]
+    else:  # a whole file from one source: say who the labels will be credited to
+        bys = [Path(path).name] * len(df)
+        warnings.append(f"{path}: no 'labeled_by' column; labels stored as labelled by {Path(path).name!r}")
     usable: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (ticket, labeller) → [(row, code)]
     for n, tid, cat, by in zip(row_numbers(Path(path), len(df)), ids, cats, bys, strict=True):
         code = tax.code_for(cat) if cat else None
@@ -48,6 +54,8 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
             problems.append(f"{path}, row {n}, field 'category': empty")
         elif code is None:
             problems.append(f"{path}, row {n}, field 'category': {cat!r} is not a category code or name")
+        elif not by:  # who labelled it decides which label wins later: never guessed
+            problems.append(f"{path}, row {n}, field 'labeled_by': empty (who gave this label?)")
         else:
             usable.setdefault((tid, by), []).append((n, code))
     stored, rejected, repeated = [], len(problems), 0
@@ -64,11 +72,25 @@ def import_labels(path: Path | str, source: str = "import") -> dict[str, Any]:
             {"ticket_id": tid, "category": seen[0][1], "labeled_by": by, "source": source, "labeled_at": now}
         )
     with engine.begin() as conn:
+        before: dict[tuple[str, str], str] = {}
+        tids = sorted({r["ticket_id"] for r in stored})
+        for i in range(0, len(tids), 900):
+            before.update(
+                ((t, b), c)
+                for t, b, c in conn.execute(
+                    select(Label.ticket_id, Label.labeled_by, Label.category).where(
+                        Label.ticket_id.in_(tids[i : i + 900])
+                    )
+                )
+            )
+        write = [r for r in stored if before.get((r["ticket_id"], r["labeled_by"])) != r["category"]]
         upsert(
-            conn, Label.__table__, stored, ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"]
+            conn, Label.__table__, write, ["ticket_id", "labeled_by"], ["category", "source", "labeled_at"]
         )
-    return {"rows": len(df), "imported": len(stored), "rejected": rejected, "repeated": repeated,
-            "problems": problems}  # fmt: skip
+    new = sum((r["ticket_id"], r["labeled_by"]) not in before for r in write)
+    return {"rows": len(df), "imported": len(stored), "new": new, "changed": len(write) - new,
+            "unchanged": len(stored) - len(write), "rejected": rejected, "repeated": repeated,
+            "problems": problems, "warnings": warnings}  # fmt: skip
 
 
 class LabelError(ValueError):

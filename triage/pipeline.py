@@ -386,6 +386,12 @@ def night_status(night: dt.date) -> dict[str, Any]:
             .group_by(QueueItem.street_code).order_by(func.count().desc()).limit(5)
         ).all()  # fmt: skip
     hotspots = _hotspot_status(engine, night)
+    from triage.store import PipelineRun
+
+    with engine.connect() as conn:  # the report file holds no time (re-runs are identical): the ledger does
+        report_at = conn.execute(
+            select(PipelineRun.finished_at).where(PipelineRun.night == night, PipelineRun.stage == "report")
+        ).scalar()
     rows_read = sum(f["rows_read"] for f in files)
     upserted = sum(f["rows_new"] + f["rows_unchanged"] for f in files)
     report = get_settings().reports_dir / f"nightly-{night.isoformat()}.html"
@@ -406,12 +412,14 @@ def night_status(night: dt.date) -> dict[str, Any]:
         "unaccounted": n_tickets - routed,
         "top_streets": [(s, n) for s, n in top_streets],
         "report": str(report) if report.exists() else None,
+        "report_written_at": report_at,
         **hotspots,
     }
 
 
 def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
-    """Significant surges (street level), events seen and proactive tasks touched that night."""
+    """Significant surges (street and district level), events stored and open proactive tasks —
+    counted as the report counts them (all significant signals of the night, all its events)."""
     from sqlalchemy import func, select
 
     from triage.store.models import HotspotEvent, HotspotSignal, QueueItem
@@ -419,9 +427,16 @@ def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
     with engine.connect() as conn:
         surges = conn.execute(
             select(HotspotSignal.unit_code, HotspotSignal.category, HotspotSignal.observed, HotspotSignal.expected)
-            .where(HotspotSignal.night == night, HotspotSignal.significant, HotspotSignal.level == "street")
-            .order_by(HotspotSignal.q_value)
+            .where(HotspotSignal.night == night, HotspotSignal.significant)
+            .order_by(HotspotSignal.q_value, HotspotSignal.observed.desc())
         ).all()  # fmt: skip
+        levels = dict(
+            conn.execute(
+                select(HotspotSignal.level, func.count())
+                .where(HotspotSignal.night == night, HotspotSignal.significant)
+                .group_by(HotspotSignal.level)
+            ).all()
+        )
         n_events = conn.execute(
             select(func.count()).select_from(HotspotEvent).where(HotspotEvent.night == night)
         ).scalar_one()
@@ -431,6 +446,7 @@ def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
         ).scalar_one()  # fmt: skip
     return {
         "surges": [(u, c, o, round(e, 1)) for u, c, o, e in surges],
+        "surges_by_level": levels,
         "events": n_events,
         "open_proactive_tasks": open_tasks,
     }

@@ -111,37 +111,13 @@ def item_dict(item: QueueItem, ticket: Ticket | None) -> dict[str, Any]:
     }
 
 
-EXPORT_COLUMNS = {
-    "id": "编号 id", "ticket_id": "工单编号 ticket_id", "received_at": "受理时间 received_at",
-    "category": "类别 category", "sla_tier": "时限 sla_tier", "due_at": "办理时限 due_at",
-    "overdue": "超期 overdue", "status": "状态 status", "title": "标题 title", "text": "诉求内容 text",
-    "address": "地址 address", "caller": "来电人 caller", "lead_unit": "主办 lead_unit",
-    "departments": "协办 departments", "return_count": "退单次数 returns", "version": "版本 version",
-}  # fmt: skip
-
-
 def export_queue(street: str, out: Any) -> int:
-    """The whole queue as CSV (UTF-8 with BOM, so Excel opens it) or XLSX; times in Beijing time."""
-    import pandas as pd
-
-    from triage.config import get_settings
+    """The whole queue as CSV (UTF-8 with BOM, so Excel opens it) or XLSX; times in Beijing time,
+    Chinese names with the codes in their own columns (triage.exports)."""
+    from triage.exports import queue_frame
     from triage.tables import write_table
 
-    tz = get_settings().tz
     _, items = list_queue(street, limit=10**9)
-    df = pd.DataFrame(items, columns=list(EXPORT_COLUMNS))
-    for col in ("received_at", "due_at"):
-        # a proactive task has no received_at: NaT in a datetime column, not None
-        df[col] = df[col].map(lambda t: t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if pd.notna(t) else "")
-    df["departments"] = df["departments"].map(lambda d: "、".join(d or []))
-    df = df.rename(columns=EXPORT_COLUMNS).map(defuse_formula)
+    df = queue_frame(items)
     write_table(df, out, encoding="utf-8-sig")
     return len(df)
-
-
-def defuse_formula(value: Any) -> Any:
-    """Spreadsheet formula injection: a cell starting with = + - @ (or a tab/CR) is prefixed with
-    an apostrophe so Excel shows it as text instead of running it."""
-    if isinstance(value, str) and value and value[0] in "=+-@\t\r":
-        return "'" + value
-    return value

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from triage.api import open311, review, review_web, v1, web
+from triage.api import open311, review, review_web, search, v1, web
 from triage.api.common import forget_totals
 from triage.config import get_settings
 from triage.lifecycle import LifecycleError
@@ -151,6 +151,7 @@ def create_app() -> FastAPI:
     app.include_router(open311.router)
     app.include_router(review_web.router)
     app.include_router(web.router)
+    app.include_router(search.router)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:

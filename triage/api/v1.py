@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
@@ -200,34 +199,18 @@ def queue(
 EXPORT_MAX = 200_000
 
 
-def export_frame(who: Principal, street: str | None):
-    import pandas as pd
-
-    from triage.config import get_settings
-    from triage.queues import EXPORT_COLUMNS, defuse_formula
-
-    tz = get_settings().tz
-    _, items = list_items(who, street=_street_param(who, street), limit=EXPORT_MAX, count=False)
-    for it in items:
-        for col in ("received_at", "due_at"):
-            t = it.get(col)
-            it[col] = t.astimezone(tz).strftime("%Y-%m-%d %H:%M") if t is not None else ""
-        it["departments"] = "、".join(it.get("departments") or [])
-    df = pd.DataFrame(items, columns=list(EXPORT_COLUMNS))
-    return df.rename(columns=EXPORT_COLUMNS).map(defuse_formula)
-
-
 def export_response(who: Principal, street: str | None, fmt: str) -> Response:
-    df = export_frame(who, street)
+    """The queue as a sheet for people (triage.exports: Chinese names, codes in their own columns)."""
+    from triage.exports import queue_frame, sheet_bytes
+
+    _, items = list_items(who, street=_street_param(who, street), limit=EXPORT_MAX, count=False)
+    body = sheet_bytes(queue_frame(items), fmt)
     name = f"queue-{_street_param(who, street) or 'all'}"
-    if fmt == "csv":
-        body = df.to_csv(index=False).encode("utf-8-sig")  # BOM: Excel opens it as UTF-8
-        media = "text/csv; charset=utf-8"
-    else:
-        buf = io.BytesIO()
-        df.to_excel(buf, index=False, engine="xlsxwriter")
-        body = buf.getvalue()
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    media = (
+        "text/csv; charset=utf-8"
+        if fmt == "csv"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     return Response(
         body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     )

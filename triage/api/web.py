@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from triage import lifecycle, policy
 from triage.api.common import COOKIE, get_item, list_items, token_from
 from triage.auth import Principal, authenticate
+from triage.exports import category_zh, department_zh
 from triage.workflow import load_workflow
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -44,29 +45,6 @@ ACTION_ZH = {
 }
 # the note of a category correction: "street_vending → group_rental" (optionally ": why")
 _CODE_ARROW = re.compile(r"^(?P<a>[a-z][a-z0-9_]*|None) → (?P<b>[a-z][a-z0-9_]*)(?P<rest>(?::.*)?)$", re.S)
-
-
-def _taxonomy() -> Any:
-    from triage.taxonomy import TaxonomyError, load_taxonomy
-
-    try:
-        return load_taxonomy()
-    except TaxonomyError:  # a broken taxonomy must not take the clerks' pages down: show codes
-        return None
-
-
-def category_zh(code: str | None) -> str:
-    """占道经营 for street_vending; an unknown code (or a name already) shows as it is."""
-    tax = _taxonomy()
-    cat = tax.categories.get(code) if tax and code else None
-    return cat.name if cat else (code or "")
-
-
-def department_zh(code: str | None) -> str:
-    """属地街道（乡镇） for street_office (taxonomy/departments.yaml); otherwise the value as it is."""
-    tax = _taxonomy()
-    dep = tax.departments.get(code) if tax and code else None
-    return dep.name if dep else (code or "")
 
 
 def note_zh(note: str | None) -> str:

@@ -34,6 +34,33 @@ def print_problems(problems: list[str]) -> None:
         console.print(f"  … and {len(problems) - SHOW_PROBLEMS} more", highlight=False)
 
 
+def beijing(t: Any) -> str:
+    """A time as people here read it: Beijing time with the zone written out ("2026-11-28 18:05
+    +08:00"). Takes a datetime (naive = UTC, as the database hands them back) or an ISO string;
+    anything else is shown as it is."""
+    import datetime as dt
+
+    from triage.config import get_settings
+
+    if isinstance(t, str):
+        try:
+            t = dt.datetime.fromisoformat(t)
+        except ValueError:
+            return t
+    if not isinstance(t, dt.datetime):
+        return "" if t is None else str(t)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M %z").replace("+0800", "+08:00")
+
+
+def rounded(x: Any, digits: int = 3, percent: bool = False) -> str:
+    """A score for people: 0.928, or 93.6% — not 0.9278257789915443; a missing value is "–"."""
+    if isinstance(x, bool) or not isinstance(x, int | float):
+        return "–" if x is None else str(x)
+    return f"{100 * x:.1f}%" if percent else f"{x:.{digits}f}"
+
+
 def print_error(exc: BaseException | str) -> None:
     err_console.print(f"[bold red]错误 error:[/] {escape(str(exc))}", highlight=False, markup=True)
 
@@ -78,28 +105,63 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-app = typer.Typer(
-    help="接诉即办 triage: ingest 12345 tickets, classify, route to street queues, detect hotspots.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+# -h as well as --help everywhere (sub-commands inherit it from the context). Plain Click help
+# rather than Rich panels: at 80 columns the panels cut long option names ("--merge-rare-in…");
+# Click wraps the description and never cuts a name.
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def new_typer(**kwargs: Any) -> typer.Typer:
+    """Every command group is made here, so they all take -h and print their help the same way."""
+    kwargs.setdefault("no_args_is_help", True)
+    return typer.Typer(
+        context_settings=CONTEXT_SETTINGS, rich_markup_mode=None, add_completion=False,
+        pretty_exceptions_enable=False, **kwargs,
+    )  # fmt: skip
+
+
+app = new_typer(
+    help="接诉即办 triage: ingest 12345 tickets, classify, route to street queues, detect hotspots."
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"triage {version('triage')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="版本 show the version and exit"
+    ),
+) -> None:
+    """接诉即办 triage: ingest 12345 tickets, classify, route to street queues, detect hotspots."""
 
 
 def _register() -> None:
     from triage.cli import api, geo, hotspots, main, model, quarantine, queue
 
     main.register(app)
-    app.add_typer(model.app, name="model", help="train, evaluate, predict, list, show, promote models")
-    app.add_typer(queue.app, name="queue", help="street and centre queues")
-    app.add_typer(geo.app, name="geo", help="address resolution against the gazetteer")
-    app.add_typer(main.db_app, name="db", help="database schema")
-    app.add_typer(main.label_app, name="label", help="labelled tickets for retraining")
-    app.add_typer(quarantine.app, name="quarantine", help="隔离行 rows a night could not use")
-    api.register(app)
-    app.add_typer(api.token_app, name="token", help="API tokens: create, list, revoke")
     app.add_typer(
-        hotspots.app, name="hotspots", help="surges, events, space-time scan, proactive tasks, governance"
+        model.app, name="model", help="分类模型 models: train, evaluate, predict, list, show, promote"
+    )
+    app.add_typer(
+        queue.app, name="queue", help="工单队列 street and centre queues: show, export, import closed"
+    )
+    app.add_typer(geo.app, name="geo", help="地址解析 address resolution against the gazetteer")
+    app.add_typer(main.db_app, name="db", help="数据库 database schema: upgrade, current")
+    app.add_typer(main.label_app, name="label", help="人工标注 labelled tickets for retraining")
+    app.add_typer(quarantine.app, name="quarantine", help="隔离行 quarantined rows a night could not use")
+    api.register(app)
+    app.add_typer(api.token_app, name="token", help="接口令牌 API tokens: create, list, revoke")
+    app.add_typer(
+        hotspots.app,
+        name="hotspots",
+        help="未诉先办 hotspots: surges, events, scan, proactive tasks, governance",
     )
 
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from triage.cli import console, err_console, handle_errors
+from triage.cli import beijing, console, err_console, handle_errors, new_typer
 
-token_app = typer.Typer(no_args_is_help=True)
+token_app = new_typer()
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(help="TCP port")] = 8345,
         workers: Annotated[int, typer.Option(help="worker processes")] = 1,
     ) -> None:
-        """Run the street-office API, Open311 and the clerks' pages (OpenAPI at /docs, /openapi.json)."""
+        """启动服务 Run the street-office API, Open311 and the clerks' pages (OpenAPI at /docs, /openapi.json)."""
         import uvicorn
 
         from triage.store import require_schema
@@ -41,7 +41,7 @@ def create(
         str | None, typer.Option("--name", help="who holds it (shown in the audit trail)")
     ] = None,
 ) -> None:
-    """Create a token; the secret is printed once and only its hash is stored."""
+    """创建令牌 Create a token; the secret is printed once and only its hash is stored."""
     from triage.auth import TokenError, create_token
     from triage.queues import CENTRE, UnknownStreet, street_code_for
     from triage.store import require_schema
@@ -68,28 +68,26 @@ def create(
 @token_app.command("list")
 @handle_errors
 def list_() -> None:
-    """Tokens (never the secrets): id, prefix, name, role, street, created, revoked."""
-    from rich.table import Table
-
+    """令牌列表 Tokens (never the secrets): id, prefix, name, role, street, created, revoked (Beijing time)."""
     from triage.auth import list_tokens
     from triage.store import require_schema
 
     require_schema()
-    table = Table()
-    for col in ("id", "prefix", "name", "role", "street", "created", "revoked"):
-        table.add_column(col)
+    # one line per token (long lines wrap, nothing is cut): times in Beijing time with the zone
     for t in list_tokens():
-        table.add_row(
-            str(t["id"]), t["prefix"] + "…", t["name"], t["role"], t["street_code"] or "",
-            f"{t['created_at']:%Y-%m-%d %H:%M}", f"{t['revoked_at']:%Y-%m-%d %H:%M}" if t["revoked_at"] else "",
-        )  # fmt: skip
-    console.print(table)
+        console.print(
+            f"{t['id']:>4}  {t['prefix']}…  {t['name']}  {t['role']}"
+            + (f" {t['street_code']}" if t["street_code"] else "")
+            + f"  created {beijing(t['created_at'])}"
+            + (f"  revoked {beijing(t['revoked_at'])}" if t["revoked_at"] else ""),
+            highlight=False,
+        )
 
 
 @token_app.command("revoke")
 @handle_errors
 def revoke(token: Annotated[str, typer.Argument(help="token id or prefix from `triage token list`")]) -> None:
-    """Revoke a token (it stops working at once in this process, within seconds in running servers)."""
+    """撤销令牌 Revoke a token (it stops working at once in this process, within seconds in running servers)."""
     from triage.auth import revoke_token
     from triage.store import require_schema
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from triage.cli import console, handle_errors
+from triage.cli import console, handle_errors, new_typer
 
-app = typer.Typer(no_args_is_help=True)
+app = new_typer()
 
 
 @app.command()
@@ -26,7 +26,7 @@ def resolve(
         Path | None, typer.Option("--out", help="write the input plus result columns here")
     ] = None,
 ) -> None:
-    """Resolve each row's address to district_code, street_code, community_code, confidence, method."""
+    """地址解析 Resolve each row's address to district_code, street_code, community_code, confidence, method."""
     import pandas as pd
 
     from triage.geo import get_resolver

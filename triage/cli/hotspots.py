@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from triage.cli import console, handle_errors
+from triage.cli import console, handle_errors, new_typer
+from triage.cli.main import NightAlias, NightOpt
 
-app = typer.Typer(no_args_is_help=True)
+app = new_typer()
 
 
 @app.command()
@@ -28,7 +29,7 @@ def events(
     top: Annotated[int, typer.Option("--top", help="how many events to print")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON list sorted by score")] = False,
 ) -> None:
-    """Group tickets about the same place and problem into events, ranked by heat score."""
+    """热点事件 Group tickets about the same place and problem into events, ranked by heat score."""
     import time
 
     from triage.hotspots.events import EventParams, cluster_events
@@ -66,37 +67,49 @@ def events(
 @app.command()
 @handle_errors
 def run(
-    night: Annotated[str, typer.Option("--date", help="the night, YYYY-MM-DD")],
+    night: NightOpt = None,
     proactive: Annotated[
         bool, typer.Option("--proactive/--no-proactive", help="also write proactive tasks")
     ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the stages' counts as JSON")] = False,
+    night_alias: NightAlias = None,
 ) -> None:
-    """Run the nightly hotspot stage (and the proactive-task stage) for a night, as the DAG does."""
-    from triage.cli.main import parse_night
+    """热点阶段 Run the nightly hotspot stage (and the proactive-task stage) for a night, as the DAG does."""
+    from triage.cli.main import parse_night, summarize_stage
     from triage.pipeline import hotspots_stage, proactive_stage
     from triage.store import require_schema
 
     require_schema()
-    n = parse_night(night)
-    console.print_json(json.dumps(hotspots_stage(n), ensure_ascii=False))
+    n = parse_night(night, night_alias)
+    out = {"hotspots": hotspots_stage(n)}
     if proactive:
-        console.print_json(json.dumps(proactive_stage(n), ensure_ascii=False))
+        out["proactive"] = proactive_stage(n)
+    for stage, counts in out.items():
+        if not as_json:
+            console.print(f"[bold green]✓[/] {stage}: " + escape(summarize_stage(stage, counts)), markup=True)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
 
 
 @app.command()
 @handle_errors
 def surges(
-    night: Annotated[str, typer.Option("--date", help="the night, YYYY-MM-DD")],
+    night: NightOpt = None,
     all_series: Annotated[bool, typer.Option("--all", help="every stored series, not only signals")] = False,
+    night_alias: NightAlias = None,
 ) -> None:
-    """The stored surge signals of a night: observed, expected, p, q."""
+    """激增信号 The stored surge signals of a night: observed, expected, p, q."""
     from sqlalchemy import select
 
     from triage.cli.main import parse_night
     from triage.store import HotspotSignal, get_engine, require_schema
 
     require_schema()
-    q = select(HotspotSignal).where(HotspotSignal.night == parse_night(night)).order_by(HotspotSignal.q_value)
+    q = (
+        select(HotspotSignal)
+        .where(HotspotSignal.night == parse_night(night, night_alias))
+        .order_by(HotspotSignal.q_value)
+    )
     if not all_series:
         q = q.where(HotspotSignal.significant)
     with get_engine().connect() as conn:
@@ -113,7 +126,7 @@ def governance(
     month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """治理类街乡镇 candidates, 每月一题 themes and the three-rates scoreboard of a month."""
+    """治理清单与三率 治理类街乡镇 candidates, 每月一题 themes and the three-rates scoreboard of a month."""
     from triage.hotspots.governance import month_bounds
     from triage.report.analysts import scoreboard
     from triage.store import require_schema

@@ -10,21 +10,28 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from triage.cli import console, err_console, handle_errors, print_error, print_problems
+from triage.cli import beijing, console, err_console, handle_errors, new_typer, print_error, print_problems
 
 TRUTH_COLUMNS = ("category", "true_street_code", "true_community_code")
 
-db_app = typer.Typer(no_args_is_help=True)
-label_app = typer.Typer(no_args_is_help=True)
+db_app = new_typer()
+label_app = new_typer()
 
+# One spelling everywhere: --date (the night, a Beijing date). --night still works, unlisted, for
+# scripts written against the older commands that used it.
 NightOpt = Annotated[
-    str | None, typer.Option("--date", "--night", help="the night, YYYY-MM-DD (Beijing date); default today")
+    str | None,
+    typer.Option("--date", help="夜间批次日期 the night, YYYY-MM-DD (Beijing date); default today"),
 ]
+NightAlias = Annotated[str | None, typer.Option("--night", hidden=True, help="the same as --date")]
 
 
-def parse_night(value: str | None) -> dt.date:
+def parse_night(value: str | None, alias: str | None = None) -> dt.date:
     from triage.ingest import local_today
 
+    if value and alias and value != alias:
+        raise typer.BadParameter(f"--date {value} and --night {alias} disagree: give one")
+    value = value or alias
     if not value:
         return local_today()
     try:
@@ -36,7 +43,7 @@ def parse_night(value: str | None) -> dt.date:
 @db_app.command("upgrade")
 @handle_errors
 def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
-    """Create or migrate the database schema (SQLite file by default, or TRIAGE_DATABASE_URL)."""
+    """建表或迁移 Create or migrate the database schema (SQLite file by default, or TRIAGE_DATABASE_URL)."""
     from triage.config import get_settings
     from triage.store import upgrade
     from triage.store.db import redact_url
@@ -48,7 +55,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
 @db_app.command("current")
 @handle_errors
 def db_current() -> None:
-    """Show the schema revision of the database and of the code."""
+    """数据库版本 Show the schema revision of the database and of the code."""
     from triage.store.db import current_revision, head_revision
 
     console.print(f"database: {current_revision() or 'none'}  code: {head_revision()}")
@@ -61,8 +68,9 @@ def register(app: typer.Typer) -> None:
         paths: Annotated[list[Path], typer.Argument(help="files or folders (CSV/TSV, JSONL, Parquet, XLSX)")],
         night: NightOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the reports as JSON")] = False,
+        night_alias: NightAlias = None,
     ) -> None:
-        """Ingest ticket files: validate, quarantine bad rows with a reason, upsert by ticket_id."""
+        """导入工单文件 Ingest ticket files: validate, quarantine bad rows with a reason, upsert by ticket_id."""
         from triage.ingest import FileSchemaError, InputFileError, expand_paths, ingest_file
         from triage.store import require_schema
         from triage.store.db import require_writable
@@ -70,7 +78,7 @@ def register(app: typer.Typer) -> None:
 
         require_writable(reports=False)
         require_schema()
-        n = parse_night(night)
+        n = parse_night(night, night_alias)
         files = expand_paths(paths)
         if not files:
             raise InputFileError(f"no supported files in {', '.join(map(str, paths))}")
@@ -111,13 +119,16 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="source name for the watermark (default: table)")
         ] = None,
         night: NightOpt = None,
+        night_alias: NightAlias = None,
     ) -> None:
-        """Pull new tickets incrementally from a SQL source (watermark on received/updated time)."""
+        """增量抽取 Pull new tickets incrementally from a SQL source (watermark on received/updated time)."""
         from triage.ingest import ingest_sql
         from triage.store import require_schema
 
         require_schema()
-        r = ingest_sql(url, table, name=name, watermark_column=watermark_col, night=parse_night(night))
+        r = ingest_sql(
+            url, table, name=name, watermark_column=watermark_col, night=parse_night(night, night_alias)
+        )
         console.print(r.summary(), highlight=False)
 
     @app.command()
@@ -126,7 +137,7 @@ def register(app: typer.Typer) -> None:
         shard: Annotated[int, typer.Option(help="this worker's shard")] = 0,
         shards: Annotated[int, typer.Option(help="number of shards")] = 1,
     ) -> None:
-        """Classify every ticket that has no prediction yet, with the champion model."""
+        """分类 Classify every ticket that has no prediction yet, with the champion model."""
         from triage.classify.batch import classify_pending
         from triage.store import require_schema
 
@@ -139,7 +150,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def route() -> None:
-        """Route every classified ticket without a queue item to a street or the centre."""
+        """派单 Route every classified ticket without a queue item to a street or the centre."""
         from triage.route import route_pending
         from triage.store import require_schema
 
@@ -153,16 +164,17 @@ def register(app: typer.Typer) -> None:
     @app.command("run-nightly")
     @handle_errors
     def run_nightly_cmd(
-        night: Annotated[str, typer.Option("--date", help="the night, YYYY-MM-DD")],
+        night: NightOpt = None,
         inbox: Annotated[
             Path | None,
             typer.Option(help="inbox folder (default TRIAGE_INBOX_DIR; <inbox>/<date>/ if present)"),
         ] = None,
+        night_alias: NightAlias = None,
     ) -> None:
-        """Run the whole night in this process: ingest → classify → route → report."""
+        """跑一夜 Run the whole night in this process: ingest → classify → route → hotspots → report."""
         from triage.pipeline import run_nightly
 
-        n = parse_night(night)
+        n = parse_night(night, night_alias)
 
         def progress(stage: str, counts: dict) -> None:
             console.print(
@@ -208,14 +220,15 @@ def register(app: typer.Typer) -> None:
     def status(
         night: NightOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        night_alias: NightAlias = None,
     ) -> None:
-        """What the database holds for a night: files, rows, tickets, queues, the report."""
+        """夜间状态 What the database holds for a night: files, rows, tickets, queues, the report."""
         from triage.geo import get_gazetteer
         from triage.pipeline import night_status
         from triage.store import require_schema
 
         require_schema()
-        st = night_status(parse_night(night))
+        st = night_status(parse_night(night, night_alias))
         if as_json:
             print(json.dumps(st, ensure_ascii=False, default=str))
             return
@@ -245,13 +258,21 @@ def register(app: typer.Typer) -> None:
             f"{gaz.unit(u).name if gaz.unit(u) else u}×{c} {o} (expected {e})"
             for u, c, o, e in st["surges"][:5]
         )
+        by_level = ", ".join(f"{n} {lvl}" for lvl, n in sorted(st["surges_by_level"].items(), reverse=True))
         console.print(
-            f"  hotspots: {len(st['surges'])} street surges{': ' + surges if surges else ''}; "
+            f"  hotspots: {len(st['surges'])} surges{f' ({by_level})' if by_level else ''}"
+            f"{': ' + surges if surges else ''}; "
             f"{st['events']} events; {st['open_proactive_tasks']} open proactive tasks",
             highlight=False,
         )
+        written = (
+            f" (written {beijing(st['report_written_at'])})"
+            if st["report"] and st["report_written_at"]
+            else ""
+        )
         console.print(
-            f"  report: {st['report'] or 'not written yet (triage report --date …)'}", highlight=False
+            f"  report: {st['report'] or 'not written yet (triage report --date …)'}{written}",
+            highlight=False,
         )
 
     @app.command()
@@ -262,8 +283,9 @@ def register(app: typer.Typer) -> None:
         month: Annotated[
             str | None, typer.Option("--month", help="write the monthly edition for YYYY-MM instead")
         ] = None,
+        night_alias: NightAlias = None,
     ) -> None:
-        """Write the night's HTML report (with the analysts' hotspot sections), or the monthly edition."""
+        """生成报告 Write the night's HTML report (with the analysts' hotspot sections), or the monthly edition."""
         from triage.store import require_schema
 
         require_schema()
@@ -276,9 +298,10 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(f"{month!r} is not a month like 2026-11") from None
             path = write_monthly_report(month, out)
         else:
-            from triage.report.nightly import write_nightly_report
+            from triage.pipeline import report_stage
 
-            path = write_nightly_report(parse_night(night), out)
+            # through the ledger, as run-nightly does: the time it was written is kept there
+            path = report_stage(parse_night(night, night_alias), out)["report"]
         console.print(f"report written to {path}")
 
     @app.command()
@@ -296,7 +319,7 @@ def register(app: typer.Typer) -> None:
         end: Annotated[str | None, typer.Option(help="last day YYYY-MM-DD")] = None,
         encoding: Annotated[str, typer.Option(help="text encoding for CSV: utf-8 or gb18030")] = "utf-8",
     ) -> None:
-        """Generate realistic synthetic Beijing tickets (seeded)."""
+        """生成模拟工单 Generate realistic synthetic Beijing tickets (seeded)."""
         from triage.synth import generate_tickets
         from triage.tables import write_table
 
@@ -318,9 +341,17 @@ def summarize_stage(stage: str, c: dict) -> str:
         return f"{c['classified']} classified with {c['model_version']}, {c['needs_review']} need review"
     if stage == "route":
         return f"{c['to_street']} to street queues, {c['to_centre']} to the centre"
+    if stage == "hotspots":
+        return (f"{c['surges']} surges (of {c['series_tested']} series tested), {c['events']} events, "
+                f"{c['scan_clusters']} space-time clusters over {c['tickets_in_window']} tickets in the window"
+                + (f"; note: {'; '.join(c['notes'][:3])}" if c.get("notes") else ""))  # fmt: skip
+    if stage == "proactive":
+        return (f"{c['tasks_created']} proactive tasks created, {c['tasks_updated']} updated, "
+                f"{c['tasks_unchanged']} unchanged (of {c['tasks_planned']} planned)")  # fmt: skip
     if stage == "report":
         return f"report at {c['report']}"
-    return json.dumps(c, ensure_ascii=False)
+    # a stage added later without a summary here: its counts as "key value", never raw JSON
+    return ", ".join(f"{k} {v}" for k, v in c.items() if not isinstance(v, dict | list))
 
 
 @label_app.command("import")
@@ -328,13 +359,16 @@ def summarize_stage(stage: str, c: dict) -> str:
 def label_import(
     path: Annotated[Path, typer.Argument(help="file with ticket_id, category, labeled_by")],
 ) -> None:
-    """Import human labels (ticket_id, category, labeled_by) for retraining."""
+    """导入人工标注 Import human labels (ticket_id, category, labeled_by) for retraining."""
     from triage.labels import import_labels
 
     r = import_labels(path)
+    for w in r["warnings"]:
+        err_console.print(f"warning: {w}", highlight=False)
     console.print(
-        f"{r['rows']} rows: {r['imported']} labels stored, {r['rejected']} rejected"
-        + (f", {r['repeated']} identical repeats stored once" if r["repeated"] else ""),
+        f"{r['rows']} rows: {r['new']} new, {r['unchanged']} unchanged, {r['changed']} changed, "
+        f"{r['rejected']} rejected"
+        + (f"; {r['repeated']} identical repeats stored once" if r["repeated"] else ""),
         highlight=False,
     )
     print_problems(r["problems"])

@@ -11,9 +11,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from triage.cli import console, err_console, handle_errors
+from triage.cli import beijing, console, err_console, handle_errors, new_typer, rounded
 
-app = typer.Typer(no_args_is_help=True)
+app = new_typer()
 
 InputOpt = Annotated[Path, typer.Option("--input", help="CSV, JSONL, Parquet or XLSX file")]
 TextCols = Annotated[
@@ -109,7 +109,7 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train a classifier; prints internal validation metrics and writes the model + card."""
+    """训练模型 Train a classifier; prints internal validation metrics and writes the model + card."""
     from triage.classify import registry
     from triage.classify.train import MIN_REAL_FOR_THRESHOLD, prepare, train_model
 
@@ -197,8 +197,19 @@ def evaluate(
     label_col: LabelCol,
     title_col: TitleCol = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    allow_unknown_labels: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-labels",
+            help="score rows whose label the model never predicts (as errors) instead of refusing "
+            "允许模型不认识的标签（计为错误）",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1."""
+    """评估模型 Evaluate a model on labelled data: accuracy, macro-F1, per-class precision/recall/F1.
+
+    Labels the model cannot predict are refused (exit 1) unless --allow-unknown-labels."""
+    from triage.classify.registry import ModelError
     from triage.classify.train import metrics
     from triage.ingest.readers import InputFileError
 
@@ -222,9 +233,16 @@ def evaluate(
     known = set(map(str, loaded.estimator.classes_))
     unknown = Counter(v for v in y if v not in known)
     if unknown:
+        listed = ", ".join(f"{k!r} ({n})" for k, n in unknown.most_common(20))
+        if not allow_unknown_labels:  # a score against labels it cannot give is not an evaluation
+            raise ModelError(
+                f"{input}: {sum(unknown.values())} of {len(y)} rows have labels model {loaded.version} never "
+                f"predicts: {listed}; map them to its labels, or pass --allow-unknown-labels to score "
+                "them as errors"
+            )
         err_console.print(
             f"warning: {sum(unknown.values())} of {len(y)} rows have labels this model never predicts "
-            f"(scored as errors): " + ", ".join(f"{k!r} ({n})" for k, n in unknown.most_common(20)),
+            f"(scored as errors): {listed}",
             highlight=False,
         )
     t0 = time.perf_counter()
@@ -239,12 +257,46 @@ def evaluate(
         print(json.dumps(m, ensure_ascii=False))
         return
     console.print(
-        f"{loaded.version} on {input} (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} in {seconds:.2f} s"
+        f"{loaded.version} on {input} (n={m['n']}): accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f} in {seconds:.2f} s",
+        highlight=False,
     )
-    for cls, pc in sorted(m["per_class"].items()):
-        console.print(
-            f"  {cls:28s} P {pc['precision']:.3f}  R {pc['recall']:.3f}  F1 {pc['f1']:.3f}  n {pc['support']}"
+    console.print(_per_class_table(m["per_class"], loaded.taxonomy == "builtin", Counter(map(str, pred))))
+
+
+def _per_class_table(per_class: dict, builtin: bool, predicted: Counter):
+    """Classes with examples in the file, in a Rich table (it aligns by display width, so Chinese
+    labels keep the columns straight); classes only predicted are named below it, not scored."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    names = {}
+    if builtin:
+        from triage.taxonomy import load_taxonomy
+
+        names = {c.code: c.name for c in load_taxonomy().categories.values()}
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    table.add_column("class 类别")
+    if builtin:
+        table.add_column("名称")
+    for col in ("P", "R", "F1", "n"):
+        table.add_column(col, justify="right")
+    absent = []
+    for cls, pc in sorted(per_class.items()):
+        if not pc["support"]:
+            absent.append(cls)
+            continue
+        cells = [f"{pc['precision']:.3f}", f"{pc['recall']:.3f}", f"{pc['f1']:.3f}", str(pc["support"])]
+        table.add_row(cls, *([names.get(cls, "")] if builtin else []), *cells)
+    parts: list = [table]
+    if absent:
+        parts.append(
+            Text(
+                "predicted but absent from the file (not scored) 文件中无样本: "
+                + ", ".join(f"{c} ×{predicted[c]}" for c in absent)
+            )
         )
+    return Group(*parts)
 
 
 @app.command()
@@ -256,7 +308,7 @@ def predict(
     out: Annotated[Path, typer.Option("--out", help="output file (CSV/JSONL/Parquet/XLSX)")],
     title_col: TitleCol = None,
 ) -> None:
-    """Predict: label, confidence, top-3 and needs_review for every row."""
+    """预测 Predict: label, confidence, top-3 and needs_review for every row."""
     from triage.classify.train import predict_frame
     from triage.ingest.readers import InputFileError
     from triage.tables import check_output_path, write_table
@@ -280,7 +332,7 @@ def predict(
 @app.command("list")
 @handle_errors
 def list_models() -> None:
-    """Model versions in models/, the champion marked with *."""
+    """模型列表 Model versions in models/, the champion marked with *."""
     from triage.classify.registry import list_versions
 
     for v in list_versions():
@@ -288,9 +340,11 @@ def list_models() -> None:
         if v["problem"]:
             console.print(f"{mark} {v['version']:28s} unusable: {v['problem']}", highlight=False)
             continue
+        n = v["n_train"]
         console.print(
-            f"{mark} {v['version']:28s} trained {v['trained_at']}  macro-F1 {v['macro_f1']}  "
-            f"coverage {v['coverage']}  n={v['n_train']}  {v['promotion'] or ''}",
+            f"{mark} {v['version']:28s} trained {beijing(v['trained_at'])}  macro-F1 {rounded(v['macro_f1'])}  "
+            f"coverage {rounded(v['coverage'], percent=True)}  n={f'{n:,}' if isinstance(n, int) else n}  "
+            f"{v['promotion'] or ''}",
             highlight=False,
         )
 
@@ -298,7 +352,7 @@ def list_models() -> None:
 @app.command()
 @handle_errors
 def show(version: Annotated[str, typer.Argument(help="version name or directory")]) -> None:
-    """Print a model's card."""
+    """模型卡 Print a model's card."""
     from triage.classify.registry import CARD_JSON, CARD_MD, ModelError, _resolve_dir, read_card
 
     d = _resolve_dir(version)
@@ -314,7 +368,7 @@ def show(version: Annotated[str, typer.Argument(help="version name or directory"
 @app.command()
 @handle_errors
 def promote(version: Annotated[str, typer.Argument(help="version to make champion")]) -> None:
-    """Make a version the champion (used by the nightly DAG from its next run)."""
+    """设为冠军模型 Make a version the champion (used by the nightly DAG from its next run)."""
     from triage.classify import registry
 
     registry.promote(version)
@@ -326,7 +380,7 @@ def promote(version: Annotated[str, typer.Argument(help="version to make champio
 def sign(
     version: Annotated[str, typer.Argument(help="version name or directory of a model you trust")],
 ) -> None:
-    """Sign a model with TRIAGE_MODEL_SIGNING_KEY (model.hmac); with the key set, unsigned models are refused."""
+    """签名模型 Sign a model with TRIAGE_MODEL_SIGNING_KEY (model.hmac); with the key set, unsigned models are refused."""
     from triage.classify import registry
 
     console.print(f"signed: {registry.sign_model(version)}", highlight=False)

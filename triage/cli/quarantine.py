@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from triage.cli import console, handle_errors
-from triage.cli.main import NightOpt, parse_night
+from triage.cli import console, handle_errors, new_typer
+from triage.cli.main import NightAlias, NightOpt, parse_night
 
-app = typer.Typer(no_args_is_help=True)
+app = new_typer(help="隔离行 quarantined rows a night could not use")
 
 
 def quarantined_rows(
@@ -47,16 +47,17 @@ def quarantined_rows(
 def list_(
     night: NightOpt = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="only this reason code (empty_text, bad_timestamp, …)")
+        str | None, typer.Option("--reason", help="隔离原因 only this reason code (empty_text, bad_timestamp, …)")
     ] = None,
-    limit: Annotated[int, typer.Option(help="rows to show (0 = all)")] = 200,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines, one row each")] = False,
+    limit: Annotated[int, typer.Option(help="显示行数 rows to show (0 = all)")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON print JSON lines, one row each")] = False,
+    night_alias: NightAlias = None,
 ) -> None:
     """隔离行 Rows of a night that were quarantined: file, row, field, reason and masked values."""
     from triage.store import require_schema
 
     require_schema()
-    n = parse_night(night)
+    n = parse_night(night, night_alias)
     total, rows = quarantined_rows(n, reason, limit or None)
     if as_json:
         for r in rows:

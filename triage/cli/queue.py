@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from triage.cli import console, handle_errors, print_problems
+from triage.cli import console, handle_errors, new_typer, print_problems
 
-app = typer.Typer(no_args_is_help=True)
+app = new_typer()
 StreetOpt = Annotated[
     str, typer.Option("--street", help="street code or name (望京街道, 沙河镇), or 'centre'")
 ]
@@ -32,7 +32,7 @@ def show(
     overdue: Annotated[bool, typer.Option("--overdue", help="only overdue items")] = False,
     limit: Annotated[int, typer.Option(help="rows to show")] = 30,
 ) -> None:
-    """Print a street's queue, soonest deadline first."""
+    """查看队列 Print a street's queue, soonest deadline first."""
     from rich.table import Table
     from rich.text import Text
 
@@ -64,7 +64,7 @@ def export(
     street: StreetOpt,
     out: Annotated[Path, typer.Option(help="output .csv or .xlsx")],
 ) -> None:
-    """Export a street's whole queue as a spreadsheet (CSV or XLSX)."""
+    """导出队列 Export a street's whole queue as a spreadsheet (CSV or XLSX)."""
     from triage.queues import export_queue
     from triage.store import require_schema
 
@@ -80,7 +80,7 @@ def import_closed(
         Path, typer.Argument(help="CSV/XLSX/JSONL with ticket_id, status, resolved_at, satisfaction")
     ],
 ) -> None:
-    """Apply a closed-ticket extract (tickets handled outside the API) in bulk, with audit events."""
+    """导入结案 Apply a closed-ticket extract (tickets handled outside the API) in bulk, with audit events."""
     from triage.lifecycle import ingest_closed_extract
     from triage.store import require_schema
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from triage.config import get_settings
 from triage.geo import get_gazetteer
@@ -141,6 +141,9 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
             .order_by(HotspotEvent.score.desc())
             .limit(top_events)
         ).all()
+        events_total = conn.execute(
+            select(func.count()).select_from(HotspotEvent).where(HotspotEvent.night == night)
+        ).scalar_one()  # as `triage status` counts them: every event of the night, not the top ones shown
         clusters = conn.execute(
             select(ScanCluster).where(ScanCluster.night == night).order_by(ScanCluster.rank)
         ).all()
@@ -175,6 +178,7 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
         "computed": bool(tested) or bool(ev),
         "surges": surges,
         "events": ev,
+        "events_total": events_total,
         "clusters": [
             {
                 "lat": c.center_lat,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,17 @@ def environment() -> Environment:
     )
     env.filters["pct"] = lambda x, digits=1: "–" if x is None else f"{100 * x:.{digits}f}%"
     env.filters["num"] = lambda x: "–" if x is None else f"{x:,}"
+    env.filters["sections"] = sections
     return env
+
+
+_SECTION = re.compile(r'<section id="([^"]+)"[^>]*>\s*<h2[^>]*>(.*?)</h2>', re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def sections(html: str) -> list[tuple[str, str]]:
+    """(id, heading text) of each top-level report section in rendered HTML, for the contents bar."""
+    return [(m[1], html_lib.unescape(_TAG.sub("", m[2])).strip()) for m in _SECTION.finditer(str(html))]
 
 
 def render_to_file(template: str, out: Path, **context: Any) -> Path:

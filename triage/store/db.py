@@ -332,21 +332,20 @@ def _sqlite_executemany_insert_ignore(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]
 ) -> int:
     """One prepared INSERT … ON CONFLICT DO NOTHING run by sqlite3's executemany; rows inserted
-    are counted from the connection's change counter (ignored rows do not count)."""
+    are the cursor's summed row count (ignored rows do not count). Not the connection's
+    total_changes: that also counts rows written by triggers (the search index of migration 0006)."""
     names, n_cols, values = _bulk_rows(conn, table, rows, json_as_text=False)
     key_list = ", ".join(f'"{k}"' for k in keys)
-    dbapi = conn.connection.driver_connection
-    before = dbapi.total_changes
-    cur = dbapi.cursor()
+    cur = conn.connection.driver_connection.cursor()
     try:
         cur.executemany(
             f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * n_cols)}) '
             f"ON CONFLICT ({key_list}) DO NOTHING",
             values,
         )
+        return cur.rowcount
     finally:
         cur.close()
-    return dbapi.total_changes - before
 
 
 def _pg_copy_insert_ignore(

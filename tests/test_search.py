@@ -1,0 +1,193 @@
+"""Ticket search (issue 21.10) on SQLite (FTS5 trigram) and PostgreSQL (pg_trgm): by 工单编号, a
+phrase of the text or title, or the address; only what the caller may see; masked text; the
+migration up and down; the API endpoint and the clerks' search box in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests import test_api_support
+from tests.test_api_support import WANGJING, WANSHOULU, seed_item
+
+live = test_api_support.live
+
+
+def _principal(role: str, street: str | None = None):
+    from triage.auth import Principal
+
+    return Principal(token_id=0, name=role, role=role, street_code=street)
+
+
+def test_search_by_number_phrase_and_address_with_access_and_masking(db):
+    from triage.search import SearchError, search_tickets
+
+    a = seed_item(
+        WANGJING,
+        text="南湖西里小区楼下烧烤店油烟扰民，电话13812345678",
+        address="朝阳区望京街道南湖西里3号楼",
+    )
+    b = seed_item(WANSHOULU, text="万寿路小区门口共享单车乱停乱放", address="海淀区万寿路甲15号院")
+    c = seed_item(None, text="南湖西里烧烤摊夜间噪音", address="朝阳区南湖西里")  # centre queue
+    analyst = _principal("analyst")
+    wangjing = _principal("street", WANGJING)
+
+    def ids(who, q):
+        return [it["ticket_id"] for it in search_tickets(who, q)["items"]]
+
+    assert ids(analyst, a["ticket_id"])[0] == a["ticket_id"]  # the 工单编号
+    assert ids(analyst, a["ticket_id"][:9]) == [a["ticket_id"]]  # part of it
+    assert set(ids(analyst, "南湖西里")) == {a["ticket_id"], c["ticket_id"]}  # address and text
+    assert ids(analyst, "甲15号院") == [b["ticket_id"]]
+    assert ids(analyst, "烧烤 油烟") == [a["ticket_id"]]  # every term must occur
+    assert ids(analyst, "烧烤 噪音") == [c["ticket_id"]]  # a two-character term narrows
+    assert set(ids(analyst, "小区")) == {a["ticket_id"], b["ticket_id"]}  # short term alone: scanned
+    assert ids(analyst, "共享單車") == [b["ticket_id"]]  # traditional script, as stored: simplified
+    assert ids(analyst, "not there at all") == []
+    # a street finds only its own queue's tickets, even by number
+    assert ids(wangjing, "南湖西里") == [a["ticket_id"]]
+    assert ids(wangjing, b["ticket_id"]) == []
+    assert ids(_principal("street", WANSHOULU), "南湖西里") == []
+    # text goes out masked; the snippet too
+    hit = search_tickets(analyst, "油烟扰民")["items"][0]
+    assert "13812345678" not in str(hit) and "138****5678" in hit["text"]
+    assert hit["item_id"] == a["id"] and hit["status"] == "dispatched" and hit["street_code"] == WANGJING
+    # query syntax is text: FTS5 operators, quotes, LIKE wildcards
+    for q in ('"南湖 OR x', "NEAR(南湖 西里)", "100%", "a_b", "南湖*", "-南湖"):
+        assert isinstance(search_tickets(analyst, q)["items"], list)
+    assert ids(analyst, "%") == []
+    with pytest.raises(SearchError, match="empty"):
+        search_tickets(analyst, "   ")
+
+
+def test_search_sees_tickets_added_and_changed_after_the_migration(db):
+    """The index follows the table (triggers on SQLite, an index on PostgreSQL)."""
+    from triage.search import search_tickets
+    from triage.store import Ticket, get_engine
+
+    t = seed_item(WANGJING, text="原来的内容：路灯不亮")
+    analyst = _principal("analyst")
+    with get_engine().begin() as conn:
+        conn.execute(
+            Ticket.__table__.update().where(Ticket.ticket_id == t["ticket_id"]).values(text="井盖丢失很危险")
+        )
+    assert [i["ticket_id"] for i in search_tickets(analyst, "井盖丢失")["items"]] == [t["ticket_id"]]
+    assert search_tickets(analyst, "路灯不亮")["items"] == []
+
+
+def test_migration_0006_up_and_down_keeps_existing_tickets_searchable(db):
+    from triage.search import search_tickets
+    from triage.store import get_engine, upgrade
+    from triage.store.db import current_revision, downgrade
+
+    downgrade(revision="0004")
+    assert current_revision() == "0004"
+    with get_engine().connect() as conn:
+        if conn.dialect.name == "sqlite":
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM sqlite_master WHERE name LIKE 'tickets_fts%'")
+                ).scalar()
+                == 0
+            )
+        else:
+            assert conn.execute(text("SELECT to_regclass('ix_tickets_search_trgm')")).scalar() is None
+    t = seed_item(WANGJING, text="迁移之前写入的工单：楼道堆放杂物")  # a row from before the index
+    upgrade()
+    assert [i["ticket_id"] for i in search_tickets(_principal("admin"), "楼道堆放杂物")["items"]] == [
+        t["ticket_id"]
+    ]
+
+
+def test_search_api_follows_the_street_rules_and_masks(live):
+    mine = seed_item(
+        WANGJING, text="花家地西里路口井盖缺失，电话13900001111", address="朝阳区望京街道花家地西里"
+    )
+    theirs = seed_item(WANSHOULU, text="花家地西里井盖缺失（另一街道的工单）")
+    with live.client("wangjing") as c:
+        r = c.get("/api/v1/search", params={"q": "井盖缺失"})
+        assert r.status_code == 200
+        got = [it["ticket_id"] for it in r.json()["items"]]
+        assert mine["ticket_id"] in got and theirs["ticket_id"] not in got
+        assert "13900001111" not in r.text and "139****1111" in r.text
+        assert c.get("/api/v1/search", params={"q": theirs["ticket_id"]}).json()["items"] == []
+        assert c.get("/api/v1/search", params={"q": ""}).status_code == 422
+        assert c.get("/api/v1/search", params={"q": " "}).status_code == 422
+        assert c.get("/api/v1/search", params={"q": "x" * 201}).status_code == 422
+    with live.client("analyst") as c:
+        got = [it["ticket_id"] for it in c.get("/api/v1/search", params={"q": "井盖缺失"}).json()["items"]]
+        assert {mine["ticket_id"], theirs["ticket_id"]} <= set(got)
+    with live.client() as c:
+        assert c.get("/api/v1/search", params={"q": "井盖"}).status_code == 401
+
+
+@pytest.mark.browser
+def test_clerk_finds_a_ticket_from_the_search_box(chrome, live):
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import browser_errors
+    from tests.test_web import _sign_in, _wait_text
+
+    it = seed_item(WANGJING, text="望京SOHO北侧人行道地锁占用车位", address="朝阳区望京街道阜通东大街")
+    browser_errors(chrome)
+    _sign_in(chrome, live, "wangjing")
+    for q, expect in (
+        ("地锁占用", it["ticket_id"]),
+        ("阜通东大街", it["ticket_id"]),
+        (it["ticket_id"], it["ticket_id"]),
+    ):
+        box = chrome.find_element(By.ID, "search-q")
+        box.clear()
+        box.send_keys(q)
+        chrome.find_element(By.CSS_SELECTOR, "form#search button").click()
+        _wait_text(chrome, "results", expect)
+    chrome.find_element(By.CSS_SELECTOR, f'tr[data-ticket="{it["ticket_id"]}"] a.open-item').click()
+    _wait_text(chrome, "status", "派单")
+    assert f"/web/items/{it['id']}" in chrome.current_url
+    chrome.get(live.url + "/web/search?q=" + "没有这样的工单内容")
+    assert "没有找到" in chrome.find_element(By.ID, "no-results").text
+    assert browser_errors(chrome) == []
+
+
+def test_a_bulk_ingest_counts_its_rows_once_and_is_searchable(db, tmp_path):
+    """Ingest's SQLite bulk path counted rows through the connection's change counter, which also
+    counts the search index's trigger writes (625 rows read, "10,682 new"): rows are counted by
+    the statement itself."""
+    import datetime as dt
+
+    from triage.ingest import ingest_file
+    from triage.search import search_tickets
+    from triage.synth import generate_tickets
+    from triage.tables import write_table
+
+    night = dt.date(2026, 11, 20)
+    df = generate_tickets(300, seed=5, start=night, end=night).tickets
+    f = tmp_path / "night.csv"
+    write_table(df.drop(columns=["category", "true_street_code", "true_community_code"]), f)
+    r = ingest_file(f, night=night)
+    assert (r.rows_read, r.rows_new, r.rows_quarantined) == (300, 300, 0)
+    again = ingest_file(f, night=night)  # a re-delivery is recognised; nothing new
+    assert again.rows_new == 0
+    tid = df["ticket_id"].iloc[17]
+    assert [i["ticket_id"] for i in search_tickets(_principal("analyst"), tid)["items"]][0] == tid
+
+
+def test_many_matches_are_capped_and_say_so_newest_first(db, monkeypatch):
+    import datetime as dt
+
+    import triage.search as S
+
+    base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    made = [
+        seed_item(WANGJING, text=f"小区垃圾清运不及时 第{i}件", received_at=base + dt.timedelta(hours=i))
+        for i in range(6)
+    ]
+    analyst = _principal("analyst")
+    full = S.search_tickets(analyst, "垃圾清运", limit=3)
+    assert not full["truncated"]
+    assert [i["ticket_id"] for i in full["items"]] == [m["ticket_id"] for m in made[::-1][:3]]  # newest first
+    monkeypatch.setattr(S, "CANDIDATES", 4)
+    capped = S.search_tickets(analyst, "垃圾清运", limit=10)
+    assert capped["truncated"] and len(capped["items"]) == 4
+    times = [i["received_at"] for i in capped["items"]]
+    assert times == sorted(times, reverse=True)

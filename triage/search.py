@@ -1,0 +1,186 @@
+"""Find a ticket by its 工单编号, a phrase of its text or title, or its address.
+
+The database's own substring index does the work (migration 0006): SQLite's FTS5 trigram table
+``tickets_fts`` and PostgreSQL's pg_trgm GIN index over ``pg_search_expr()``. A query is split on
+spaces into terms that must all occur (in any of the four fields). A term of three characters or
+more is answered from the index; a term of one or two characters (many Chinese words: 噪音, 停车)
+has no trigram, so it only narrows what the longer terms found — alone it is a scan of the
+tickets, newest first, stopping at the limit (fast for common words, slow for rare ones: see
+bench/search.py).
+
+Access is the queue's: a street token finds only tickets in its own street queue; analysts and
+admins find every ticket, routed or not. Text goes out masked, as everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, literal_column, select, text
+
+from triage.auth import Principal
+from triage.store import QueueItem, Ticket, get_engine
+from triage.text import mask_text, normalize
+
+MAX_TERMS = 5
+MAX_QUERY = 200
+MIN_INDEXED = 3  # trigram: shorter terms cannot use the index
+CANDIDATES = 2000  # matches read per query; beyond this, "truncated": add a word to narrow it
+
+
+def pg_search_expr(table: str = "") -> str:
+    """The expression migration 0006 indexes (there with no table name): the query must use the
+    same one for PostgreSQL to use the index. Columns named with ``table`` in queries, as
+    queue_items has a title too."""
+    t = f"{table}." if table else ""
+    return f"({t}ticket_id || ' ' || coalesce({t}title, '') || ' ' || {t}text || ' ' || coalesce({t}address, ''))"
+
+
+_T = Ticket.__table__
+_Q = QueueItem.__table__
+
+
+class SearchError(ValueError):
+    """A query that cannot be run (empty, too long)."""
+
+
+def terms_of(query: str) -> list[str]:
+    """The query as people type it, normalised as stored text is (full-width → half-width,
+    traditional → simplified), split on spaces; duplicates dropped."""
+    q = (query or "").strip()
+    if not q:
+        raise SearchError("empty query: give a 工单编号, a phrase of the text, or an address")
+    if len(q) > MAX_QUERY:
+        raise SearchError(f"query longer than {MAX_QUERY} characters")
+    terms = list(dict.fromkeys(normalize(q).split()))
+    if len(terms) > MAX_TERMS:
+        raise SearchError(f"at most {MAX_TERMS} terms (got {len(terms)})")
+    return terms
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _match_conditions(dialect: str, terms: list[str]) -> list[Any]:
+    long_terms = [t for t in terms if len(t) >= MIN_INDEXED]
+    if dialect == "postgresql":
+        expr = literal_column(pg_search_expr("tickets"))
+        return [expr.ilike(_like(t), escape="\\") for t in terms]
+    conds: list[Any] = []
+    if long_terms:
+        # each term a quoted FTS5 string (its quotes doubled): a phrase, never query syntax
+        match = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+        conds.append(literal_column("tickets.rowid").in_(_fts_rowids(match)))
+    whole = (
+        _T.c.ticket_id + " " + func.coalesce(_T.c.title, "") + " " + _T.c.text + " "
+        + func.coalesce(_T.c.address, "")
+    )  # fmt: skip
+    conds += [whole.like(_like(t), escape="\\") for t in terms if len(t) < MIN_INDEXED]
+    return conds
+
+
+def _fts_rowids(match: str) -> Any:
+    return (
+        select(literal_column("rowid"))
+        .select_from(text("tickets_fts"))
+        .where(text("tickets_fts MATCH :fts_match").bindparams(fts_match=match))
+    )
+
+
+def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any]:
+    """Tickets matching every term, newest first: ``{"query", "terms", "items": [...],
+    "truncated"}``; an exact 工单编号 comes first. Each item carries its queue item (id, status,
+    street) when it has one. When more than CANDIDATES tickets match, only CANDIDATES of them are
+    read (in the index's order) and ``truncated`` is true: the newest of those are shown, and a
+    further word narrows the search. Raises :class:`SearchError` for an unusable query."""
+    terms = terms_of(query)
+    limit = max(1, min(int(limit), 100))
+    engine = get_engine()
+    joined = _T.outerjoin(_Q, and_(_Q.c.ticket_id == _T.c.ticket_id, _Q.c.kind == "ticket"))
+    access = (
+        and_(_Q.c.queue == "street", _Q.c.street_code == who.street_code) if who.role == "street" else None
+    )
+    cols = [
+        _T.c.ticket_id, _T.c.received_at, _T.c.title, _T.c.text, _T.c.address, _Q.c.id.label("item_id"),
+        _Q.c.queue, _Q.c.street_code, _Q.c.category, _Q.c.status, _Q.c.due_at,
+    ]  # fmt: skip
+
+    def where(*conds: Any) -> Any:
+        return and_(*conds, *([access] if access is not None else []))
+
+    with engine.connect() as conn, conn.begin():
+        exact = conn.execute(
+            select(*cols).select_from(joined).where(where(_T.c.ticket_id == query.strip()))
+        ).all()
+        indexed = any(len(t) >= MIN_INDEXED for t in terms)
+        if conn.dialect.name == "postgresql" and indexed:
+            # The planner cannot estimate a '%phrase%' pattern (it guesses ~1 % of the rows) and
+            # chose to filter a million rows (27 s at 1M) over asking the trigram index: no
+            # sequential scan in this transaction.
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+        conds = _match_conditions(conn.dialect.name, terms)
+        if indexed:
+            # Matching tickets from the index, at most CANDIDATES of them (ids and times only),
+            # sorted here: a phrase in 50,000 tickets reads 2,000 rows, not 50,000. A street's
+            # own are picked from them by primary key (joining its 80,000-item queue first cost
+            # a second at 1M).
+            cands = conn.execute(
+                select(_T.c.ticket_id, _T.c.received_at).where(*conds).limit(CANDIDATES + 1)
+            ).all()
+            truncated, cands = len(cands) > CANDIDATES, cands[:CANDIDATES]
+            if access is not None and cands:
+                own = set(
+                    conn.execute(
+                        select(_Q.c.ticket_id).where(
+                            _Q.c.kind == "ticket", _Q.c.ticket_id.in_([r.ticket_id for r in cands]), access
+                        )
+                    ).scalars()
+                )
+                cands = [r for r in cands if r.ticket_id in own]
+        else:
+            # one- and two-character terms have no trigram: newest first, stopping at the page
+            cands = conn.execute(
+                select(_T.c.ticket_id, _T.c.received_at)
+                .select_from(joined)
+                .where(where(*conds))
+                .order_by(_T.c.received_at.desc(), _T.c.ticket_id)
+                .limit(limit)
+            ).all()
+            truncated = False
+        top = [r.ticket_id for r in sorted(cands, key=lambda r: (-_ts(r.received_at), r.ticket_id))]
+        top = top[:limit]
+        rows = {
+            r.ticket_id: r
+            for r in conn.execute(select(*cols).select_from(joined).where(_T.c.ticket_id.in_(top)))
+        } if top else {}  # fmt: skip
+    seen: set[str] = set()
+    items = []
+    for r in [*exact, *(rows[t] for t in top if t in rows)]:
+        if r.ticket_id in seen:
+            continue
+        seen.add(r.ticket_id)
+        items.append(_public(r._mapping, terms))
+    return {"query": query, "terms": terms, "items": items[:limit], "truncated": truncated}
+
+
+def _ts(t: Any) -> float:
+    return t.timestamp() if t is not None else float("-inf")
+
+
+def _public(row: Any, terms: list[str]) -> dict[str, Any]:
+    d = dict(row)
+    for k in ("title", "text", "address"):
+        d[k] = mask_text(d[k]) if isinstance(d[k], str) else d[k]
+    d["snippet"] = snippet(d["text"] or "", terms)
+    return d
+
+
+def snippet(value: str, terms: list[str], width: int = 80) -> str:
+    """About ``width`` characters of the text around the first term found (the whole text when short)."""
+    if len(value) <= width:
+        return value
+    low = value.lower()
+    at = min((i for i in (low.find(t.lower()) for t in terms) if i >= 0), default=0)
+    start = max(0, min(at - width // 3, len(value) - width))
+    return ("…" if start else "") + value[start : start + width] + ("…" if start + width < len(value) else "")
