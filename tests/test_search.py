@@ -191,3 +191,13 @@ def test_many_matches_are_capped_and_say_so_newest_first(db, monkeypatch):
     assert capped["truncated"] and len(capped["items"]) == 4
     times = [i["received_at"] for i in capped["items"]]
     assert times == sorted(times, reverse=True)
+
+
+def test_control_characters_in_a_query_are_word_breaks_not_a_server_error(db):
+    # a NUL byte reached PostgreSQL's comparison with the 工单编号 and answered 500 (fuzz test)
+    from triage.auth import Principal
+    from triage.search import search_tickets
+
+    admin = Principal(token_id=1, name="ops", role="admin", street_code=None)
+    out = search_tickets(admin, "望京\x00南湖\t东园")
+    assert out["terms"] == ["望京", "南湖", "东园"] and out["items"] == []

@@ -14,6 +14,7 @@ admins find every ticket, routed or not. Text goes out masked, as everywhere els
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import and_, func, literal_column, select, text
@@ -44,10 +45,18 @@ class SearchError(ValueError):
     """A query that cannot be run (empty, too long)."""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_query(query: str) -> str:
+    """Control characters (a pasted tab, a NUL byte PostgreSQL refuses) are word breaks."""
+    return _CONTROL.sub(" ", query or "").strip()
+
+
 def terms_of(query: str) -> list[str]:
     """The query as people type it, normalised as stored text is (full-width → half-width,
     traditional → simplified), split on spaces; duplicates dropped."""
-    q = (query or "").strip()
+    q = clean_query(query)
     if not q:
         raise SearchError("empty query: give a 工单编号, a phrase of the text, or an address")
     if len(q) > MAX_QUERY:
@@ -111,7 +120,7 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
 
     with engine.connect() as conn, conn.begin():
         exact = conn.execute(
-            select(*cols).select_from(joined).where(where(_T.c.ticket_id == query.strip()))
+            select(*cols).select_from(joined).where(where(_T.c.ticket_id == clean_query(query)))
         ).all()
         indexed = any(len(t) >= MIN_INDEXED for t in terms)
         if conn.dialect.name == "postgresql" and indexed:
