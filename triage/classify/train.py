@@ -79,6 +79,24 @@ def keyword_groups_for(taxonomy_mode: str) -> tuple[tuple[str, tuple[str, ...]],
     return tuple((c.code, tuple(c.keywords)) for c in load_taxonomy().categories.values())
 
 
+def stopwords_zh() -> tuple[str, ...]:
+    """The stopword list that makes raw text look like word-segmented, stopword-free exports
+    (learned from real raw/compact twins: scripts/learn_stopwords.py)."""
+    from importlib.resources import files
+
+    lines = files("triage.classify").joinpath("stopwords_zh.txt").read_text(encoding="utf-8").splitlines()
+    return tuple(w for w in lines if w and not w.startswith("# "))
+
+
+def default_params(taxonomy_mode: str) -> dict[str, Any]:
+    """The ``TicketClassifier`` parameters ``triage model train`` uses with no overrides."""
+    params: dict[str, Any] = {
+        "user_words": user_words_for(taxonomy_mode),
+        "keyword_groups": keyword_groups_for(taxonomy_mode),
+    }
+    return params
+
+
 def prepare(
     titles: pd.Series | None,
     texts: pd.Series,
@@ -306,8 +324,7 @@ def train_model(
     """Fit, validate, choose the threshold, refit; return (estimator, card)."""
     t0 = time.perf_counter()
     params = dict(params or {})
-    params.setdefault("user_words", user_words_for(taxonomy_mode))
-    params.setdefault("keyword_groups", keyword_groups_for(taxonomy_mode))
+    params = default_params(taxonomy_mode) | params
     params["random_state"] = seed
     counts = Counter(data.y)
     # row weights and generated flags (if any) go with their rows
