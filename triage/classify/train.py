@@ -52,6 +52,7 @@ class TrainingData:
     sample_weight: np.ndarray | None = None  # per row, aligned with X / y; None = unweighted
     weighting: dict[str, Any] | None = None  # how sample_weight was made (for the model card)
     generated: np.ndarray | None = None  # per row: True for generated (synthetic) rows; None = unknown
+    duplicate_rows: list[int] | None = None  # input rows left out as exact repeats of an earlier row
 
 
 def user_words_for(taxonomy_mode: str) -> tuple[str, ...]:
@@ -97,6 +98,23 @@ def default_params(taxonomy_mode: str) -> dict[str, Any]:
     return params
 
 
+def constrained_labels(est: Any, X: Any, labels: np.ndarray, compat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Label-constrained self-training: for rows labelled in a coarser taxonomy, each row's code is
+    the model's most probable code among those its label allows (``compat.codes[label]``, a
+    ``LabelCompat``); returns (codes, confidence renormalised over the allowed codes)."""
+    proba = est.predict_proba(X)
+    col = {c: i for i, c in enumerate(est.classes_)}
+    allowed = np.zeros((len(labels), len(col)), dtype=bool)
+    for lab in set(labels):
+        idx = [col[c] for c in compat.codes[lab] if c in col]
+        allowed[np.ix_(labels == lab, idx)] = True
+    masked = np.where(allowed, proba, 0.0)
+    total = masked.sum(axis=1)
+    best = masked.argmax(axis=1)
+    conf = masked[np.arange(len(best)), best] / np.where(total > 0, total, 1.0)
+    return est.classes_[best], conf
+
+
 def prepare(
     titles: pd.Series | None,
     texts: pd.Series,
@@ -133,6 +151,11 @@ def prepare(
             f"none of the {len(keep)} rows has both a text and a label "
             f"({len(empty)} with empty text, {len(unlabeled)} without a label)"
         )
+    # exact duplicate rows (same title, text and label) would sit on both sides of the validation
+    # split and inflate it: each is kept once, and the count is reported (CLI warning, card)
+    dup = pd.DataFrame({"t": titles.to_numpy(), "b": texts.to_numpy(), "y": labels.to_numpy()}).duplicated()
+    duplicates = [int(i) for i in np.flatnonzero(keep)[dup.to_numpy()]]
+    keep[duplicates] = False
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
     kept_sources = (
         pd.Series(sources).fillna("").astype(str).str.strip()[keep] if sources is not None else None
@@ -171,10 +194,21 @@ def prepare(
         mapped = labels.map(lambda x: tax.code_for(x) or x)
         unknown = sorted(set(mapped) - set(tax.codes))
         if unknown:
+            from triage.classify.compat import compat_for
+
+            try:
+                c = compat_for(set(unknown))
+                hint = (
+                    f" They are the labels of {c.path.name} ({c.name}): such rows train the 29-code model "
+                    "through label-constrained self-training (scripts/train_champion.py), not as codes."
+                )
+            except ValueError as exc:  # names the labels no mapping knows and the mappings known
+                hint = f" {exc}."
             raise TrainingDataError(
                 f"{len(unknown)} label(s) are not in the built-in taxonomy: {', '.join(unknown[:20])}"
                 + (" …" if len(unknown) > 20 else "")
                 + ". Use category codes or Chinese names from taxonomy/categories.yaml, or train with --taxonomy none."
+                + hint
             )
         labels = mapped
         if merge_rare_into is not None:  # the merge target must be a category too
@@ -225,6 +259,7 @@ def prepare(
         sample_weight,
         weighting,
         generated,
+        duplicates,
     )
 
 
@@ -379,6 +414,7 @@ def train_model(
             "n_valid": int(len(y_va)),
             "class_counts": dict(sorted((k, int(v)) for k, v in counts.items())),
             "dropped_empty_rows": len(data.dropped_empty),
+            "duplicate_rows_counted_once": len(data.duplicate_rows or []),
             "merged_rare_classes": data.merged,
             "refit_on_all_rows": refit_full,
             "weighting": data.weighting,
