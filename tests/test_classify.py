@@ -516,3 +516,21 @@ def test_segmented_form_at_predict_time_works():
     as_compact = est.predict(compact)
     assert (as_compact == y[have]).mean() >= 0.8
     assert (as_compact == as_raw).mean() >= 0.9
+
+
+def test_compact_form_survives_save_and_load(synth, tmp_path):
+    """The stopword list is stored with the model (an array of strings, as the vocabularies are):
+    a loaded model makes the same compact form and the same probabilities."""
+    from triage.classify import registry
+    from triage.classify.train import stopwords_zh
+
+    stop = stopwords_zh()
+    assert "的" in stop and "我们" in stop and len(stop) > 100
+    X, y = _X(synth), synth["category"].to_numpy()
+    est = TicketClassifier(**(SMALL | {"stopwords": stop})).fit(X, y)
+    # raw text and its compact form (stopwords, punctuation and spaces out) are one input
+    assert np.allclose(est.predict_proba([["", "我们的小区门口，有人在摆摊。"]]), est.predict_proba([["", "小区门口有人摆摊"]]))
+    registry.save_model(est, {"version": "c1", "taxonomy": {"mode": "builtin"}, "threshold": 0.5}, tmp_path / "c1")
+    loaded = registry.load_model(tmp_path / "c1").estimator
+    assert loaded.stopwords == stop
+    assert np.array_equal(loaded.predict_proba(X[:50]), est.predict_proba(X[:50]))

@@ -95,6 +95,11 @@ def default_params(taxonomy_mode: str) -> dict[str, Any]:
         "user_words": user_words_for(taxonomy_mode),
         "keyword_groups": keyword_groups_for(taxonomy_mode),
     }
+    if taxonomy_mode == "none":
+        # the compact form (stopwords out, no spaces) at training and prediction: a labelled export
+        # cleaned by someone else and raw tickets then look alike (docs/classifier.md, *Compact form*).
+        # Not measured for the 29 codes yet, so the built-in model keeps the text as written.
+        params["stopwords"] = stopwords_zh()
     return params
 
 
@@ -419,8 +424,9 @@ def train_model(
             "refit_on_all_rows": refit_full,
             "weighting": data.weighting,
         },
-        "params": {k: v for k, v in est.get_params().items() if k not in ("user_words", "keyword_groups")}
-        | {"user_words": len(params["user_words"]), "keyword_groups": len(params["keyword_groups"])},
+        "params": {k: v for k, v in est.get_params().items() if k not in ("user_words", "keyword_groups", "stopwords")}
+        | {"user_words": len(params["user_words"]), "keyword_groups": len(params["keyword_groups"]),
+           "stopwords": len(params.get("stopwords", ()))},
         "seed": seed,
         "metrics": m,
         "threshold": threshold,
