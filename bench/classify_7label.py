@@ -65,7 +65,7 @@ def main() -> None:
     args = ap.parse_args()
     from sklearn.model_selection import RepeatedStratifiedKFold
 
-    from triage.classify.realdata import load_labeled29, load_tipdm7, twins
+    from triage.classify.realdata import load_labeled29, load_tipdm7, twin_rows, twins
 
     t7 = load_tipdm7("tuning")
     X7, y7 = t7["text"].to_numpy(dtype=object), t7["label"].to_numpy(dtype=object)
@@ -86,13 +86,13 @@ def main() -> None:
                          "macro_f1_mean": round(float(np.mean(scores)), 4),
                          "macro_f1_sd": round(float(np.std(scores, ddof=1)), 4),
                          "per_fold": [round(s, 4) for s in scores], "fit_seconds_mean": round(float(np.mean(fit_s)), 1)}  # fmt: skip
-        parts = [("crossform", load_labeled29("tuning").query("message_id % 2 == 1 and label7.notna()"))]
+        parts = [] if args.locked else [("crossform", load_labeled29("tuning").query("message_id % 2 == 1 and label7.notna()"))]
         if args.locked:
             parts.append(("locked_raw", load_labeled29("locked").query("label7.notna()")))
         for name, raw in parts:
             xr = raw_x(raw)
             tw = twins(xr, all7["text"].tolist())
-            drop = set(all7.index[tw[tw >= 0]])
+            drop = set(all7.index[twin_rows(xr, all7["text"].tolist())])  # near-duplicate twins too
             keep = ~t7.index.isin(drop)
             m = make(v, args.params).fit(X7[keep], y7[keep])
             pred = m.predict(np.array(xr, dtype=object))

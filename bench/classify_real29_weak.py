@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     from triage.classify.compat import load_compat
     from triage.classify.model import TicketClassifier
-    from triage.classify.realdata import load_labeled29, load_tipdm7, twins
+    from triage.classify.realdata import load_labeled29, load_tipdm7, twin_rows, twins
     from triage.classify.train import constrained_labels, default_params, source_weights
 
     params = default_params("builtin") | args.params
@@ -64,14 +64,14 @@ def main() -> None:
     compat = load_compat(ROOT / "taxonomy/label_compat_tipdm7.yaml")
     raw = lambda d: [f"{t}\n{b}" for t, b in zip(d["title"], d["text"], strict=True)]  # noqa: E731
     twin_t = twins(raw(tune), t7["text"].tolist())
-    twin_l = twins(raw(locked), t7["text"].tolist())
+    twin_l = twin_rows(raw(locked), t7["text"].tolist())  # every twin, near-duplicates included
     out: dict = {"params": args.params, "floor": args.floor, "weak_weight": args.weak_weight,
                  "loadavg_start": os.getloadavg(), "variants": {}}  # fmt: skip
     weak = None
     if args.holdout or any(v != "base" for v in args.variants):
         t0 = time.perf_counter()
         b0 = TicketClassifier(**params).fit(X2(synth["title"], synth["text"]), synth["category"].to_numpy())
-        keep7 = ~np.isin(np.arange(len(t7)), twin_l[twin_l >= 0])
+        keep7 = ~np.isin(np.arange(len(t7)), twin_l)
         codes, conf = constrained_labels(b0, X2([""] * len(t7), t7["text"]), t7["label"].to_numpy(), compat)
         weak = pd.DataFrame({"title": "", "text": t7["text"].to_numpy(), "category": codes, "conf": conf,
                              "pos": np.arange(len(t7))})[keep7 & (conf >= args.floor)]  # fmt: skip
@@ -89,7 +89,7 @@ def main() -> None:
         return TicketClassifier(**params).fit(X2(df["title"], df["text"]), df["category"].to_numpy(), sample_weight=sw)
 
     if args.holdout:  # cheap: synthetic-only vs synthetic + pseudo-labelled, scored on every tuning row
-        exclude = set(twin_t[twin_t >= 0].tolist())  # no twin of a scored message in training
+        exclude = set(twin_rows(raw(tune), t7["text"].tolist()).tolist())  # no twin of a scored message
         wk = weak[~weak["pos"].isin(exclude)]
         t0 = time.perf_counter()
         df = pd.concat([synth[["title", "text", "category"]], wk[["title", "text", "category"]]], ignore_index=True)

@@ -47,15 +47,15 @@ def training_frame(seed: int = 0) -> pd.DataFrame:
     """Generated + tuning real + pseudo-labelled real-register rows (title, text, category, source)."""
     from triage.classify.compat import load_compat
     from triage.classify.model import TicketClassifier
-    from triage.classify.realdata import load_labeled29, load_tipdm7, twins
+    from triage.classify.realdata import load_labeled29, load_tipdm7, twin_rows
     from triage.classify.train import constrained_labels, default_params
 
     synth = pd.read_parquet(GENERATED).query("source == 'synthetic'")[["title", "text", "category", "source"]]
     real = load_labeled29("tuning")[["title", "text", "category"]].assign(source="tipdm-real")
     locked = load_labeled29("locked")
     t7 = load_tipdm7("tuning").reset_index(drop=True)
-    tw = twins([f"{t}\n{b}" for t, b in zip(locked["title"], locked["text"], strict=True)], t7["text"].tolist())
-    t7 = t7.drop(index=np.unique(tw[tw >= 0]))
+    tw = twin_rows([f"{t}\n{b}" for t, b in zip(locked["title"], locked["text"], strict=True)], t7["text"].tolist())
+    t7 = t7.drop(index=tw)
     base = TicketClassifier(**(default_params("builtin") | {"random_state": seed})).fit(
         X2(synth["title"], synth["text"]), synth["category"].to_numpy()
     )

@@ -47,7 +47,7 @@ def test_champion_never_trained_on_a_locked_message():
     assert not set(locked["text"]) & set(train["text"])
     raw = [f"{t}\n{b}" for t, b in zip(locked["title"], locked["text"], strict=True)]
     weak = train[train["source"] == "tipdm7-weak"]["text"].tolist()
-    assert (twins(raw, weak) < 0).all()  # no compact twin of a locked message either
+    assert (twins(raw, weak) < 0).all()  # no compact twin (nor near-duplicate twin) of a locked message
     assert not set(load_tipdm7("locked")["text"]) & set(weak)
 
 

@@ -63,3 +63,14 @@ def twins(raw: list[str], compact: list[str], min_cosine: float = 0.5) -> np.nda
     best = np.asarray(sim.argmax(axis=1)).ravel()
     score = np.asarray(sim.max(axis=1).todense()).ravel()
     return np.where(score >= min_cosine, best, -1)
+
+
+def twin_rows(raw: list[str], compact: list[str], min_cosine: float = 0.5) -> np.ndarray:
+    """Indices of every message in ``compact`` that is a twin (cosine ≥ ``min_cosine``) of some
+    message in ``raw`` — near-duplicates included: 10 of the locked messages have two twins among
+    the 7,239 (the same complaint posted twice), so the best match alone is not enough."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer="char", ngram_range=(3, 3)).fit(compact)
+    sim = (vec.transform(raw) @ vec.transform(compact).T).tocsr()
+    return np.unique(sim.indices[sim.data >= min_cosine])

@@ -158,8 +158,8 @@ def prepare(
         )
     # exact duplicate rows (same title, text and label) would sit on both sides of the validation
     # split and inflate it: each is kept once, and the count is reported (CLI warning, card)
-    dup = pd.DataFrame({"t": titles.to_numpy(), "b": texts.to_numpy(), "y": labels.to_numpy()}).duplicated()
-    duplicates = [int(i) for i in np.flatnonzero(keep)[dup.to_numpy()]]
+    rows = pd.DataFrame({"t": titles.to_numpy(), "b": texts.to_numpy(), "y": labels.to_numpy()})[keep]
+    duplicates = [int(i) for i in np.flatnonzero(keep)[rows.duplicated().to_numpy()]]
     keep[duplicates] = False
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
     kept_sources = (
