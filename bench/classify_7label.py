@@ -56,7 +56,9 @@ def raw_x(df) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", nargs="+", default=["ref", "default"])
-    ap.add_argument("--params", type=json.loads, default={}, help="JSON TicketClassifier overrides for 'default'")
+    ap.add_argument(
+        "--params", type=json.loads, default={}, help="JSON TicketClassifier overrides for 'default'"
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-cv", action="store_true")
@@ -86,7 +88,11 @@ def main() -> None:
                          "macro_f1_mean": round(float(np.mean(scores)), 4),
                          "macro_f1_sd": round(float(np.std(scores, ddof=1)), 4),
                          "per_fold": [round(s, 4) for s in scores], "fit_seconds_mean": round(float(np.mean(fit_s)), 1)}  # fmt: skip
-        parts = [] if args.locked else [("crossform", load_labeled29("tuning").query("message_id % 2 == 1 and label7.notna()"))]
+        parts = (
+            []
+            if args.locked
+            else [("crossform", load_labeled29("tuning").query("message_id % 2 == 1 and label7.notna()"))]
+        )
         if args.locked:
             parts.append(("locked_raw", load_labeled29("locked").query("label7.notna()")))
         for name, raw in parts:
@@ -106,7 +112,10 @@ def main() -> None:
             lk = load_tipdm7("locked")
             m = make(v, args.params).fit(X7, y7)
             pred = m.predict(lk["text"].to_numpy(dtype=object))
-            res["locked_compact"] = {"n": len(lk), "macro_f1": round(f1(lk["label"].to_numpy(dtype=object), pred), 4)}
+            res["locked_compact"] = {
+                "n": len(lk),
+                "macro_f1": round(f1(lk["label"].to_numpy(dtype=object), pred), 4),
+            }
             print(v, "locked_compact", res["locked_compact"], flush=True)
         out["variants"][v] = res
     out["loadavg_end"] = os.getloadavg()

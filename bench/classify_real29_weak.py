@@ -57,7 +57,9 @@ def main() -> None:
     from triage.classify.train import constrained_labels, default_params, source_weights
 
     params = default_params("builtin") | args.params
-    synth = pd.read_parquet(ROOT / "data_samples/training/labeled_tickets.parquet").query("source == 'synthetic'")
+    synth = pd.read_parquet(ROOT / "data_samples/training/labeled_tickets.parquet").query(
+        "source == 'synthetic'"
+    )
     tune = load_labeled29("tuning").reset_index(drop=True)
     locked = load_labeled29("locked").reset_index(drop=True)
     t7 = load_tipdm7("tuning")
@@ -77,22 +79,36 @@ def main() -> None:
                              "pos": np.arange(len(t7))})[keep7 & (conf >= args.floor)]  # fmt: skip
         out["weak_rows"] = int(len(weak))
         out["weak_label_counts"] = weak["category"].value_counts().to_dict()
-        print(f"pseudo-labelled {len(weak)} rows in {time.perf_counter() - t0:.0f}s", out["weak_label_counts"], flush=True)
+        print(
+            f"pseudo-labelled {len(weak)} rows in {time.perf_counter() - t0:.0f}s",
+            out["weak_label_counts"],
+            flush=True,
+        )
 
     def fit(v: str, real: pd.DataFrame, exclude_pos: set[int]):
         parts = [synth[["title", "text", "category"]].assign(src="synthetic"),
                  real[["title", "text", "category"]].assign(src="real")]  # fmt: skip
         if v == "weak":
-            parts.append(weak[~weak["pos"].isin(exclude_pos)][["title", "text", "category"]].assign(src="weak"))
+            parts.append(
+                weak[~weak["pos"].isin(exclude_pos)][["title", "text", "category"]].assign(src="weak")
+            )
         df = pd.concat(parts, ignore_index=True)
-        sw = source_weights(df["src"], {"weak": args.weak_weight}) if v == "weak" and args.weak_weight != 1 else None
-        return TicketClassifier(**params).fit(X2(df["title"], df["text"]), df["category"].to_numpy(), sample_weight=sw)
+        sw = (
+            source_weights(df["src"], {"weak": args.weak_weight})
+            if v == "weak" and args.weak_weight != 1
+            else None
+        )
+        return TicketClassifier(**params).fit(
+            X2(df["title"], df["text"]), df["category"].to_numpy(), sample_weight=sw
+        )
 
     if args.holdout:  # cheap: synthetic-only vs synthetic + pseudo-labelled, scored on every tuning row
         exclude = set(twin_rows(raw(tune), t7["text"].tolist()).tolist())  # no twin of a scored message
         wk = weak[~weak["pos"].isin(exclude)]
         t0 = time.perf_counter()
-        df = pd.concat([synth[["title", "text", "category"]], wk[["title", "text", "category"]]], ignore_index=True)
+        df = pd.concat(
+            [synth[["title", "text", "category"]], wk[["title", "text", "category"]]], ignore_index=True
+        )
         est_w = TicketClassifier(**params).fit(X2(df["title"], df["text"]), df["category"].to_numpy())
         out["weak_fit_seconds"] = round(time.perf_counter() - t0)
         y, clear = tune["category"].to_numpy(), tune["clear"].to_numpy()
@@ -105,7 +121,9 @@ def main() -> None:
                 "per_class_clear": {c: {"n": int(((y == c) & clear).sum()), "recall": round(float((pred == y)[(y == c) & clear].mean()), 3)}
                                     for c in pd.Series(y[clear]).value_counts().index},
             }  # fmt: skip
-            print(name, {k: v for k, v in out["variants"][name].items() if k != "per_class_clear"}, flush=True)
+            print(
+                name, {k: v for k, v in out["variants"][name].items() if k != "per_class_clear"}, flush=True
+            )
             if args.save_oof:
                 np.savez(args.save_oof.with_suffix(f".{name}.npz"), proba=proba, classes=est.classes_,
                          y=y.astype(object), clear=clear)  # fmt: skip
@@ -129,7 +147,9 @@ def main() -> None:
         strat = tune["label7"].fillna("none").to_numpy()
         oof, classes = None, None
         accs, accs_all = [], []
-        for k, (tr, te) in enumerate(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(tune, strat)):
+        for k, (tr, te) in enumerate(
+            StratifiedKFold(args.folds, shuffle=True, random_state=0).split(tune, strat)
+        ):
             t0 = time.perf_counter()
             est = fit(v, tune.iloc[tr], set(twin_t[te][twin_t[te] >= 0].tolist()))
             proba = est.predict_proba(X2(tune["title"].iloc[te], tune["text"].iloc[te]))
@@ -142,7 +162,15 @@ def main() -> None:
             clear = tune["clear"].to_numpy()[te]
             accs.append(float(ok[clear].mean()))
             accs_all.append(float(ok.mean()))
-            print(v, "fold", k, round(accs[-1], 4), round(accs_all[-1], 4), f"{time.perf_counter() - t0:.0f}s", flush=True)
+            print(
+                v,
+                "fold",
+                k,
+                round(accs[-1], 4),
+                round(accs_all[-1], 4),
+                f"{time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
         pred = classes[oof.argmax(1)]
         y = tune["category"].to_numpy()
         clear = tune["clear"].to_numpy()
@@ -155,7 +183,13 @@ def main() -> None:
                                       "taken_for": g.loc[g["pred"] != c, "pred"].value_counts().head(3).to_dict()}
                                   for c, g in sorted(cl.groupby("category"), key=lambda kv: -len(kv[1]))}  # fmt: skip
         if args.save_oof:
-            np.savez(args.save_oof.with_suffix(f".{v}.npz"), proba=oof, classes=classes, y=y.astype(object), clear=clear)
+            np.savez(
+                args.save_oof.with_suffix(f".{v}.npz"),
+                proba=oof,
+                classes=classes,
+                y=y.astype(object),
+                clear=clear,
+            )
         print(v, res["tuning_cv"], flush=True)
         out["variants"][v] = res
     out["loadavg_end"] = os.getloadavg()

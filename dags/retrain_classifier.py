@@ -39,7 +39,9 @@ TZ = "Asia/Shanghai"
             50, type="integer", minimum=2, description="skip retraining below this many labels"
         ),
         "min_holdout": Param(
-            100, type="integer", minimum=1,
+            100,
+            type="integer",
+            minimum=1,
             description="held-out labelled tickets needed before a challenger may be promoted",
         ),
         "seed": Param(0, type="integer"),

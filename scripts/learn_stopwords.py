@@ -53,7 +53,9 @@ def main() -> None:
     stop = sorted(w for w, n in removed.items() if n >= 3 and kept[w] * 9 <= n and not w.isspace())
     OUT.write_text(
         f"# learned by scripts/learn_stopwords.py from {pairs} raw/compact twin pairs; one token a line\n"
-        + "\n".join(stop) + "\n", encoding="utf-8"
+        + "\n".join(stop)
+        + "\n",
+        encoding="utf-8",
     )
     print(f"{len(stop)} stopwords from {pairs} pairs -> {OUT}")
 

@@ -74,7 +74,9 @@ def main() -> None:
     if OUT.exists():
         sys.exit(f"{OUT} exists: the split is locked (use --check)")
     OUT.write_text(json.dumps(split, indent=1) + "\n")
-    print(f"wrote {OUT}: {len(split['labeled29']['locked_message_ids'])} + {len(split['tipdm7']['locked_row_indices'])} locked")
+    print(
+        f"wrote {OUT}: {len(split['labeled29']['locked_message_ids'])} + {len(split['tipdm7']['locked_row_indices'])} locked"
+    )
 
 
 if __name__ == "__main__":

@@ -54,14 +54,18 @@ def training_frame(seed: int = 0) -> pd.DataFrame:
     real = load_labeled29("tuning")[["title", "text", "category"]].assign(source="tipdm-real")
     locked = load_labeled29("locked")
     t7 = load_tipdm7("tuning").reset_index(drop=True)
-    tw = twin_rows([f"{t}\n{b}" for t, b in zip(locked["title"], locked["text"], strict=True)], t7["text"].tolist())
+    tw = twin_rows(
+        [f"{t}\n{b}" for t, b in zip(locked["title"], locked["text"], strict=True)], t7["text"].tolist()
+    )
     t7 = t7.drop(index=tw)
     base = TicketClassifier(**(default_params("builtin") | {"random_state": seed})).fit(
         X2(synth["title"], synth["text"]), synth["category"].to_numpy()
     )
     compat = load_compat(ROOT / "taxonomy/label_compat_tipdm7.yaml")
     codes, conf = constrained_labels(base, X2([""] * len(t7), t7["text"]), t7["label"].to_numpy(), compat)
-    weak = pd.DataFrame({"title": "", "text": t7["text"].to_numpy(), "category": codes, "source": "tipdm7-weak"})
+    weak = pd.DataFrame(
+        {"title": "", "text": t7["text"].to_numpy(), "category": codes, "source": "tipdm7-weak"}
+    )
     return pd.concat([synth, real, weak[conf >= WEAK_FLOOR]], ignore_index=True)
 
 
@@ -109,8 +113,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--version", default="builtin-v5")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--card-only", action="store_true",
-                    help="keep the trained models/<version>; re-choose the real threshold and rewrite its card")
+    ap.add_argument(
+        "--card-only",
+        action="store_true",
+        help="keep the trained models/<version>; re-choose the real threshold and rewrite its card",
+    )
     args = ap.parse_args()
     from triage.classify import registry
     from triage.classify.train import prepare, train_model
@@ -127,7 +134,9 @@ def main() -> None:
         df.to_parquet(out_file, index=False, compression="zstd", compression_level=19)
         data = prepare(df["title"], df["text"], df["category"], sources=df["source"],
                        generated_sources=("synthetic", "tipdm7-weak"))  # fmt: skip
-        est, card = train_model(data, seed=args.seed, source=str(out_file.relative_to(ROOT)), version=args.version)
+        est, card = train_model(
+            data, seed=args.seed, source=str(out_file.relative_to(ROOT)), version=args.version
+        )
         card["threshold_basis"].update(internal_validation=card["threshold"], internal_coverage=card["coverage"],
                                        internal_precision=card["precision_at_threshold"])  # fmt: skip
     tuning_rows: list = []
@@ -135,14 +144,19 @@ def main() -> None:
         t, info = real_threshold()
         card["threshold"] = t
         # coverage and precision where the threshold was chosen (internal validation ones: threshold_basis)
-        card["coverage"], card["precision_at_threshold"] = info["sets"][0]["coverage"], info["sets"][0]["precision"]
+        card["coverage"], card["precision_at_threshold"] = (
+            info["sets"][0]["coverage"],
+            info["sets"][0]["precision"],
+        )
         card["threshold_basis"]["chosen_on"] = (
             "real messages: the tuning 60 % of the 644 hand-labelled, scored by the recipe without them "
             "(bench/classify_real29_weak.py --holdout); the lowest confidence keeping ≥ 95 % right"
         )
         tuning_rows = info["sets"]
     card["real_text"] = real_text_figures(est, card["threshold"], tuning_rows)
-    card["data"]["recipe"] = "scripts/train_champion.py (generated + tuning real + label-constrained self-training on the 7,239)"
+    card["data"]["recipe"] = (
+        "scripts/train_champion.py (generated + tuning real + label-constrained self-training on the 7,239)"
+    )
     card["data"]["rows_per_source"] = {str(k): int(v) for k, v in df["source"].value_counts().items()}
     registry.save_model(est, card, out, overwrite=True)
     registry.promote(args.version)

@@ -177,7 +177,9 @@ def test_exact_duplicate_rows_are_counted_once_and_reported(tmp_path):
     data = prepare(None, texts, labels, taxonomy_mode="none")
     assert data.duplicate_rows == [10, 11] and len(data.y) == 11
     f = tmp_path / "dup.csv"
-    pd.DataFrame({"text": [f"工单内容第{i}条" for i in range(12)] * 2, "y": (["a"] * 6 + ["b"] * 6) * 2}).to_csv(f, index=False)
+    pd.DataFrame(
+        {"text": [f"工单内容第{i}条" for i in range(12)] * 2, "y": (["a"] * 6 + ["b"] * 6) * 2}
+    ).to_csv(f, index=False)
     r = _cli("model", "train", "--input", f, "--text-col", "text", "--label-col", "y", "--taxonomy", "none",
              "--out", tmp_path / "m")  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -530,8 +532,13 @@ def test_compact_form_survives_save_and_load(synth, tmp_path):
     X, y = _X(synth), synth["category"].to_numpy()
     est = TicketClassifier(**(SMALL | {"stopwords": stop})).fit(X, y)
     # raw text and its compact form (stopwords, punctuation and spaces out) are one input
-    assert np.allclose(est.predict_proba([["", "我们的小区门口，有人在摆摊。"]]), est.predict_proba([["", "小区门口有人摆摊"]]))
-    registry.save_model(est, {"version": "c1", "taxonomy": {"mode": "builtin"}, "threshold": 0.5}, tmp_path / "c1")
+    assert np.allclose(
+        est.predict_proba([["", "我们的小区门口，有人在摆摊。"]]),
+        est.predict_proba([["", "小区门口有人摆摊"]]),
+    )
+    registry.save_model(
+        est, {"version": "c1", "taxonomy": {"mode": "builtin"}, "threshold": 0.5}, tmp_path / "c1"
+    )
     loaded = registry.load_model(tmp_path / "c1").estimator
     assert loaded.stopwords == stop
     assert np.array_equal(loaded.predict_proba(X[:50]), est.predict_proba(X[:50]))

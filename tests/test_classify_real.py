@@ -64,5 +64,7 @@ def test_card_reports_real_text_figures(scored):
     m = scored[0]
     card = json.loads((m.directory / "card.json").read_text(encoding="utf-8"))
     sets = card["real_text"]["sets"]
-    assert any(s["set"].startswith("locked") for s in sets) and any(s["set"].startswith("tuning") for s in sets)
+    assert any(s["set"].startswith("locked") for s in sets) and any(
+        s["set"].startswith("tuning") for s in sets
+    )
     assert all({"n", "accuracy", "coverage", "precision"} <= set(s) for s in sets)

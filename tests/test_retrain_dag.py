@@ -104,7 +104,9 @@ def test_retrain_promotes_a_better_challenger_and_nightly_uses_it(
         assert {r[0] for r in c.execute(select(Prediction.model_version))} == {champ}
 
 
-def test_a_small_holdout_is_not_enough_evidence_and_the_card_says_so(airflow_db, sqlite_db, tmp_path, monkeypatch):
+def test_a_small_holdout_is_not_enough_evidence_and_the_card_says_so(
+    airflow_db, sqlite_db, tmp_path, monkeypatch
+):
     """The issue's case: defaults, a holdout of a few dozen tickets on which the models tie — the
     gate does not promote and writes why, with the numbers, in the challenger's card."""
     from triage.classify import registry

@@ -53,7 +53,9 @@ def load_compat(path: Path | str) -> LabelCompat:
         if len(loc) >= 2 and loc[0] == "compat" and loc[1].isdigit():
             i = int(loc[1])
             raw = data["compat"][i] if isinstance(data, dict) else None
-            entry = f"#{i + 1}" + (f" ({raw.get('label')})" if isinstance(raw, dict) and raw.get("label") else "")
+            entry = f"#{i + 1}" + (
+                f" ({raw.get('label')})" if isinstance(raw, dict) and raw.get("label") else ""
+            )
             loc = loc[2:]
         raise TaxonomyError(path, err["msg"], entry=entry, field=".".join(loc) or None) from None
     if len(set(f.labels)) != len(f.labels):
@@ -63,12 +65,22 @@ def load_compat(path: Path | str) -> LabelCompat:
     for i, e in enumerate(f.compat, start=1):
         entry = f"#{i} ({e.label})"
         if e.label not in f.labels:
-            raise TaxonomyError(path, f"label {e.label!r} is not in 'labels' ({', '.join(f.labels)})", entry=entry, field="label")
+            raise TaxonomyError(
+                path,
+                f"label {e.label!r} is not in 'labels' ({', '.join(f.labels)})",
+                entry=entry,
+                field="label",
+            )
         if e.label in codes:
             raise TaxonomyError(path, f"label {e.label!r} has a second entry", entry=entry, field="label")
         unknown = [c for c in e.codes if c not in CATEGORY_CODES]
         if unknown:
-            raise TaxonomyError(path, f"unknown category code(s) {', '.join(map(repr, unknown))} (the 29 codes: taxonomy/categories.yaml)", entry=entry, field="codes")
+            raise TaxonomyError(
+                path,
+                f"unknown category code(s) {', '.join(map(repr, unknown))} (the 29 codes: taxonomy/categories.yaml)",
+                entry=entry,
+                field="codes",
+            )
         codes[e.label] = tuple(dict.fromkeys(e.codes))
     unmapped = [x for x in f.labels if x not in codes]
     if unmapped:

@@ -323,7 +323,10 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"need at least two classes to train; got only {list(self.classes_)}")
         views = ticket_views(
-            X, tuple(self.user_words), words=bool(self.word_ngram), lead_chars=self.lead_chars,
+            X,
+            tuple(self.user_words),
+            words=bool(self.word_ngram),
+            lead_chars=self.lead_chars,
             stopwords=self._stopword_set(),
         )
         self.vectorizers_ = self._vectorizers()
@@ -406,7 +409,10 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     def _transform(self, X: Any) -> Any:
         check_is_fitted(self, "model_")
         views = ticket_views(
-            X, tuple(self.user_words), words=bool(self.word_ngram), lead_chars=self.lead_chars,
+            X,
+            tuple(self.user_words),
+            words=bool(self.word_ngram),
+            lead_chars=self.lead_chars,
             stopwords=self._stopword_set(),
         )
         blocks = [

@@ -40,7 +40,9 @@ def _select(df: pd.DataFrame, locked: np.ndarray, part: str) -> pd.DataFrame:
 def load_labeled29(part: str = "tuning") -> pd.DataFrame:
     """The 644 hand-labelled 29-code messages (title, text, label7, category, clear, …)."""
     s = _split()["labeled29"]
-    df = pd.read_csv(_checked(REAL_DIR.parent.parent / s["file"], s["sha256"])).fillna({"title": "", "text": ""})
+    df = pd.read_csv(_checked(REAL_DIR.parent.parent / s["file"], s["sha256"])).fillna(
+        {"title": "", "text": ""}
+    )
     df["clear"] = df["clear"].astype(bool)
     return _select(df, df["message_id"].isin(s["locked_message_ids"]).to_numpy(), part)
 

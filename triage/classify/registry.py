@@ -347,7 +347,9 @@ def _real_text_lines(real: Any) -> list[str]:
     for s in real["sets"]:
         if not isinstance(s, dict):
             continue
-        lines.append(f"| {s.get('set')} | {s.get('n')} | {s.get('accuracy')} | {s.get('coverage')} | {s.get('precision')} |")
+        lines.append(
+            f"| {s.get('set')} | {s.get('n')} | {s.get('accuracy')} | {s.get('coverage')} | {s.get('precision')} |"
+        )
     return lines
 
 

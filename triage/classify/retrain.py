@@ -13,8 +13,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,7 +78,11 @@ def promotion_gate(
 
 
 def paired_bootstrap(
-    y: np.ndarray, champion_pred: np.ndarray, challenger_pred: np.ndarray, *, resamples: int = BOOTSTRAP_RESAMPLES,
+    y: np.ndarray,
+    champion_pred: np.ndarray,
+    challenger_pred: np.ndarray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
 ) -> dict[str, float]:
     """95 % paired bootstrap interval of macro-F1(challenger) − macro-F1(champion): both models are
@@ -90,7 +94,10 @@ def paired_bootstrap(
     diffs = np.empty(resamples)
     for i in range(resamples):
         idx = rng.integers(0, len(y), len(y))
-        f = [f1_score(y[idx], p[idx], labels=labels, average="macro", zero_division=0) for p in (challenger_pred, champion_pred)]
+        f = [
+            f1_score(y[idx], p[idx], labels=labels, average="macro", zero_division=0)
+            for p in (challenger_pred, champion_pred)
+        ]
         diffs[i] = f[0] - f[1]
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {"low": round(float(lo), 4), "high": round(float(hi), 4), "resamples": resamples}
@@ -121,11 +128,14 @@ def evidence_gate(
     }  # fmt: skip
     if len(y) < min_holdout or not judged:
         reason = (
-            f"held-out slice of {len(y)} labelled tickets (< {min_holdout})" if len(y) < min_holdout
+            f"held-out slice of {len(y)} labelled tickets (< {min_holdout})"
+            if len(y) < min_holdout
             else f"no class has {min_per_class} held-out tickets"
         )
         return {"decision": NOT_ENOUGH, "reasons": [reason], "evidence": evidence}
-    ci = paired_bootstrap(y, np.asarray(champion_pred, dtype=object), np.asarray(challenger_pred, dtype=object), seed=seed)
+    ci = paired_bootstrap(
+        y, np.asarray(champion_pred, dtype=object), np.asarray(challenger_pred, dtype=object), seed=seed
+    )
     evidence["macro_f1_difference_95ci"] = ci
     keep = {c: v for c, v in champ_m["per_class"].items() if c in judged}
     decision = promotion_gate({**champ_m, "per_class": keep}, chall_m, max_macro_f1_drop=max_macro_f1_drop)
@@ -290,15 +300,20 @@ def retrain(
         champion_pred = champ.estimator.predict(X_ho)
         champion_m = metrics(y_ho, champion_pred, labels=labels_all)
         decision = evidence_gate(y_ho, champion_pred, challenger_pred, min_holdout=min_holdout, seed=seed)
-    decision["gate"] = {"promoted": "passed", NOT_ENOUGH: "not enough evidence"}.get(decision["decision"], "refused")
+    decision["gate"] = {"promoted": "passed", NOT_ENOUGH: "not enough evidence"}.get(
+        decision["decision"], "refused"
+    )
     if decision["gate"] == "passed" and not promote:  # the card says what happened, not what could have
         decision["decision"] = "passed, not promoted"
         decision["reasons"] = [*decision["reasons"], "promotion not requested (promote=false)"]
     decision.update(
         {
             "decided_at": now.isoformat(timespec="seconds"),
-            "holdout": {"n": int(len(y_ho)), "source": "labels table (analysts' real labels), stratified slice",
-                        "seed": seed},
+            "holdout": {
+                "n": int(len(y_ho)),
+                "source": "labels table (analysts' real labels), stratified slice",
+                "seed": seed,
+            },
             "champion": {"version": champion_version, **_summary(champion_m)} if champion_m else None,
             "challenger": {"version": version, **_summary(challenger_m)},
             "inputs_sha256": fingerprint,

@@ -424,9 +424,16 @@ def train_model(
             "refit_on_all_rows": refit_full,
             "weighting": data.weighting,
         },
-        "params": {k: v for k, v in est.get_params().items() if k not in ("user_words", "keyword_groups", "stopwords")}
-        | {"user_words": len(params["user_words"]), "keyword_groups": len(params["keyword_groups"]),
-           "stopwords": len(params.get("stopwords", ()))},
+        "params": {
+            k: v
+            for k, v in est.get_params().items()
+            if k not in ("user_words", "keyword_groups", "stopwords")
+        }
+        | {
+            "user_words": len(params["user_words"]),
+            "keyword_groups": len(params["keyword_groups"]),
+            "stopwords": len(params.get("stopwords", ())),
+        },
         "seed": seed,
         "metrics": m,
         "threshold": threshold,
