@@ -6,7 +6,8 @@ predictions with the model version) with the champion model:
 - 1 core: one process, all tickets;
 - 2 cores: two processes, shards 0 and 1 (as the nightly DAG maps classify over shards).
 Model loading is timed separately (once per process per night). Also prints the model's size on
-disk and the resident memory it adds.
+disk and the resident memory it adds, and (``versus_char_svm``) the champion against a plain
+character-SVM on the same texts in the same run.
 
     .venv/bin/python bench/classify_throughput.py [--n 12000]
 """
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -109,6 +112,44 @@ def run(tmp: str, n_shards: int) -> dict:
             "model_rss_mb": round(max(r["model_rss_mb"] for r in results))}  # fmt: skip
 
 
+def versus_char_svm(tmp: str) -> dict:
+    """In one process, on the same stored texts: the champion's ``predict_proba`` vs a plain
+    character 1–3-gram TF-IDF + LinearSVC (the reference of docs/classifier.md) trained on the
+    same generated training file. Text to label only (no database), best of two timings."""
+    _env(tmp)
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+    from sqlalchemy import select
+
+    from triage.classify.registry import load_champion
+    from triage.store import Ticket, get_engine
+
+    with get_engine().connect() as c:
+        rows = c.execute(select(Ticket.title, Ticket.text)).all()
+    X = np.array([[t or "", b or ""] for t, b in rows], dtype=object)
+    whole = [f"{t}\n{b}" for t, b in X]
+    train = pd.read_parquet(ROOT / "data_samples/training/labeled_tickets.parquet").fillna("")
+    ref = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 3)), LinearSVC())
+    ref.fit([f"{t}\n{b}" for t, b in zip(train["title"], train["text"], strict=True)], train["category"])
+    est = load_champion().estimator
+    est.predict_proba(X[:10])
+
+    def best(f) -> float:
+        times = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    t_model = best(lambda: est.predict_proba(X))
+    t_ref = best(lambda: ref.predict(whole))
+    return {"tickets": len(X), "model_per_second": round(len(X) / t_model), "char_svm_per_second": round(len(X) / t_ref),
+            "ratio": round(t_ref / t_model, 2), "load_average": os.getloadavg()}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=12_000)
@@ -121,7 +162,8 @@ def main() -> None:
         champ = champion_version()
         disk = (models_dir() / champ / "model.skops").stat().st_size / 1e6
         out = {"model": champ, "model_disk_mb": round(disk, 1), "mean_chars": round(mean_len), "cpus": os.cpu_count(),
-               "load_average": os.getloadavg(), "runs": [run(tmp, 1), run(tmp, 2)]}  # fmt: skip
+               "load_average": os.getloadavg(), "runs": [run(tmp, 1), run(tmp, 2)],
+               "versus_char_svm": versus_char_svm(tmp)}  # fmt: skip
     print(json.dumps(out, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")

@@ -2,8 +2,11 @@
 
 Thin wiring around ``triage.classify.retrain.retrain``: gather the labels table, train a
 challenger (on the shipped training sample plus the labelled tickets by default), score champion
-and challenger on the same held-out slice of labelled tickets, promote only if macro-F1 drops by
-no more than 0.005 and no class's recall by more than 0.05. The decision and both scores are
+and challenger on the same held-out slice of labelled tickets (analysts' real labels), promote only
+with evidence: at least 100 held-out tickets (``min_holdout``), a 95 % paired bootstrap interval of
+the macro-F1 difference that rules out a loss above 0.005, and no class with ≥ 5 held-out tickets
+losing more than 0.05 recall; too little evidence is "not enough evidence: not promoted". The
+decision, the evidence and both scores are
 written into the challenger's model card. Runs when the nightly DAG announces enough new labels
 (the ``triage://labels`` asset) or Sundays 03:00 Beijing time, whichever comes first; trigger it
 by hand any time (params below).
@@ -33,12 +36,18 @@ TZ = "Asia/Shanghai"
     default_args={"retries": 1, "retry_delay": dt.timedelta(minutes=5), "owner": "12345-models"},
     params={
         "base": Param(
-            "data_samples/training/labeled_tickets.parquet",
+            "data_samples/training/champion_train.parquet",
             type=["null", "string"],
             description="base training file added to the labels (relative to the checkout); null for labels only",
         ),
         "min_labels": Param(
             50, type="integer", minimum=2, description="skip retraining below this many labels"
+        ),
+        "min_holdout": Param(
+            100,
+            type="integer",
+            minimum=1,
+            description="held-out labelled tickets needed before a challenger may be promoted",
         ),
         "seed": Param(0, type="integer"),
         "promote": Param(True, type="boolean", description="promote the challenger if it passes the gate"),
@@ -70,6 +79,7 @@ def retrain_classifier():
             seed=int(p["seed"]),
             min_labels=int(p["min_labels"]),
             promote=bool(p["promote"]),
+            min_holdout=int(p.get("min_holdout", 100)),
             params=dict(p.get("estimator_params") or {}),
         )
         print(f"retrain: {result['decision']} {result.get('reasons', '')}")

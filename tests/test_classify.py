@@ -171,6 +171,35 @@ def test_empty_texts_are_skipped_and_reported():
         prepare(None, _series("", " ", "x"), _series("a", "b", ""), taxonomy_mode="none")
 
 
+def test_exact_duplicate_rows_are_counted_once_and_reported(tmp_path):
+    texts = _series(*[f"工单{i}" for i in range(10)], "工单0", "工单0", "工单1")
+    labels = _series(*(["a"] * 5 + ["b"] * 5), "a", "a", "b")  # "工单1" again but with another label
+    data = prepare(None, texts, labels, taxonomy_mode="none")
+    assert data.duplicate_rows == [10, 11] and len(data.y) == 11
+    f = tmp_path / "dup.csv"
+    pd.DataFrame(
+        {"text": [f"工单内容第{i}条" for i in range(12)] * 2, "y": (["a"] * 6 + ["b"] * 6) * 2}
+    ).to_csv(f, index=False)
+    r = _cli("model", "train", "--input", f, "--text-col", "text", "--label-col", "y", "--taxonomy", "none",
+             "--out", tmp_path / "m")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "warning: 12 rows repeat an earlier row exactly" in r.output and "counted once" in r.output
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    assert card["data"]["n_rows"] == 12 and card["data"]["duplicate_rows_counted_once"] == 12
+
+
+def test_labels_of_a_known_mapping_or_of_none_are_named_with_the_mappings():
+    texts = _series(*[f"工单内容{i}" for i in range(12)])
+    with pytest.raises(TrainingDataError) as exc:
+        prepare(None, texts, _series(*(["交通运输"] * 6 + ["卫生计生"] * 6)))
+    assert "label_compat_tipdm7.yaml (tipdm7)" in str(exc.value) and "self-training" in str(exc.value)
+    with pytest.raises(TrainingDataError) as exc:
+        prepare(None, texts, _series(*(["交通运输"] * 4 + ["水电气"] * 4 + ["户籍"] * 4)))
+    msg = str(exc.value)
+    assert "match neither the built-in taxonomy nor a label compatibility file: 户籍, 水电气" in msg
+    assert "Known mappings: label_compat_tipdm7.yaml (tipdm7: 城乡建设" in msg
+
+
 # --- row weights ---------------------------------------------------------------------------------
 def test_sample_weight_of_ones_is_the_unweighted_fit_and_weights_matter(synth, fitted):
     X, y = _X(synth), synth["category"].to_numpy()
@@ -458,7 +487,7 @@ def test_taxonomy_none_on_the_real_495_message_sample_cross_validated():
     from sklearn.metrics import f1_score
     from sklearn.model_selection import StratifiedKFold
 
-    from triage.classify.train import user_words_for
+    from triage.classify.train import default_params
 
     if not REAL_SAMPLE.exists():
         pytest.fail(f"real sample missing: {REAL_SAMPLE}")
@@ -467,6 +496,52 @@ def test_taxonomy_none_on_the_real_495_message_sample_cross_validated():
     y = df["一级分类"].astype(str).to_numpy()
     scores = []
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
-        est = TicketClassifier(user_words=user_words_for("none")).fit(X[tr], y[tr])
+        est = TicketClassifier(**default_params("none")).fit(X[tr], y[tr])
         scores.append(f1_score(y[te], est.predict(X[te]), average="macro"))
     assert np.mean(scores) >= 0.77, scores
+
+
+@pytest.mark.slow
+def test_segmented_form_at_predict_time_works():
+    """Trained on raw messages, the default model reads the word-segmented, stopword-free form of
+    the same kind of messages (the 7,239's form) about as well: both become the compact form."""
+    from triage.classify.realdata import load_tipdm7, twins
+    from triage.classify.train import default_params
+
+    df = pd.read_csv(REAL_SAMPLE)
+    raw = [f"{t}\n{b}" for t, b in zip(df["留言主题"].astype(str), df["留言详情"].astype(str), strict=True)]
+    y = df["一级分类"].astype(str).str.strip().to_numpy()
+    t7 = load_tipdm7("all")
+    tw = twins(raw, t7["text"].tolist())
+    # 150 messages whose compact twin is in the 7,239, drawn across the file (it is sorted by label)
+    have = np.sort(np.random.default_rng(0).choice(np.flatnonzero(tw >= 0), 150, replace=False))
+    rest = np.setdiff1d(np.arange(len(raw)), have)
+    est = TicketClassifier(**default_params("none")).fit(np.array(raw, dtype=object)[rest], y[rest])
+    compact = t7["text"].to_numpy(dtype=object)[tw[have]]
+    as_raw = est.predict(np.array(raw, dtype=object)[have])
+    as_compact = est.predict(compact)
+    assert (as_compact == y[have]).mean() >= 0.8
+    assert (as_compact == as_raw).mean() >= 0.9
+
+
+def test_compact_form_survives_save_and_load(synth, tmp_path):
+    """The stopword list is stored with the model (an array of strings, as the vocabularies are):
+    a loaded model makes the same compact form and the same probabilities."""
+    from triage.classify import registry
+    from triage.classify.train import stopwords_zh
+
+    stop = stopwords_zh()
+    assert "的" in stop and "我们" in stop and len(stop) > 100
+    X, y = _X(synth), synth["category"].to_numpy()
+    est = TicketClassifier(**(SMALL | {"stopwords": stop})).fit(X, y)
+    # raw text and its compact form (stopwords, punctuation and spaces out) are one input
+    assert np.allclose(
+        est.predict_proba([["", "我们的小区门口，有人在摆摊。"]]),
+        est.predict_proba([["", "小区门口有人摆摊"]]),
+    )
+    registry.save_model(
+        est, {"version": "c1", "taxonomy": {"mode": "builtin"}, "threshold": 0.5}, tmp_path / "c1"
+    )
+    loaded = registry.load_model(tmp_path / "c1").estimator
+    assert loaded.stopwords == stop
+    assert np.array_equal(loaded.predict_proba(X[:50]), est.predict_proba(X[:50]))

@@ -92,15 +92,16 @@ def test_promote_false_is_recorded_and_the_same_inputs_do_not_retrain(sqlite_db,
     assert again["decision"] == "skipped" and "unchanged since first" in again["reasons"][0]
     assert _versions(tmp_path) == ["first"]
 
-    # other settings, promotion not requested: the gate passes, the card says it was not promoted
-    held = retrain(base=base, min_labels=10, seed=3, version="held", promote=False)
-    assert held["gate"] == "passed" and held["decision"] == "passed, not promoted"
+    # other settings, against a champion now: a held-out slice of 8 tickets cannot tell the two
+    # apart, so the gate does not promote and the card says why, with the numbers
+    held = retrain(base=base, min_labels=10, seed=3, version="held")
+    assert held["gate"] == "not enough evidence" and held["decision"] == "not enough evidence: not promoted"
     assert registry.champion_version() == "first"
     card = json.loads((tmp_path / "models" / "held" / "card.json").read_text())
-    assert card["promotion"]["decision"] == "passed, not promoted"
-    assert "promote=false" in " ".join(card["promotion"]["reasons"])
+    assert card["promotion"]["evidence"]["holdout_n"] == card["promotion"]["holdout"]["n"] == 8
+    assert "held-out slice of 8 labelled tickets (< 100)" in card["promotion"]["reasons"][0]
     listed = {v["version"]: v["promotion"] for v in registry.list_versions()}
-    assert listed == {"first": "promoted", "held": "passed, not promoted"}
+    assert listed == {"first": "promoted", "held": "not enough evidence: not promoted"}
 
 
 def test_a_broken_champion_or_base_file_is_a_skip_with_the_reason_before_training(
@@ -138,3 +139,30 @@ def test_a_dry_run_does_not_stop_the_real_run_from_promoting(sqlite_db, tmp_path
     real = retrain(base=base, min_labels=10, version="real")
     assert real["decision"] == "promoted" and registry.champion_version() == "real"
     assert retrain(base=base, min_labels=10)["decision"] == "skipped"  # now nothing is new
+
+
+def test_evidence_gate_needs_a_large_enough_slice_and_a_paired_interval():
+    import numpy as np
+
+    from triage.classify.retrain import NOT_ENOUGH, evidence_gate
+
+    rng = np.random.default_rng(0)
+    y = np.array(["a", "b", "c", "d"] * 40, dtype=object)  # 160 held-out tickets, 40 per class
+    same = y.copy()
+    same[rng.choice(len(y), 30, replace=False)] = "a"
+    # the case: 17 tickets, both models the same → not enough evidence, whatever the scores
+    small = evidence_gate(y[:17], same[:17], same[:17])
+    assert small["decision"] == NOT_ENOUGH and "17 labelled tickets (< 100)" in small["reasons"][0]
+    # identical predictions on 160: the interval is [0, 0], nothing is lost → promoted
+    tie = evidence_gate(y, same, same)
+    assert tie["decision"] == "promoted" and tie["evidence"]["macro_f1_difference_95ci"]["low"] == 0
+    # a challenger that differs on many tickets, equal on average: the interval is wide → not promoted
+    other = y.copy()
+    other[rng.choice(len(y), 30, replace=False)] = "b"
+    wide = evidence_gate(y, same, other)
+    ci = wide["evidence"]["macro_f1_difference_95ci"]
+    assert ci["low"] < -0.005 < ci["high"]
+    assert wide["decision"] in (NOT_ENOUGH, "refused")
+    # clearly better: promoted, with the interval above zero
+    better = evidence_gate(y, same, y)
+    assert better["decision"] == "promoted" and better["evidence"]["macro_f1_difference_95ci"]["low"] > 0

@@ -84,7 +84,7 @@ def test_retrain_promotes_a_better_challenger_and_nightly_uses_it(
     from triage.classify.batch import classify_pending
     from triage.store import Prediction, get_engine
 
-    df = _setup(tmp_path, monkeypatch, 420)
+    df = _setup(tmp_path, monkeypatch, 1100)  # ≥ 500 labels: a held-out slice of ≥ 100 (the evidence rule)
     models = tmp_path / "models"
     _champion(models, df, "weak", shuffle=True)
     _run(CONF)
@@ -95,7 +95,8 @@ def test_retrain_promotes_a_better_challenger_and_nightly_uses_it(
     assert promo["decision"] == "promoted"
     assert promo["champion"]["version"] == "weak"
     assert promo["challenger"]["macro_f1"] > promo["champion"]["macro_f1"]
-    assert promo["holdout"]["n"] > 0
+    assert promo["holdout"]["n"] >= 100
+    assert promo["evidence"]["macro_f1_difference_95ci"]["low"] > 0  # clearly better, on real labels
     assert "晋级决定" in (models / champ / "card.md").read_text()
 
     registry._CHAMPION_CACHE.clear()
@@ -104,10 +105,30 @@ def test_retrain_promotes_a_better_challenger_and_nightly_uses_it(
         assert {r[0] for r in c.execute(select(Prediction.model_version))} == {champ}
 
 
+def test_a_small_holdout_is_not_enough_evidence_and_the_card_says_so(
+    airflow_db, sqlite_db, tmp_path, monkeypatch
+):
+    """The issue's case: defaults, a holdout of a few dozen tickets on which the models tie — the
+    gate does not promote and writes why, with the numbers, in the challenger's card."""
+    from triage.classify import registry
+
+    df = _setup(tmp_path, monkeypatch, 300)
+    models = tmp_path / "models"
+    _champion(models, df, "incumbent", shuffle=False)
+    _run({"base": None, "seed": 0})  # DAG defaults otherwise: min_holdout 100, min_labels 50
+    assert registry.champion_version() == "incumbent"
+    (challenger,) = [d for d in models.iterdir() if d.name.startswith("retrain-")]
+    promo = json.loads((challenger / "card.json").read_text())["promotion"]
+    assert promo["decision"] == "not enough evidence: not promoted"
+    assert promo["evidence"]["holdout_n"] == promo["holdout"]["n"] < 100
+    assert "held-out slice of" in promo["reasons"][0]
+    assert "not enough evidence: not promoted" in (challenger / "card.md").read_text()
+
+
 def test_retrain_refuses_a_worse_challenger(airflow_db, sqlite_db, tmp_path, monkeypatch):
     from triage.classify import registry
 
-    df = _setup(tmp_path, monkeypatch, 420)
+    df = _setup(tmp_path, monkeypatch, 1100)  # a held-out slice of ≥ 100: enough to judge
     models = tmp_path / "models"
     _champion(models, df, "strong", shuffle=False)
     # a deliberately worse challenger: the 10 most frequent characters as its only features

@@ -119,11 +119,18 @@ def lead_line(raw: Any, lead_chars: int) -> str:
 
 
 def ticket_views(
-    X: Any, user_words: tuple[str, ...], words: bool = True, lead_chars: int = 0
+    X: Any,
+    user_words: tuple[str, ...],
+    words: bool = True,
+    lead_chars: int = 0,
+    stopwords: tuple[str, ...] | frozenset[str] = (),
 ) -> dict[str, list[str]]:
     """Normalise each ticket once and derive every view from it (whole, title, words). With
     ``lead_chars``, an untitled ticket's title view is its opening line (``lead_line``); the
-    whole-ticket view is unchanged."""
+    whole-ticket view is unchanged. With ``stopwords``, every view is in the compact form: the
+    jieba tokens less the stopwords (and whitespace), joined without spaces (the words view with
+    spaces) — the form of word-segmented exports whose stopwords were removed, so raw and
+    compact texts look alike to the features."""
     titles, texts = split_title_text(X)
     whole = [f"{t}{TITLE_SEP}{b}" if t else b for t, b in zip(titles, texts, strict=True)]
     title_view = titles
@@ -131,6 +138,15 @@ def ticket_views(
         arr = np.asarray(X, dtype=object)
         raw = arr[:, 1] if arr.ndim == 2 else arr
         title_view = [t or lead_line(r, lead_chars) for t, r in zip(titles, raw, strict=True)]
+    if stopwords:  # the compact form: jieba tokens less stopwords, joined without spaces
+        tok = shared_tokenizer(tuple(user_words))
+        stop = frozenset(stopwords)
+        tokens = [[t for t in tok.cut(w) if t not in stop] for w in whole]
+        views = {"whole": ["".join(ts) for ts in tokens],
+                 "title": ["".join(t for t in tok.cut(w) if t not in stop) for w in title_view]}  # fmt: skip
+        if words:
+            views["words"] = [" ".join(ts) for ts in tokens]
+        return views
     views = {"whole": whole, "title": title_view}
     if words:
         tok = shared_tokenizer(tuple(user_words))
@@ -191,6 +207,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     keyword_groups : ((group, (keyword, …)), …) — one block feature per group counting the
         distinct keywords of that group among the ticket's jieba tokens; ``()`` disables it
     keyword_weight : weight of the keyword-group block (0 disables it)
+    stopwords : tokens removed before every view, which is then in the compact form (see
+        ``ticket_views``); ``()`` keeps the text as written
     random_state : seed for every random step
     """
 
@@ -208,6 +226,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         user_words: tuple[str, ...] = (),
         keyword_groups: tuple[tuple[str, tuple[str, ...]], ...] = (),
         keyword_weight: float = 1.0,
+        stopwords: tuple[str, ...] = (),
         random_state: int = 0,
     ):
         self.char_ngram = char_ngram
@@ -222,7 +241,13 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.user_words = user_words
         self.keyword_groups = keyword_groups
         self.keyword_weight = keyword_weight
+        self.stopwords = stopwords
         self.random_state = random_state
+
+    def _stopword_set(self) -> frozenset[str]:
+        if getattr(self, "_stopword_cache", None) is None or self._stopword_cache[0] is not self.stopwords:
+            self._stopword_cache = (self.stopwords, frozenset(normalize(str(w)) for w in self.stopwords))
+        return self._stopword_cache[1]
 
     def _vectorizers(self) -> list[tuple[str, TfidfVectorizer, float]]:
         """(view, vectoriser, weight) for each feature block."""
@@ -299,7 +324,11 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"need at least two classes to train; got only {list(self.classes_)}")
         views = ticket_views(
-            X, tuple(self.user_words), words=bool(self.word_ngram), lead_chars=self.lead_chars
+            X,
+            tuple(self.user_words),
+            words=bool(self.word_ngram),
+            lead_chars=self.lead_chars,
+            stopwords=self._stopword_set(),
         )
         self.vectorizers_ = self._vectorizers()
         if not any(views["title"]):  # no titles and no opening lines (lead_chars=0): no title block
@@ -331,6 +360,10 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: for non-sklearn classes it is __dict__ itself
         state.pop("keyword_vectorizer_", None)
         state.pop("keyword_membership_", None)
+        state.pop("_stopword_cache", None)
+        stop = _string_array(list(self.stopwords))
+        if stop is not None:
+            state["stopwords"] = stop
         groups = _pack_keyword_groups(self.keyword_groups)
         if groups is not None:
             state["keyword_groups"] = groups
@@ -358,7 +391,10 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         state.setdefault("keyword_groups", ())  # artifacts from before the keyword-group block
         state.setdefault("keyword_weight", 0.0)
         state.setdefault("lead_chars", 0)  # artifacts from before the opening-line title view
+        state.setdefault("stopwords", ())  # artifacts from before the compact form
         super().__setstate__(state)
+        if isinstance(self.stopwords, np.ndarray):
+            self.stopwords = tuple(self.stopwords.tolist())
         if isinstance(self.user_words, np.ndarray):
             self.user_words = tuple(self.user_words.tolist())
         if term_arrays is not None:
@@ -374,7 +410,11 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     def _transform(self, X: Any) -> Any:
         check_is_fitted(self, "model_")
         views = ticket_views(
-            X, tuple(self.user_words), words=bool(self.word_ngram), lead_chars=self.lead_chars
+            X,
+            tuple(self.user_words),
+            words=bool(self.word_ngram),
+            lead_chars=self.lead_chars,
+            stopwords=self._stopword_set(),
         )
         blocks = [
             fast_tfidf.transform(vec, views[name]) * np.float32(w) for name, vec, w in self.vectorizers_

@@ -415,6 +415,24 @@ def _weighting_lines(w: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _real_text_lines(real: Any) -> list[str]:
+    """The card's figures on real citizen text, beside the (mostly generated) validation above."""
+    if not isinstance(real, dict) or not real.get("sets"):
+        return []
+    lines = ["", "## 真实文本指标 Real-text figures (not generated data)", ""]
+    if real.get("note"):
+        lines += [str(real["note"]), ""]
+    lines += ["| 数据 set | 行 rows | 准确率 accuracy | 阈值自动派单 auto-dispatched at threshold | 其精度 precision |",
+              "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for s in real["sets"]:
+        if not isinstance(s, dict):
+            continue
+        lines.append(
+            f"| {s.get('set')} | {s.get('n')} | {s.get('accuracy')} | {s.get('coverage')} | {s.get('precision')} |"
+        )
+    return lines
+
+
 def render_card_md(card: dict[str, Any]) -> str:
     m = card.get("metrics", {})
     lines = [
@@ -444,6 +462,7 @@ def render_card_md(card: dict[str, Any]) -> str:
         lines.append(
             f"| {cls} | {pc['precision']:.3f} | {pc['recall']:.3f} | {pc['f1']:.3f} | {pc['support']} |"
         )
+    lines += _real_text_lines(card.get("real_text"))
     promo = card.get("promotion")
     if promo:
         lines += ["", "## 晋级决定 Promotion decision", "", f"- decision: **{promo.get('decision')}**"]

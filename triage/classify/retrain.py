@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,16 @@ from triage.ingest.readers import InputFileError
 MAX_MACRO_F1_DROP = 0.005
 MAX_RECALL_DROP = 0.05
 MIN_LABELS = 50
-GENERATED_SOURCES = ("synthetic",)  # the source name the shipped sample gives its generated rows
+# evidence the gate needs before it may promote (docs/classifier.md, *Retraining*): a held-out
+# slice of at least MIN_HOLDOUT labelled tickets; a class's recall is judged only with at least
+# MIN_HOLDOUT_PER_CLASS of its tickets held out; and the paired bootstrap interval of the macro-F1
+# difference (challenger − champion, BOOTSTRAP_RESAMPLES resamples of the same tickets) must rule
+# out a loss larger than MAX_MACRO_F1_DROP at 95 %
+MIN_HOLDOUT = 100
+MIN_HOLDOUT_PER_CLASS = 5
+BOOTSTRAP_RESAMPLES = 1000
+NOT_ENOUGH = "not enough evidence: not promoted"
+GENERATED_SOURCES = ("synthetic", "tipdm7-weak")  # generated rows, and real text with machine-made codes
 
 
 def promotion_gate(
@@ -65,6 +75,78 @@ def promotion_gate(
         "recall_drops": recall_drops,
         "rules": {"max_macro_f1_drop": max_macro_f1_drop, "max_recall_drop": max_recall_drop},
     }
+
+
+def paired_bootstrap(
+    y: np.ndarray,
+    champion_pred: np.ndarray,
+    challenger_pred: np.ndarray,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
+    """95 % paired bootstrap interval of macro-F1(challenger) − macro-F1(champion): both models are
+    scored on the same resampled tickets, so what they share cancels out."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(seed)
+    labels = sorted(set(y))
+    diffs = np.empty(resamples)
+    for i in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        f = [
+            f1_score(y[idx], p[idx], labels=labels, average="macro", zero_division=0)
+            for p in (challenger_pred, champion_pred)
+        ]
+        diffs[i] = f[0] - f[1]
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"low": round(float(lo), 4), "high": round(float(hi), 4), "resamples": resamples}
+
+
+def evidence_gate(
+    y: np.ndarray,
+    champion_pred: np.ndarray,
+    challenger_pred: np.ndarray,
+    *,
+    min_holdout: int = MIN_HOLDOUT,
+    min_per_class: int = MIN_HOLDOUT_PER_CLASS,
+    max_macro_f1_drop: float = MAX_MACRO_F1_DROP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The promotion decision on one held-out slice: ``NOT_ENOUGH`` when the slice is too small or
+    the interval cannot rule out a loss beyond the tolerance; otherwise ``promotion_gate``'s rules
+    (recall judged only for classes with ``min_per_class`` held-out tickets)."""
+    y = np.asarray(y, dtype=object)
+    labels = sorted(set(y))
+    champ_m = metrics(y, champion_pred, labels=labels)
+    chall_m = metrics(y, challenger_pred, labels=labels)
+    counts = Counter(y)
+    judged = sorted(c for c, n in counts.items() if n >= min_per_class)
+    evidence: dict[str, Any] = {
+        "holdout_n": int(len(y)), "min_holdout": min_holdout, "min_per_class": min_per_class,
+        "classes_judged": judged, "classes_too_few": {c: int(n) for c, n in sorted(counts.items()) if n < min_per_class},
+    }  # fmt: skip
+    if len(y) < min_holdout or not judged:
+        reason = (
+            f"held-out slice of {len(y)} labelled tickets (< {min_holdout})"
+            if len(y) < min_holdout
+            else f"no class has {min_per_class} held-out tickets"
+        )
+        return {"decision": NOT_ENOUGH, "reasons": [reason], "evidence": evidence}
+    ci = paired_bootstrap(
+        y, np.asarray(champion_pred, dtype=object), np.asarray(challenger_pred, dtype=object), seed=seed
+    )
+    evidence["macro_f1_difference_95ci"] = ci
+    keep = {c: v for c, v in champ_m["per_class"].items() if c in judged}
+    decision = promotion_gate({**champ_m, "per_class": keep}, chall_m, max_macro_f1_drop=max_macro_f1_drop)
+    decision["evidence"] = evidence
+    if decision["decision"] == "promoted" and ci["low"] < -max_macro_f1_drop:
+        decision["decision"] = NOT_ENOUGH
+        decision["reasons"] = [
+            f"the 95 % interval of the macro-F1 difference [{ci['low']:+.4f}, {ci['high']:+.4f}] on {len(y)} "
+            f"held-out tickets does not rule out a loss larger than {max_macro_f1_drop}"
+        ]
+    return decision
 
 
 def _base_frame(path: Path | str | None) -> pd.DataFrame:
@@ -129,6 +211,7 @@ def _trained_before(fingerprint: str) -> str | None:
         if promotion.get("inputs_sha256") == fingerprint and promotion.get("decision") in (
             "promoted",
             "refused",
+            NOT_ENOUGH,
         ):
             return d.name
     return None
@@ -143,6 +226,7 @@ def retrain(
     min_labels: int = MIN_LABELS,
     params: dict[str, Any] | None = None,
     promote: bool = True,
+    min_holdout: int = MIN_HOLDOUT,
 ) -> dict[str, Any]:
     """Train a challenger from the labels table (+ ``base``), gate it against the champion, write
     it to models/<version> with the decision in its card, promote it if it passes (and ``promote``).
@@ -207,21 +291,29 @@ def retrain(
     X_ho = np.column_stack([holdout["title"].fillna("").to_numpy(object), holdout["text"].to_numpy(object)])
     y_ho = holdout["category"].to_numpy()
     labels_all = sorted(set(y_ho))
-    challenger_m = metrics(y_ho, est.predict(X_ho), labels=labels_all)
+    challenger_pred = est.predict(X_ho)
+    challenger_m = metrics(y_ho, challenger_pred, labels=labels_all)
     if champion_version is None:
         decision = {"decision": "promoted", "reasons": ["no champion yet"]}
         champion_m = None
     else:
-        champion_m = metrics(y_ho, champ.estimator.predict(X_ho), labels=labels_all)
-        decision = promotion_gate(champion_m, challenger_m)
-    decision["gate"] = "passed" if decision["decision"] == "promoted" else "refused"
+        champion_pred = champ.estimator.predict(X_ho)
+        champion_m = metrics(y_ho, champion_pred, labels=labels_all)
+        decision = evidence_gate(y_ho, champion_pred, challenger_pred, min_holdout=min_holdout, seed=seed)
+    decision["gate"] = {"promoted": "passed", NOT_ENOUGH: "not enough evidence"}.get(
+        decision["decision"], "refused"
+    )
     if decision["gate"] == "passed" and not promote:  # the card says what happened, not what could have
         decision["decision"] = "passed, not promoted"
         decision["reasons"] = [*decision["reasons"], "promotion not requested (promote=false)"]
     decision.update(
         {
             "decided_at": now.isoformat(timespec="seconds"),
-            "holdout": {"n": int(len(y_ho)), "source": "labels table, stratified slice", "seed": seed},
+            "holdout": {
+                "n": int(len(y_ho)),
+                "source": "labels table (analysts' real labels), stratified slice",
+                "seed": seed,
+            },
             "champion": {"version": champion_version, **_summary(champion_m)} if champion_m else None,
             "challenger": {"version": version, **_summary(challenger_m)},
             "inputs_sha256": fingerprint,

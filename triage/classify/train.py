@@ -52,6 +52,7 @@ class TrainingData:
     sample_weight: np.ndarray | None = None  # per row, aligned with X / y; None = unweighted
     weighting: dict[str, Any] | None = None  # how sample_weight was made (for the model card)
     generated: np.ndarray | None = None  # per row: True for generated (synthetic) rows; None = unknown
+    duplicate_rows: list[int] | None = None  # input rows left out as exact repeats of an earlier row
 
 
 def user_words_for(taxonomy_mode: str) -> tuple[str, ...]:
@@ -77,6 +78,46 @@ def keyword_groups_for(taxonomy_mode: str) -> tuple[tuple[str, tuple[str, ...]],
     from triage.taxonomy import load_taxonomy
 
     return tuple((c.code, tuple(c.keywords)) for c in load_taxonomy().categories.values())
+
+
+def stopwords_zh() -> tuple[str, ...]:
+    """The stopword list that makes raw text look like word-segmented, stopword-free exports
+    (learned from real raw/compact twins: scripts/learn_stopwords.py)."""
+    from importlib.resources import files
+
+    lines = files("triage.classify").joinpath("stopwords_zh.txt").read_text(encoding="utf-8").splitlines()
+    return tuple(w for w in lines if w and not w.startswith("# "))
+
+
+def default_params(taxonomy_mode: str) -> dict[str, Any]:
+    """The ``TicketClassifier`` parameters ``triage model train`` uses with no overrides."""
+    params: dict[str, Any] = {
+        "user_words": user_words_for(taxonomy_mode),
+        "keyword_groups": keyword_groups_for(taxonomy_mode),
+    }
+    if taxonomy_mode == "none":
+        # the compact form (stopwords out, no spaces) at training and prediction: a labelled export
+        # cleaned by someone else and raw tickets then look alike (docs/classifier.md, *Compact form*).
+        # Not measured for the 29 codes yet, so the built-in model keeps the text as written.
+        params["stopwords"] = stopwords_zh()
+    return params
+
+
+def constrained_labels(est: Any, X: Any, labels: np.ndarray, compat: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Label-constrained self-training: for rows labelled in a coarser taxonomy, each row's code is
+    the model's most probable code among those its label allows (``compat.codes[label]``, a
+    ``LabelCompat``); returns (codes, confidence renormalised over the allowed codes)."""
+    proba = est.predict_proba(X)
+    col = {c: i for i, c in enumerate(est.classes_)}
+    allowed = np.zeros((len(labels), len(col)), dtype=bool)
+    for lab in set(labels):
+        idx = [col[c] for c in compat.codes[lab] if c in col]
+        allowed[np.ix_(labels == lab, idx)] = True
+    masked = np.where(allowed, proba, 0.0)
+    total = masked.sum(axis=1)
+    best = masked.argmax(axis=1)
+    conf = masked[np.arange(len(best)), best] / np.where(total > 0, total, 1.0)
+    return est.classes_[best], conf
 
 
 def prepare(
@@ -115,6 +156,11 @@ def prepare(
             f"none of the {len(keep)} rows has both a text and a label "
             f"({len(empty)} with empty text, {len(unlabeled)} without a label)"
         )
+    # exact duplicate rows (same title, text and label) would sit on both sides of the validation
+    # split and inflate it: each is kept once, and the count is reported (CLI warning, card)
+    rows = pd.DataFrame({"t": titles.to_numpy(), "b": texts.to_numpy(), "y": labels.to_numpy()})[keep]
+    duplicates = [int(i) for i in np.flatnonzero(keep)[rows.duplicated().to_numpy()]]
+    keep[duplicates] = False
     titles, texts, labels = titles[keep], texts[keep], labels[keep]
     kept_sources = (
         pd.Series(sources).fillna("").astype(str).str.strip()[keep] if sources is not None else None
@@ -153,10 +199,21 @@ def prepare(
         mapped = labels.map(lambda x: tax.code_for(x) or x)
         unknown = sorted(set(mapped) - set(tax.codes))
         if unknown:
+            from triage.classify.compat import compat_for
+
+            try:
+                c = compat_for(set(unknown))
+                hint = (
+                    f" They are the labels of {c.path.name} ({c.name}): such rows train the 29-code model "
+                    "through label-constrained self-training (scripts/train_champion.py), not as codes."
+                )
+            except ValueError as exc:  # names the labels no mapping knows and the mappings known
+                hint = f" {exc}."
             raise TrainingDataError(
                 f"{len(unknown)} label(s) are not in the built-in taxonomy: {', '.join(unknown[:20])}"
                 + (" …" if len(unknown) > 20 else "")
                 + ". Use category codes or Chinese names from taxonomy/categories.yaml, or train with --taxonomy none."
+                + hint
             )
         labels = mapped
         if merge_rare_into is not None:  # the merge target must be a category too
@@ -207,6 +264,7 @@ def prepare(
         sample_weight,
         weighting,
         generated,
+        duplicates,
     )
 
 
@@ -306,8 +364,7 @@ def train_model(
     """Fit, validate, choose the threshold, refit; return (estimator, card)."""
     t0 = time.perf_counter()
     params = dict(params or {})
-    params.setdefault("user_words", user_words_for(taxonomy_mode))
-    params.setdefault("keyword_groups", keyword_groups_for(taxonomy_mode))
+    params = default_params(taxonomy_mode) | params
     params["random_state"] = seed
     counts = Counter(data.y)
     # row weights and generated flags (if any) go with their rows
@@ -362,12 +419,21 @@ def train_model(
             "n_valid": int(len(y_va)),
             "class_counts": dict(sorted((k, int(v)) for k, v in counts.items())),
             "dropped_empty_rows": len(data.dropped_empty),
+            "duplicate_rows_counted_once": len(data.duplicate_rows or []),
             "merged_rare_classes": data.merged,
             "refit_on_all_rows": refit_full,
             "weighting": data.weighting,
         },
-        "params": {k: v for k, v in est.get_params().items() if k not in ("user_words", "keyword_groups")}
-        | {"user_words": len(params["user_words"]), "keyword_groups": len(params["keyword_groups"])},
+        "params": {
+            k: v
+            for k, v in est.get_params().items()
+            if k not in ("user_words", "keyword_groups", "stopwords")
+        }
+        | {
+            "user_words": len(params["user_words"]),
+            "keyword_groups": len(params["keyword_groups"]),
+            "stopwords": len(params.get("stopwords", ())),
+        },
         "seed": seed,
         "metrics": m,
         "threshold": threshold,

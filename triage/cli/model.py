@@ -148,6 +148,14 @@ def train(
     )
     if data.dropped_empty:
         console.print(f"skipped {len(data.dropped_empty)} rows with empty text or label")
+    if data.duplicate_rows:
+        rows = ", ".join(str(i + 1) for i in data.duplicate_rows[:10])  # data rows, the first is 1
+        console.print(
+            f"warning: {len(data.duplicate_rows)} rows repeat an earlier row exactly (title, text and label) "
+            f"and are counted once (they would inflate the internal validation); data rows {rows}"
+            + (" …" if len(data.duplicate_rows) > 10 else ""),
+            highlight=False,
+        )
     with console.status(f"training on {len(data.y)} rows …"):
         est, card = train_model(data, taxonomy_mode=taxonomy, seed=seed, source=str(input), version=out.name)
     registry.save_model(est, card, out, overwrite=overwrite)
