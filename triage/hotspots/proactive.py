@@ -51,6 +51,13 @@ def _unit_name(code: str | None) -> str:
     return u.name if u else (code or "")
 
 
+def _local(t: dt.datetime) -> dt.datetime:
+    """A stored (UTC) time on Beijing's calendar, as streets read dates."""
+    from triage.config import get_settings
+
+    return t.astimezone(get_settings().tz)
+
+
 def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[dict[str, Any]]:
     """The tasks the night's stored hotspots call for (not yet written)."""
     p = params or ProactiveParams()
@@ -114,7 +121,7 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
                 "category": e.category,
                 "priority": 3,
                 "title": f"[未诉先办·{what}] {_unit_name(e.street_code)} {e.place or ''} {_cat_name(e.category)}："
-                f"{e.size} 件 ({e.first_seen:%m-%d}–{e.last_seen:%m-%d})，近 7 天 {e.recent_7d} 件",
+                f"{e.size} 件 ({_local(e.first_seen):%m-%d}–{_local(e.last_seen):%m-%d})，近 7 天 {e.recent_7d} 件",
                 "evidence": {
                     "type": "event",
                     "event_id": e.id,

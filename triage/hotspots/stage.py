@@ -119,9 +119,14 @@ def compute_hotspots(
 
 
 def _utc(ts: str) -> dt.datetime:
+    """An event's first/last time as an aware datetime. ``cluster_events`` hands back Beijing wall
+    times without a zone (it converts the database's UTC times to the local day), so a naive time
+    is local: reading it as UTC put the report's dates 8 hours late."""
+    from triage.config import get_settings
+
     t = pd.Timestamp(ts)
     if t.tzinfo is None:
-        t = t.tz_localize("UTC")  # the database hands back UTC times
+        t = t.tz_localize(get_settings().tz)
     return t.to_pydatetime()
 
 
