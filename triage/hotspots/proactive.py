@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,11 @@ class ProactiveParams:
     seasonal_years: int = 2
     seasonal_min: int = 3
     due_days: int = 7
+    # baseline-relative heat (docs/hotspots.md): an event earns a task when its last 7 days are
+    # unusual for itself — P(recent voices ≥ observed | its own baseline) ≤ 10^-event_min_surprise
+    event_min_surprise: float = 2.0
+    event_min_recent: int = 5  # tickets in the last 7 days
+    max_new_per_street: int = 3  # new tasks per street and night, strongest first; the rest in the report
 
 
 def _cat_name(code: str | None) -> str:
@@ -80,6 +86,7 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
             ).scalars().all()  # fmt: skip
             tasks.append(
                 {
+                    "heat": _surprise(s.p_value),
                     "task_key": f"surge:{s.unit_code}:{s.category}",
                     "street_code": s.unit_code,
                     "category": s.category,
@@ -107,15 +114,21 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
     for e in events:
         if e.size >= p.recurring_min_size:
             by_pair.setdefault((e.street_code, e.category), []).append(e)
-        big = e.size >= p.event_min_size or (
-            e.size >= p.event_repeat_size and e.repeat_callers >= p.event_repeat_callers
-        )
-        growing = e.recent_7d >= p.event_growing_recent and e.growth >= 0.5
-        if not (big or growing):
-            continue
-        what = "持续反映" if big else "近期增多"
+        if e.surprise is not None:  # unusual for itself (hotspot rows written since 0010)
+            if e.surprise < p.event_min_surprise or e.recent_7d < p.event_min_recent:
+                continue
+            what, heat = ("组织/案件" if e.kind == "org" else "异常增多"), float(e.surprise)
+        else:  # older rows: the fixed sizes of before
+            big = e.size >= p.event_min_size or (
+                e.size >= p.event_repeat_size and e.repeat_callers >= p.event_repeat_callers
+            )
+            growing = e.recent_7d >= p.event_growing_recent and e.growth >= 0.5
+            if not (big or growing):
+                continue
+            what, heat = ("持续反映" if big else "近期增多"), float(e.score)
         tasks.append(
             {
+                "heat": heat,
                 "task_key": f"event:{e.street_code}:{e.category}:{e.place or e.event_key}",
                 "street_code": e.street_code,
                 "category": e.category,
@@ -129,6 +142,8 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
                     "place": e.place,
                     "size": e.size,
                     "score": e.score,
+                    "baseline_7d": e.baseline_7d,
+                    "surprise": e.surprise,
                     "title": e.title,
                     "ticket_ids": list(e.member_ids)[:200],
                 },  # fmt: skip
@@ -139,6 +154,7 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
         if len(places) >= p.recurring_places:
             tasks.append(
                 {
+                    "heat": 0.0,  # a pattern, not news: only when a street has room left
                     "task_key": f"recurring:{street}:{cat}",
                     "street_code": street,
                     "category": cat,
@@ -187,6 +203,7 @@ def seasonal_patterns(night: dt.date, params: ProactiveParams | None = None) -> 
         if len(years) >= p.seasonal_years and (comm, cat) in now_pairs:
             out.append(
                 {
+                    "heat": 0.0,
                     "task_key": f"seasonal:{comm}:{cat}",
                     "street_code": street,
                     "community_code": comm,
@@ -307,6 +324,46 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
     }  # fmt: skip
 
 
+def _surprise(p_value: float | None) -> float:
+    return float(min(-math.log10(max(p_value or 1.0, 1e-30)), 30.0))
+
+
+def select_tasks(
+    night: dt.date, tasks: list[dict[str, Any]], params: ProactiveParams | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(to write, held back). A task whose key is open is always written (an update, not a new
+    task); new tasks are ranked by heat within their street and at most ``max_new_per_street`` of
+    them go out tonight: a street that gets dozens stops reading them. The rest are listed for the
+    analysts in the report. Deterministic: heat, then key."""
+    p = params or ProactiveParams()
+    keys = {t["task_key"] for t in tasks}
+    with get_engine().connect() as conn:
+        open_keys = set(
+            conn.execute(
+                select(QueueItem.task_key).where(QueueItem.kind == "proactive", QueueItem.status.not_in(CLOSED),
+                                                 QueueItem.task_key.in_(keys))
+            ).scalars()
+        ) if keys else set()  # fmt: skip
+    write, held = [], []
+    per_street: dict[str, int] = {}
+    seen: set[str] = set()
+    for t in sorted(tasks, key=lambda t: (-float(t.get("heat", 0.0)), t["task_key"])):
+        if t["task_key"] in seen:
+            continue
+        seen.add(t["task_key"])
+        if t["task_key"] in open_keys:
+            write.append(t)
+            continue
+        n = per_street.get(t["street_code"], 0)
+        if n < p.max_new_per_street:
+            per_street[t["street_code"]] = n + 1
+            write.append(t)
+        else:
+            held.append(t)
+    return write, held
+
+
 def run_proactive(night: dt.date, params: ProactiveParams | None = None) -> dict[str, int]:
     p = params or ProactiveParams()
-    return write_tasks(night, plan_tasks(night, p), p.due_days)
+    write, held = select_tasks(night, plan_tasks(night, p), p)
+    return {**write_tasks(night, write, p.due_days), "tasks_held_back": len(held)}

@@ -98,13 +98,15 @@ def compute_hotspots(
     ev_in = df.assign(
         block_street=df["street_code"].fillna(df["district_code"]).fillna("-"),
         block_cat=df["category"].fillna("-"),
+        # where the resolver put the ticket: a learned place name must be mostly in one of these
+        trust_unit=df["community_code"].fillna(df["street_code"]),
     )
     events, _ = cluster_events(
         ev_in, "ticket_id", "text", "received_at", title_col="title", votes_col="votes",
         caller_col="caller_hash", place_cols=("address",), block_cols=("block_street", "block_cat"),
         params=event_params or EventParams(max_chars=DB_TEXT_CHARS, min_size=3),
         mode="keyed",
-        exclude_keys=admin_names(),
+        exclude_keys=admin_names(), unit_col="trust_unit",
         ref_time=pd.Timestamp(dt.datetime.combine(night + dt.timedelta(days=1), dt.time())),
     )  # fmt: skip
     timings["events"] = round(time.perf_counter() - t0, 2)
@@ -150,7 +152,9 @@ def store_hotspots(night: dt.date, result: dict[str, Any], min_signal_count: int
          "category": None if r.block_cat == "-" else r.block_cat, "place": r.place, "title": r.title,
          "size": int(r.size), "first_seen": _utc(r.first_seen), "last_seen": _utc(r.last_seen),
          "growth": float(r.growth), "recent_7d": int(r.recent_7d), "repeat_callers": int(r.repeat_callers),
-         "votes": float(r.votes), "score": float(r.score), "member_ids": list(r.member_ids)}
+         "votes": float(r.votes), "score": float(r.score), "member_ids": list(r.member_ids),
+         "kind": r.kind, "voices": int(r.voices), "baseline_7d": float(r.baseline_7d),
+         "surprise": float(r.surprise)}
         for r in ev.itertuples()
     ]  # fmt: skip
     scan = result["scan"]
