@@ -150,3 +150,36 @@ def test_a_company_case_across_districts_is_one_event(db, tmp_path):
     assert len(set(best.member_ids) & set(case["ticket_ids"])) >= 0.9 * len(case["ticket_ids"])
     assert len(set(best.member_ids) - set(case["ticket_ids"])) <= 0.1 * len(best.member_ids)
     assert best.voices >= 0.9 * len(case["ticket_ids"])
+
+
+def test_new_tasks_per_street_are_capped_by_heat_and_the_rest_are_in_the_report(db):
+    from sqlalchemy import select
+
+    from triage.hotspots.proactive import ProactiveParams, run_proactive
+    from triage.report.analysts import hotspot_section
+    from triage.store import HotspotEvent, QueueItem, get_engine, upgrade
+
+    upgrade()
+    first = dt.datetime(2026, 11, 10, 2, tzinfo=dt.UTC)
+    with get_engine().begin() as conn:
+        ids = [_seed(conn, i, first + dt.timedelta(hours=i)) for i in range(5)]
+        for j, surprise in enumerate([2.5, 9.0, 4.0, 1.0, 6.0, 3.0]):
+            conn.execute(
+                HotspotEvent.__table__.insert(),
+                {"night": NIGHT, "event_key": f"e{j}", "street_code": WANGJING, "district_code": WANGJING[:6],
+                 "category": CAT, "place": f"花家地西里{j}号院", "title": "占道摆摊", "size": 12,
+                 "first_seen": first, "last_seen": first + dt.timedelta(days=9), "growth": 0.5, "recent_7d": 8,
+                 "repeat_callers": 0, "votes": 0.0, "score": 5.0, "member_ids": ids, "kind": "place",
+                 "voices": 12, "baseline_7d": 1.0, "surprise": surprise},
+            )  # fmt: skip
+    out = run_proactive(NIGHT, ProactiveParams(max_new_per_street=3))
+    # surprise 1.0 is not news; the 5 places also make a "recurring" pattern (heat 0), held back too
+    assert out["tasks_created"] == 3 and out["tasks_held_back"] == 3
+    with get_engine().connect() as conn:
+        made = conn.execute(select(QueueItem.evidence).where(QueueItem.kind == "proactive")).scalars().all()
+    assert sorted(e["surprise"] for e in made) == [4.0, 6.0, 9.0]
+    hot = hotspot_section(NIGHT)
+    assert hot["held_total"] == 3 and [h["heat"] for h in hot["held"]] == [3.0, 2.5, 0.0]
+    # the next night the open tasks are updated, not counted against the cap again
+    again = run_proactive(NIGHT, ProactiveParams(max_new_per_street=3))
+    assert again["tasks_created"] == 0 and again["tasks_held_back"] == 3

@@ -490,7 +490,8 @@ def cluster_events(
     ev["recent_voices"] = recent_v.astype(int)
     ev["old_voices"] = old_v.astype(int)
     if p.orgs:
-        orgs = _org_events(data, title, body, times, places, m, ev, id_col, caller_col, votes_col, block_cols, p, ref)
+        orgs = _org_events(data, title, body, times, places, m, ev, id_col, caller_col, votes_col, block_cols, p, ref,
+                           exclude_keys)
         ev = pd.concat([ev, orgs], ignore_index=True) if len(orgs) else ev
     hist_days = max(((ref - pd.Timedelta(days=7)) - times.min()).total_seconds() / 86400.0, 1.0)
     ev["first"], ev["last"] = pd.to_datetime(ev["first"]), pd.to_datetime(ev["last"])
@@ -566,7 +567,7 @@ def _baseline(ev: pd.DataFrame, hist_days: float, cat_col: str | None, p: EventP
 
 
 def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_col, votes_col, block_cols,
-                p: EventParams, ref) -> pd.DataFrame:
+                p: EventParams, ref, exclude_keys=frozenset()) -> pd.DataFrame:
     """Events keyed on an organisation named by ≥ ``org_min_voices`` callers, across every block
     (a company case spread over districts is one event). An organisation that already names a place
     event of its own is left to it."""
@@ -578,6 +579,8 @@ def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_co
     for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
         src = (_text(t) + " " + _text(b)[: p.max_chars])
         for k in extract_orgs(src):
+            if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
+                continue
             rows.append(i)
             keys.append(k)
     if not rows:

@@ -337,15 +337,21 @@ def select_tasks(
     analysts in the report. Deterministic: heat, then key."""
     p = params or ProactiveParams()
     keys = {t["task_key"] for t in tasks}
-    with get_engine().connect() as conn:
-        open_keys = set(
-            conn.execute(
-                select(QueueItem.task_key).where(QueueItem.kind == "proactive", QueueItem.status.not_in(CLOSED),
-                                                 QueueItem.task_key.in_(keys))
-            ).scalars()
-        ) if keys else set()  # fmt: skip
-    write, held = [], []
+    streets = {t["street_code"] for t in tasks}
     per_street: dict[str, int] = {}
+    open_keys: set[str] = set()
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            select(QueueItem.task_key, QueueItem.street_code, QueueItem.status, QueueItem.evidence)
+            .where(QueueItem.kind == "proactive", QueueItem.street_code.in_(streets))
+        ).all() if streets else []  # fmt: skip
+    for key, street, status, ev in rows:
+        if status not in CLOSED and key in keys:
+            open_keys.add(key)
+        # tasks this night already opened count against the cap: a re-run opens no more
+        if ((ev or {}).get("nights") or [None])[0] == night.isoformat():
+            per_street[street] = per_street.get(street, 0) + 1
+    write, held = [], []
     seen: set[str] = set()
     for t in sorted(tasks, key=lambda t: (-float(t.get("heat", 0.0)), t["task_key"])):
         if t["task_key"] in seen:
