@@ -12,7 +12,8 @@ CAT = "street_vending"
 
 def _seed(conn, n: int, at: dt.datetime, street: str = WANGJING, cat: str = CAT,
           title: str = "占道摆摊", text: str = "花家地西里门口有人占道摆摊卖水果",
-          caller: str | None = None) -> str:
+          caller: str | None = None, lat: float | None = None, lon: float | None = None,
+          community: str | None = None) -> str:
     from triage.store import Prediction, QueueItem, Ticket
 
     tid = f"N{n:05d}"
@@ -21,7 +22,7 @@ def _seed(conn, n: int, at: dt.datetime, street: str = WANGJING, cat: str = CAT,
         Ticket.__table__.insert(),
         {"ticket_id": tid, "received_at": at, "received_date": local.date(), "night": NIGHT, "title": title,
          "text": text, "address": "", "channel": "phone", "content_hash": f"h{n}", "shard": 0,
-         "caller_hash": caller or f"c{n}"},
+         "caller_hash": caller or f"c{n}", "lat": lat, "lon": lon},
     )  # fmt: skip
     conn.execute(
         Prediction.__table__.insert(),
@@ -31,7 +32,7 @@ def _seed(conn, n: int, at: dt.datetime, street: str = WANGJING, cat: str = CAT,
     conn.execute(
         QueueItem.__table__.insert(),
         {"kind": "ticket", "ticket_id": tid, "queue": "street", "street_code": street,
-         "district_code": street[:6], "category": cat, "lead_unit": "street_office", "departments": [],
+         "located_street_code": street, "community_code": community, "district_code": street[:6], "category": cat, "lead_unit": "street_office", "departments": [],
          "sla_tier": "general", "priority": 3, "due_at": at + dt.timedelta(days=3), "status": "dispatched",
          "return_count": 0, "escalated": False, "version": 1, "created_at": at, "updated_at": at},
     )  # fmt: skip
@@ -183,3 +184,42 @@ def test_new_tasks_per_street_are_capped_by_heat_and_the_rest_are_in_the_report(
     # the next night the open tasks are updated, not counted against the cap again
     again = run_proactive(NIGHT, ProactiveParams(max_new_per_street=3))
     assert again["tasks_created"] == 0 and again["tasks_held_back"] == 3
+
+
+def test_a_significant_scan_cluster_is_named_and_becomes_a_task(db):
+    """Tickets bunched in one community over the last 3 days, over 30 days of scattered background:
+    the stored cluster names 望京街道 and the community, and the street gets a proactive task."""
+    import numpy as np
+    from sqlalchemy import select
+
+    from triage.hotspots.proactive import run_proactive
+    from triage.hotspots.stage import run_hotspots
+    from triage.store import QueueItem, ScanCluster, get_engine, upgrade
+
+    upgrade()
+    r = np.random.default_rng(4)
+    comm = WANGJING + "001"
+    with get_engine().begin() as conn:
+        for i in range(400):
+            day = NIGHT - dt.timedelta(days=int(r.integers(0, 30)))
+            at = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
+            _seed(conn, i, at, street="110105001", cat=f"c{i % 7}", text=f"第{i}件 一般问题",
+                  lat=39.85 + r.random() * 0.2, lon=116.3 + r.random() * 0.25)  # fmt: skip
+        for i in range(400, 425):
+            day = NIGHT - dt.timedelta(days=int(r.integers(0, 3)))
+            at = dt.datetime.combine(day, dt.time(3), tzinfo=dt.UTC)
+            _seed(conn, i, at, street=WANGJING, cat=f"c{i % 7}", text=f"第{i}件 一般问题", community=comm,
+                  lat=39.99 + r.normal(0, 0.002), lon=116.47 + r.normal(0, 0.002))  # fmt: skip
+    run_hotspots(NIGHT)
+    with get_engine().connect() as conn:
+        clusters = conn.execute(select(ScanCluster).where(ScanCluster.night == NIGHT)).all()
+    assert clusters and clusters[0].p_value <= 0.05
+    assert clusters[0].units[0] == {"level": "street", "code": WANGJING, "name": "望京街道",
+                                    "tickets": clusters[0].units[0]["tickets"]}  # fmt: skip
+    assert any(u["level"] == "community" and u["code"] == comm for u in clusters[0].units)
+    run_proactive(NIGHT)
+    with get_engine().connect() as conn:
+        tasks = conn.execute(select(QueueItem).where(QueueItem.kind == "proactive")).all()
+    scan = [t for t in tasks if t.evidence["type"] == "scan"]
+    assert len(scan) == 1 and scan[0].street_code == WANGJING and "望京街道" in scan[0].title
+    assert len(scan[0].evidence["ticket_ids"]) >= 20

@@ -18,7 +18,16 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from triage.store import HotspotEvent, HotspotSignal, Prediction, QueueEvent, QueueItem, Ticket, get_engine
+from triage.store import (
+    HotspotEvent,
+    HotspotSignal,
+    Prediction,
+    QueueEvent,
+    QueueItem,
+    ScanCluster,
+    Ticket,
+    get_engine,
+)
 from triage.store.models import utcnow
 
 CLOSED = ("resolved", "closed", "cancelled")
@@ -110,6 +119,7 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
             .where(HotspotEvent.night == night, HotspotEvent.street_code.is_not(None))
             .order_by(HotspotEvent.score.desc(), HotspotEvent.event_key)  # strongest first, stable
         ).all()
+        tasks += _scan_tasks(conn, night)
     by_pair: dict[tuple[str, str], list[Any]] = {}
     for e in events:
         if e.size >= p.recurring_min_size:
@@ -169,6 +179,48 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
             )
     tasks += seasonal_patterns(night, p)
     return tasks
+
+
+def _scan_tasks(conn, night: dt.date, alpha: float = 0.05) -> list[dict[str, Any]]:
+    """A significant space-time cluster goes to the street with most of its tickets, named by its
+    communities; evidence: the located tickets of those communities in the cluster's days."""
+    out = []
+    for c in conn.execute(
+        select(ScanCluster).where(ScanCluster.night == night, ScanCluster.p_value <= alpha).order_by(ScanCluster.rank)
+    ).all():
+        units = c.units or []
+        streets = [u for u in units if u["level"] == "street"]
+        if not streets:
+            continue
+        street = streets[0]["code"]
+        comms = [u for u in units if u["level"] == "community" and u["code"].startswith(street)]
+        where = "、".join(u["name"].removesuffix("居委会").removesuffix("村委会") for u in comms[:3])
+        others = "、".join(u["name"] for u in streets[1:])
+        ids = conn.execute(
+            select(Ticket.ticket_id)
+            .join(QueueItem, and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
+            .where(Ticket.received_date.between(c.start_day, c.end_day), Ticket.lat.is_not(None),
+                   QueueItem.located_street_code == street,
+                   *([QueueItem.community_code.in_([u["code"] for u in comms])] if comms else []))
+            .order_by(Ticket.ticket_id).limit(100)
+        ).scalars().all()  # fmt: skip
+        days = (c.end_day - c.start_day).days + 1
+        out.append(
+            {
+                "heat": _surprise(c.p_value),
+                "task_key": f"scan:{street}:{comms[0]['code'] if comms else ''}",
+                "street_code": street,
+                "community_code": comms[0]["code"] if comms else None,
+                "category": None,
+                "priority": 3,
+                "title": f"[未诉先办·空间聚集] {_unit_name(street)} {where}：近 {days} 天 {c.observed} 件，"
+                f"预期 {c.expected:.1f} 件 (p={c.p_value:.3g})" + (f"，并涉及 {others}" if others else ""),
+                "evidence": {"type": "scan", "units": units, "observed": c.observed, "expected": c.expected,
+                             "p": c.p_value, "start_day": c.start_day.isoformat(), "end_day": c.end_day.isoformat(),
+                             "ticket_ids": list(ids)},  # fmt: skip
+            }
+        )
+    return out
 
 
 def seasonal_patterns(night: dt.date, params: ProactiveParams | None = None) -> list[dict[str, Any]]:

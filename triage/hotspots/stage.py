@@ -115,9 +115,27 @@ def compute_hotspots(
         df[["lat", "lon"]].assign(day=df["received_date"]), pd.Timestamp(night), scan_params
     )
     notes += scan.notes
+    for c in scan.clusters:
+        c["units"] = cluster_units(df.iloc[c.pop("rows")])
     timings["scan"] = round(time.perf_counter() - t0, 2)
     return {"signals": sr.signals, "events": events, "scan": scan, "notes": notes, "timings": timings,
             "tested": sr.tested}  # fmt: skip
+
+
+def cluster_units(members: pd.DataFrame, top_streets: int = 3, top_communities: int = 5) -> list[dict[str, Any]]:
+    """The streets and communities a scan cluster covers, most tickets first, by name: a street
+    office reads "望京街道 花家地西里社区", not (39.99, 116.41)."""
+    from triage.geo import get_gazetteer
+
+    gaz = get_gazetteer()
+    out: list[dict[str, Any]] = []
+    for level, col, top in (("street", "street_code", top_streets), ("community", "community_code", top_communities)):
+        if col not in members:
+            continue
+        for code, n in members[col].dropna().astype(str).value_counts().head(top).items():
+            u = gaz.unit(code)
+            out.append({"level": level, "code": code, "name": u.name if u else code, "tickets": int(n)})
+    return out
 
 
 def _utc(ts: str) -> dt.datetime:
@@ -164,6 +182,7 @@ def store_hotspots(night: dt.date, result: dict[str, Any], min_signal_count: int
             sc_rows.append(
                 {"night": night, "rank": i + 1, **{k: c[k] for k in (
                     "center_lat", "center_lon", "radius_km", "observed", "expected", "llr", "p_value")},
+                 "units": c.get("units"),
                  "start_day": dt.date.fromisoformat(c["start_day"]), "end_day": dt.date.fromisoformat(c["end_day"])}
             )  # fmt: skip
     with get_engine().begin() as conn:

@@ -195,6 +195,9 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
                 "observed": c.observed,
                 "expected": c.expected,
                 "p": c.p_value,
+                "where": "、".join(u["name"] for u in (c.units or []) if u["level"] == "street"),
+                "communities": "、".join(u["name"].removesuffix("居委会").removesuffix("村委会")
+                                         for u in (c.units or []) if u["level"] == "community"),
             }
             for c in clusters
         ],  # fmt: skip
