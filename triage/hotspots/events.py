@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from triage.hotspots.names import generic_head, generic_name, is_fragment, word_start
+from triage.hotspots.names import extend_to_alias, generic_head, generic_name, is_fragment, word_start
 
 # named places: a short name followed by a place-type suffix (longest suffixes first)
 _SUFFIXES = (
@@ -129,6 +129,11 @@ _GENERIC = {
     "安置房项目",
     "住宅",
     "住宅小区",
+    "住宅楼",
+    "垃圾楼",
+    "垃圾站",
+    "垃圾房",
+    "村容村",
     "居民楼",
     "公里",
 }
@@ -160,14 +165,23 @@ def extract_places(text: str) -> list[str]:
             continue
         name_head = _CUT_RE.sub("", head.group(0))
         # a cut inside a word is moved to the word's start ("花家地西里", not "地西里")
-        name_head = text[word_start(text, m.start() - len(name_head)) : m.start()]
+        ws = word_start(text, m.start() - len(name_head))
+        if ws < 0:
+            continue
+        # a community's name the cut shortened ("六郎庄家园" cut at 六 → "郎庄"): take it whole
+        ws = extend_to_alias(text, ws, m.start())
+        name_head = text[ws : m.start()]
         name = name_head + m.group(0)
         if len(name) < 2 or name in _GENERIC:
             # "燕东路家园": the road is part of the name when nothing else is left
             name_head = _WEAK_CUT_RE.sub("", head.group(0))
-            name_head = text[word_start(text, m.start() - len(name_head)) : m.start()]
+            ws = word_start(text, m.start() - len(name_head))
+            if ws < 0:
+                continue
+            name_head = text[ws : m.start()]
             name = name_head + m.group(0)
-            if len(name) < 3 or name in _GENERIC:
+            # only a road or street keeps a name ("燕东路家园"), not any word ("影响村" of 影响村容村貌)
+            if len(name) < 3 or name in _GENERIC or not re.search(r"[路街]", name_head):
                 continue
         key = _TRAILING.sub("", name) if len(name) > 3 else name
         if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):

@@ -30,7 +30,8 @@ _FRAGMENT = re.compile(
     r"今天|昨天|每天|天天|晚上|早上|告诉|还有|没有|不能|不让|不给|要求|希望|感谢|相信|解决|强烈|通知|"
     r"落实|理解|领导|问题|请|让|被|把|给|吗|呢|吧|啊|很|非常|爬|搬|拒|怕|送|接收|开学|就读|前往|"
     r"孩子|业主群|群里|临时|有关|相关|目前|最近|之前|以前|后来|前段|这边|那边|里面|外面|附近|"
-    r"(?<!新)时(?!代|光|尚)|公里|千米|米$|就|往楼|都在|总是|老是|一到|每到|饭点"
+    r"(?<!新)时(?!代|光|尚)|公里|千米|米$|就|往楼|都在|总是|老是|一到|每到|饭点|刚|而且|建议|督促|更换|涨|說|影响|"
+    r"部门|每次|装修"
 )
 # "X里" is a 里 estate (花家地西里, 和平里) unless X is something one is inside of
 _INSIDE = re.compile(r"(?:楼道|电梯|房|屋|家|群|车|店|院|村|城|心|夜|手|话|会|厅|校|室|间|邻|眼|河|沟|坑|池|井|"
@@ -41,7 +42,7 @@ _GENERIC_HEAD = re.compile(
     r"^(?:当地|各级|地方|本地|我们|你们|他们|这所|那所|该|某|一所|一家|这家|那家|此|本|所在|周边|周围|附近|"
     r"民办|公办|公立|私立|私营|国营|国有|正规|大型|小型|新|老|原|旧|县|市|区|乡|镇|村|省|级|全体|部分|各|多|"
     r"几|每|上级|下级|党委|委|人民|中|小|大|高|初|职|普通|重点|定点|附属|合作|相应|有的|一些|很多|"
-    r"出租车|公交|物业|开发|工程|建筑|建设|劳务|检测|监理|科技|投资|房地产|置业|施工)*$"
+    r"出租车|公交|物业|开发|工程|建筑|建设|劳务|检测|监理|科技|投资|房地产|置业|施工|配套|院配套|周边)*$"
 )
 
 # organisations: a name and the kind of body it is (longest first)
@@ -83,11 +84,19 @@ def word_start(text: str, start: int) -> int:
             return start
         for k in (2, 1):
             if start - k >= 0 and all(map(_cjk, text[start - k : start])) and _has_word(text[start - k : start + 1]):
+                if text[start - k] in _CUT_CHARS:
+                    # the word begins with what the cut removed ("住宅", "每次", "影响"): the name was
+                    # a piece of that word, not a name
+                    return -1
                 start -= k
                 break
         else:
             return start
     return start
+
+
+# single characters after which a name starts (the cut lists' one-character entries)
+_CUT_CHARS = frozenset("市区县镇乡路街道号省在住于的是了和与及对向给从到为被把我你他她们该本此这那个位一二三四五六七八九十每所家上下去来找次几某老离群说报过称影")
 
 
 def _cjk(c: str) -> bool:
@@ -138,22 +147,54 @@ def extract_orgs(text: str) -> list[str]:
             continue
         head = _ORG_CUT.sub("", tail.group(0))
         start = word_start(text, m.start() - len(head))
-        head = text[start : m.start()]
+        if start < 0:
+            continue
         last_end = m.end()
-        if len(head) < 2:
+        # legal forms and trade words off ("程明物业管理" → "程明物业"), then the name at the end
+        head = _name_tail(_LEGAL.sub("", text[start : m.start()]))
+        if len(head) < 2 or is_fragment(head) or generic_head(head):
             continue
-        suffix = m.group(0)
-        kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(suffix, suffix)
-        stem = org_head(head + ("" if kind in ("公司", "集团", "平台") else kind))
-        if kind in ("公司", "集团") and stem == head:
-            stem = head  # "燃气公司": keep the trade when it is all the name has
-        if len(stem) < 2 or is_fragment(stem) or _GENERIC_HEAD.match(_LEGAL.sub("", head)):
-            continue
+        kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(m.group(0), m.group(0))
+        if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
+            continue  # "烧烤店", "装修公司", "配套小学": a trade, not a name
+        if kind in ("店", "专卖店", "旗舰店") and _has_word(head):
+            continue  # a shop is a brand ("好再来"), not a kind of goods ("美发", "水果")
+        stem = head if kind in ("公司", "集团", "平台") or head.endswith(kind) else head + kind
+        if stem in community_aliases() or head in community_aliases():
+            continue  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
         if re.fullmatch(r"[0-9A-Za-z]+", stem):
             continue
         if stem not in out:
             out.append(stem)
     return [k for k in out if not any(o != k and k in o and len(k) <= 2 for o in out)]
+
+
+# word classes a name does not contain (jieba tags): verbs, adverbs, prepositions, conjunctions,
+# particles, pronouns, place/direction and time words, numerals and measures
+_STOP_TAGS = frozenset("v vd vn d p c u ul uj uz ug uv ud r f s t m q y e o ad".split())
+
+
+def _name_tail(head: str) -> str:
+    """The name at the end of ``head``: words from the right up to the first verb, adverb, pronoun,
+    direction … ("楼下美发" → "美发", "估计要开理发" → "", "北京交通" stays); digits and Latin letters
+    belong to names ("58")."""
+    import rjieba
+
+    toks = rjieba.tag(head)
+    keep: list[str] = []
+    for w, tag in reversed(toks):
+        if tag in _STOP_TAGS and not w.isascii():
+            break
+        keep.append(w)
+    return "".join(reversed(keep))
+
+
+def _common_word(head: str) -> bool:
+    """One ordinary dictionary word (not a proper name): 烧烤, 手机, 装修, 物流, 配套."""
+    import rjieba
+
+    tags = rjieba.tag(head)
+    return len(tags) == 1 and tags[0][1] not in ("nr", "ns", "nz", "nt", "nrt", "nrfg", "eng", "j") and _has_word(head)
 
 
 def case_words(text: str) -> list[str]:
@@ -172,6 +213,27 @@ def gazetteer_place_names() -> frozenset[str]:
         if len(a.text) >= 3 and any(r.level == "community" for r in a.readings):
             out.add(a.text)
     return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def community_aliases() -> frozenset[str]:
+    """Every community alias of the gazetteer (2+ characters): a cut that dropped the start of one
+    ("六郎庄" → "郎庄") is undone by :func:`extend_to_alias`."""
+    from triage.geo import get_gazetteer
+
+    gaz = get_gazetteer()
+    return frozenset(a.text for a in gaz._aliases.values() if any(r.level == "community" for r in a.readings))  # noqa: SLF001
+
+
+def extend_to_alias(text: str, start: int, end: int) -> int:
+    """The start of a community alias that ends where the name's head ends (``end``) and begins up
+    to 4 characters before ``start``; else ``start``."""
+    aliases = community_aliases()
+    for k in (4, 3, 2, 1):
+        s0 = start - k
+        if s0 >= 0 and text[s0:end] in aliases:
+            return s0
+    return start
 
 
 def trusted_names(
