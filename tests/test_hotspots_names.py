@@ -99,6 +99,10 @@ def test_organisation_names_and_generic_ones():
     assert extract_orgs("A市经济学院体育学院变相强制实习") == ["经济学院"]  # 体育学院: a department, generic
     # the platform and its company are one key
     assert extract_orgs("我在鑫利贷平台投了钱") == extract_orgs("鑫利贷投资管理有限公司跑路") == ["鑫利贷"]
+    from triage.synth.generator import _ORG_BRANDS
+
+    for brand in _ORG_BRANDS:  # brands whose last word jieba tags a verb (金诚优选, 安信通) too
+        assert extract_orgs(f"举报{brand}平台非法集资") == [brand], brand
     for generic in ("公司不发工资", "学校乱收费", "当地政府", "私立学校", "开发有限公司"):
         assert extract_orgs(generic) == [], generic
     assert case_words("涉嫌非法集资和诈骗") == ["诈骗", "非法集资"]

@@ -26,7 +26,7 @@ from triage.hotspots.names import extend_to_alias, generic_head, generic_name, i
 
 # named places: a short name followed by a place-type suffix (longest suffixes first)
 _SUFFIXES = (
-    "小区|花园|家园|公寓|新城|新村|山庄|广场|大厦|大楼|中心|学院|大学|中学|小学|幼儿园|学校|医院|公司|集团|"
+    "小区|社区|花园|家园|公寓|新城|新村|山庄|广场|大厦|大楼|中心|学院|大学|中学|小学|幼儿园|学校|医院|公司|集团|"
     "市场|商场|超市|酒店|宾馆|饭店|饭庄|餐厅|酒楼|KTV|网吧|工地|项目|搅拌站|加油站|车站|公园|"
     "苑|园|院|楼|城|府|湾|庭|阁|里|村|厂"
 )
@@ -169,7 +169,7 @@ def extract_places(text: str) -> list[str]:
         if ws < 0:
             continue
         # a community's name the cut shortened ("六郎庄家园" cut at 六 → "郎庄"): take it whole
-        ws = extend_to_alias(text, ws, m.start())
+        ws = extend_to_alias(text, ws, m.start(), m.end())
         name_head = text[ws : m.start()]
         name = name_head + m.group(0)
         if len(name) < 2 or name in _GENERIC:
@@ -210,7 +210,7 @@ class EventParams:
     orgs: bool = True  # organisation / case events city-wide beside place events
     org_min_voices: int = 3  # an organisation needs this many distinct callers to be an event
     baseline_prior_days: float = 14.0  # weight of the category's typical rate in an event's baseline
-    new_after_days: float = 14.0  # an event starting this long after the history begins is new
+    new_after_days: float = 7.0  # an event starting this long after the history begins is new
 
 
 def _vectorise(texts: list[str]) -> sparse.csr_matrix:

@@ -95,6 +95,8 @@ def word_start(text: str, start: int) -> int:
     return start
 
 
+# one-character words that end a name's left side: the cut's and common verbs/adverbs
+_TAIL_STOP = frozenset("有要开让叫请没不也都还就又再很太会能想去来到在")
 # single characters after which a name starts (the cut lists' one-character entries)
 _CUT_CHARS = frozenset("市区县镇乡路街道号省在住于的是了和与及对向给从到为被把我你他她们该本此这那个位一二三四五六七八九十每所家上下去来找次几某老离群说报过称影")
 
@@ -183,10 +185,17 @@ def _name_tail(head: str) -> str:
     toks = rjieba.tag(head)
     keep: list[str] = []
     for w, tag in reversed(toks):
-        if tag in _STOP_TAGS and not w.isascii():
+        # a one-character word stops the name only if a cut would ("安信通": 通 is tagged a verb)
+        if tag in _STOP_TAGS and not w.isascii() and (len(w) > 1 or w in _TAIL_STOP):
             break
         keep.append(w)
-    return "".join(reversed(keep))
+    tail = "".join(reversed(keep))
+    if len(tail) < 2 and toks and toks[0][1] in _PROPER and len(head) <= 6:
+        return head  # a brand that starts with a proper name ("金诚优选": 优选 is tagged a verb)
+    return tail
+
+
+_PROPER = frozenset("nr ns nz nt nrt nrfg j".split())
 
 
 def _common_word(head: str) -> bool:
@@ -225,13 +234,14 @@ def community_aliases() -> frozenset[str]:
     return frozenset(a.text for a in gaz._aliases.values() if any(r.level == "community" for r in a.readings))  # noqa: SLF001
 
 
-def extend_to_alias(text: str, start: int, end: int) -> int:
-    """The start of a community alias that ends where the name's head ends (``end``) and begins up
-    to 4 characters before ``start``; else ``start``."""
+def extend_to_alias(text: str, start: int, end: int, suffix_end: int | None = None) -> int:
+    """The start of a community alias that ends where the name's head ends (``end``), or with its
+    suffix (``suffix_end``: "镇岗南里" cut at 镇), and begins up to 8 characters before ``start``
+    ("天通北苑第二东" cut at 二); else ``start``."""
     aliases = community_aliases()
-    for k in (4, 3, 2, 1):
+    for k in range(8, 0, -1):
         s0 = start - k
-        if s0 >= 0 and text[s0:end] in aliases:
+        if s0 >= 0 and (text[s0:end] in aliases or (suffix_end and text[s0:suffix_end] in aliases)):
             return s0
     return start
 
