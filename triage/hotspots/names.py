@@ -31,7 +31,7 @@ _FRAGMENT = re.compile(
     r"落实|理解|领导|问题|请|让|被|把|给|吗|呢|吧|啊|很|非常|爬|搬|拒|怕|送|接收|开学|就读|前往|"
     r"孩子|业主群|群里|临时|有关|相关|目前|最近|之前|以前|后来|前段|这边|那边|里面|外面|附近|"
     r"(?<!新)时(?!代|光|尚)|公里|千米|米$|就|往楼|都在|总是|老是|一到|每到|饭点|刚|而且|建议|督促|更换|涨|說|影响|"
-    r"部门|每次|装修"
+    r"部门|每次|装修|都要|跑"
 )
 # "X里" is a 里 estate (花家地西里, 和平里) unless X is something one is inside of
 _INSIDE = re.compile(r"(?:楼道|电梯|房|屋|家|群|车|店|院|村|城|心|夜|手|话|会|厅|校|室|间|邻|眼|河|沟|坑|池|井|"
@@ -83,7 +83,7 @@ def word_start(text: str, start: int) -> int:
         if start <= 0 or start >= len(text) or not _cjk(text[start]) or not _cjk(text[start - 1]):
             return start
         for k in (2, 1):
-            if start - k >= 0 and all(map(_cjk, text[start - k : start])) and _has_word(text[start - k : start + 1]):
+            if start - k >= 0 and all(map(_cjk, text[start - k : start])) and _word_here(text, start - k, start + 1):
                 if text[start - k] in _CUT_CHARS:
                     # the word begins with what the cut removed ("住宅", "每次", "影响"): the name was
                     # a piece of that word, not a name
@@ -99,6 +99,17 @@ def word_start(text: str, start: int) -> int:
 _TAIL_STOP = frozenset("有要开让叫请没不也都还就又再很太会能想去来到在")
 # single characters after which a name starts (the cut lists' one-character entries)
 _CUT_CHARS = frozenset("市区县镇乡路街道号省在住于的是了和与及对向给从到为被把我你他她们该本此这那个位一二三四五六七八九十每所家上下去来找次几某老离群说报过称影")
+
+
+def _word_here(text: str, a: int, b: int) -> bool:
+    """text[a:b] is a dictionary word that jieba also segments there (a word the text really uses:
+    "住宅" in 住宅小区, not "报安" across 举报/安信通)."""
+    import rjieba
+
+    if not _has_word(text[a:b]):
+        return False
+    toks = rjieba.cut(text[a : b + 3])
+    return bool(toks) and toks[0].startswith(text[a:b])
 
 
 def _cjk(c: str) -> bool:
