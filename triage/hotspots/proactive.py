@@ -441,8 +441,9 @@ def select_tasks(
     for key, street, status, ev in rows:
         if status not in CLOSED and key in keys:
             open_keys.add(key)
-        # tasks this night already opened count against the cap: a re-run opens no more
-        if ((ev or {}).get("nights") or [None])[0] == night.isoformat():
+        # tasks this night opened and still open count against the cap: a re-run opens no more
+        # (one the street already closed frees its place)
+        if status not in CLOSED and ((ev or {}).get("nights") or [None])[0] == night.isoformat():
             per_street[street] = per_street.get(street, 0) + 1
     write, held = [], []
     seen: set[str] = set()
