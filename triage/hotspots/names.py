@@ -31,7 +31,7 @@ _FRAGMENT = re.compile(
     r"落实|理解|领导|问题|请|让|被|把|给|吗|呢|吧|啊|很|非常|爬|搬|拒|怕|送|接收|开学|就读|前往|"
     r"孩子|业主群|群里|临时|有关|相关|目前|最近|之前|以前|后来|前段|这边|那边|里面|外面|附近|"
     r"(?<!新)时(?!代|光|尚)|公里|千米|米$|就|往楼|都在|总是|老是|一到|每到|饭点|刚|而且|建议|督促|更换|涨|說|影响|"
-    r"部门|每次|装修|都要|跑"
+    r"部门|每次|装修|都要|跑|出店|开店|搞"
 )
 # "X里" is a 里 estate (花家地西里, 和平里) unless X is something one is inside of
 _INSIDE = re.compile(r"(?:楼道|电梯|房|屋|家|群|车|店|院|村|城|心|夜|手|话|会|厅|校|室|间|邻|眼|河|沟|坑|池|井|"
@@ -48,7 +48,7 @@ _GENERIC_HEAD = re.compile(
 # organisations: a name and the kind of body it is (longest first)
 _ORG_SUFFIX = (
     "股份有限公司|有限责任公司|有限公司|分公司|公司|集团|银行|平台|金服|车贷|网贷|学院|大学|中学|小学|"
-    "幼儿园|学校|驾校|培训机构|培训学校|培训中心|医院|卫生院|诊所|开发商|物业|4S店|专卖店|旗舰店|店"
+    "幼儿园|学校|驾校|培训机构|培训学校|培训中心|医院|卫生院|诊所|开发商|物业|4S店|专卖店|旗舰店"
 )
 _ORG_RE = re.compile(r"(?:" + _ORG_SUFFIX + r")")
 _LEGAL = re.compile(
@@ -149,8 +149,9 @@ def org_head(name: str) -> str:
 
 
 def extract_orgs(text: str) -> list[str]:
-    """Organisation / platform / school / hospital / shop names in free text, as keys (the name with
-    its kind: "经济学院", "程明物业", "58车贷", "好再来烤肉店"); generic names are not keys."""
+    """Organisation / platform / school / hospital / brand-shop names in free text, as keys (the name
+    with its kind: "经济学院", "程明物业", "58车贷"); generic names are not keys. A bare "…店" is not
+    an organisation (烧烤店, 美发店: a shop's complaints are about its place, a place event)."""
     text = text or ""
     out: list[str] = []
     last_end = 0
@@ -163,17 +164,24 @@ def extract_orgs(text: str) -> list[str]:
         if start < 0:
             continue
         last_end = m.end()
-        # legal forms and trade words off ("程明物业管理" → "程明物业"), then the name at the end
-        head = _name_tail(_LEGAL.sub("", text[start : m.start()]))
+        # simplified script (物業 = 物业), legal forms and trade words off ("程明物业管理" → "程明物业"),
+        # then the name at the end
+        from triage.text import normalize
+
+        head = normalize(text[start : m.start()])
+        head = _name_tail(_LEGAL.sub("", _CASE_RE.sub("", _ORG_CUT.sub("", head))))
         if len(head) < 2 or is_fragment(head) or generic_head(head):
             continue
         kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(m.group(0), m.group(0))
         if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
             continue  # "烧烤店", "装修公司", "配套小学": a trade, not a name
-        if kind in ("店", "专卖店", "旗舰店") and _has_word(head):
-            continue  # a shop is a brand ("好再来"), not a kind of goods ("美发", "水果")
+        if kind in ("店", "专卖店", "旗舰店") and _all_common(head):
+            continue  # a shop is a brand ("好再来"), not a kind of goods ("美发", "麻辣香锅")
         stem = head if kind in ("公司", "集团", "平台") or head.endswith(kind) else head + kind
-        if stem in community_aliases() or head in community_aliases():
+        if is_fragment(stem) or (len(head) <= 2 and head[-1] in "里苑园院区村城府"):
+            continue  # "商户出店": a verb; "北里物业": the estate's name was cut
+        aliases = community_aliases()
+        if stem in aliases or head in aliases or stem + "村" in aliases:
             continue  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
         if re.fullmatch(r"[0-9A-Za-z]+", stem):
             continue
@@ -207,6 +215,13 @@ def _name_tail(head: str) -> str:
 
 
 _PROPER = frozenset("nr ns nz nt nrt nrfg j".split())
+
+
+def _all_common(head: str) -> bool:
+    """Every word of ``head`` is an ordinary dictionary word (no proper name, no unknown word)."""
+    import rjieba
+
+    return all(_has_word(w) and t not in _PROPER for w, t in rjieba.tag(head))
 
 
 def _common_word(head: str) -> bool:
