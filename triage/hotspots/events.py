@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -159,42 +160,54 @@ def extract_places(text: str) -> list[str]:
     text = text or ""
     last_end = 0
     for m in _SUFFIX_RE.finditer(text):
-        head = _CJK_TAIL.search(text, max(last_end, m.start() - 10), m.start())
+        lo = max(last_end, m.start() - 10)
         last_end = m.end()
-        if head is None:
-            continue
-        name_head = _CUT_RE.sub("", head.group(0))
-        # a cut inside a word is moved to the word's start ("花家地西里", not "地西里")
-        ws = word_start(text, m.start() - len(name_head))
-        if ws < 0:
-            continue
-        # a community's name the cut shortened ("六郎庄家园" cut at 六 → "郎庄"): take it whole
-        ws = extend_to_alias(text, ws, m.start(), m.end())
-        name_head = text[ws : m.start()]
-        name = name_head + m.group(0)
-        if len(name) < 2 or name in _GENERIC:
-            # "燕东路家园": the road is part of the name when nothing else is left
-            name_head = _WEAK_CUT_RE.sub("", head.group(0))
-            ws = word_start(text, m.start() - len(name_head))
-            if ws < 0:
-                continue
-            name_head = text[ws : m.start()]
-            name = name_head + m.group(0)
-            # only a road or street keeps a name ("燕东路家园"), not any word ("影响村" of 影响村容村貌)
-            if len(name) < 3 or name in _GENERIC or not re.search(r"[路街]", name_head):
-                continue
-        key = _TRAILING.sub("", name) if len(name) > 3 else name
-        if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):
-            continue
-        # a piece of a sentence ("人只能爬楼", "楼道里") or a name cut out of a word ("宅小区")
-        if is_fragment(key) or generic_head(name_head) or generic_name(key):
-            continue
-        if key not in keys:
+        # everything the decision looks at lies in the 24 characters before the suffix: decided
+        # once per distinct window (a million tickets repeat their estates' windows)
+        w0 = max(0, m.start() - 24)
+        key = _place_key(text[w0 : m.end()], lo - w0, m.start() - w0)
+        if key and key not in keys:
             keys.append(key)
     # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
     # (a two-character piece such as "西里" inside "同泽园西里" is a fragment, not the place)
     keys = [k for k in keys if not (len(k) <= 2 and any(o != k and k in o for o in keys))]
     return [k for k in keys if not any(o != k and o in k for o in keys)]
+
+
+@lru_cache(maxsize=500_000)
+def _place_key(text: str, lo: int, start: int) -> str | None:
+    """The key of the place whose suffix is text[start:] and whose head lies in text[lo:start]."""
+    end = len(text)
+    head = _CJK_TAIL.search(text, lo, start)
+    if head is None:
+        return None
+    name_head = _CUT_RE.sub("", head.group(0))
+    # a cut inside a word is moved to the word's start ("花家地西里", not "地西里")
+    ws = word_start(text, start - len(name_head))
+    if ws < 0:
+        return None
+    # a community's name the cut shortened ("六郎庄家园" cut at 六 → "郎庄"): take it whole
+    ws = extend_to_alias(text, ws, start, end)
+    name_head = text[ws:start]
+    name = name_head + text[start:]
+    if len(name) < 2 or name in _GENERIC:
+        # "燕东路家园": the road is part of the name when nothing else is left
+        name_head = _WEAK_CUT_RE.sub("", head.group(0))
+        ws = word_start(text, start - len(name_head))
+        if ws < 0:
+            return None
+        name_head = text[ws:start]
+        name = name_head + text[start:]
+        # only a road or street keeps a name ("燕东路家园"), not any word ("影响村" of 影响村容村貌)
+        if len(name) < 3 or name in _GENERIC or not re.search(r"[路街]", name_head):
+            return None
+    key = _TRAILING.sub("", name) if len(name) > 3 else name
+    if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):
+        return None
+    # a piece of a sentence ("人只能爬楼", "楼道里") or a name cut out of a word ("宅小区")
+    if is_fragment(key) or generic_head(name_head) or generic_name(key):
+        return None
+    return key
 
 
 GROWTH_PSEUDO = 5
@@ -624,9 +637,10 @@ def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_co
                 extra_r.append(i)
                 extra_k.append(k)
     d = pd.concat([d[["row", "k"]], pd.DataFrame({"row": extra_r, "k": extra_k})], ignore_index=True)
+    rows_of = d.groupby("k")["row"].unique()
     out = []
     for k in keep:
-        r = np.unique(d.loc[d["k"] == k, "row"].to_numpy())
+        r = np.sort(rows_of[k])
         t = times.to_numpy()[r]
         order = np.lexsort((ids[r], t))
         r, t = r[order], t[order]

@@ -149,6 +149,14 @@ def org_head(name: str) -> str:
 
 
 def extract_orgs(text: str) -> list[str]:
+    """See :func:`_extract_orgs`; only texts naming a kind of organisation are looked at."""
+    text = text or ""
+    if not _ORG_RE.search(text):
+        return []
+    return _extract_orgs(text)
+
+
+def _extract_orgs(text: str) -> list[str]:
     """Organisation / platform / school / hospital / brand-shop names in free text, as keys (the name
     with its kind: "经济学院", "程明物业", "58车贷"); generic names are not keys. A bare "…店" is not
     an organisation (烧烤店, 美发店: a shop's complaints are about its place, a place event)."""
