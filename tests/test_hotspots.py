@@ -215,3 +215,20 @@ def test_scan_without_coordinates_is_skipped_with_a_note():
     assert res.clusters == [] and res.best is None and "scan skipped" in res.notes[-1]
     one_day = _points(0, 0).assign(day=pd.Timestamp(NIGHT))
     assert "one day" in space_time_scan(one_day, NIGHT, ScanParams(replicas=9)).notes[-1]
+
+
+def test_scan_reports_secondary_clusters_apart_with_their_rows():
+    df = _points(3, 15)
+    r = np.random.default_rng(9)
+    second = pd.DataFrame({"lat": 39.92 + r.normal(0, 0.004, 15), "lon": 116.33 + r.normal(0, 0.005, 15),
+                           "day": pd.Timestamp(NIGHT) - pd.to_timedelta(r.integers(0, 3, 15), "D")})  # fmt: skip
+    df = pd.concat([df, second], ignore_index=True)
+    res = space_time_scan(df, NIGHT, ScanParams(replicas=99, seed=1))
+    assert len(res.clusters) >= 2
+    centres = sorted((round(c["center_lat"], 1), round(c["center_lon"], 1)) for c in res.clusters[:2])
+    assert abs(centres[0][0] - 39.9) <= 0.05 and abs(centres[1][0] - 40.0) <= 0.05
+    for c in res.clusters:
+        assert c["p_value"] <= 0.05 and c["observed"] == len(c["rows"])
+    # no two clusters share tickets
+    rows = [set(c["rows"].tolist()) for c in res.clusters]
+    assert all(not (a & b) for i, a in enumerate(rows) for b in rows[i + 1 :])

@@ -51,7 +51,8 @@ def events(
     ev = ev.head(top)
     if as_json:
         cols = ["event_id", "score", "size", "first_seen", "last_seen", "days_active", "growth", "recent_7d",
-                "callers", "repeat_callers", "votes", "place", "title", "member_ids"]  # fmt: skip
+                "callers", "repeat_callers", "votes", "place", "title", "member_ids", "kind", "voices",
+                "baseline_7d", "surprise"]  # fmt: skip
         recs = json.loads(ev[cols].to_json(orient="records", force_ascii=False))
         typer.echo(json.dumps(recs, ensure_ascii=False, indent=1))
         return
@@ -60,7 +61,8 @@ def events(
     for i, e in enumerate(ev.itertuples(), 1):
         console.print(
             f"{i:>3}. [bold]{e.score:.2f}[/] {e.size:>4} 件 {e.first_seen[:10]}–{e.last_seen[:10]} "
-            f"{escape(e.place or '-')} | {escape(e.title)}", highlight=False, markup=True,
+            f"{'[机构] ' if e.kind == 'org' else ''}{escape(e.place if isinstance(e.place, str) else '-')} | "
+            f"{escape(e.title)}", highlight=False, markup=True,
         )  # fmt: skip
 
 

@@ -16,15 +16,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from triage.hotspots.names import extend_to_alias, generic_head, generic_name, is_fragment, word_start
+
 # named places: a short name followed by a place-type suffix (longest suffixes first)
 _SUFFIXES = (
-    "小区|花园|家园|公寓|新城|新村|山庄|广场|大厦|大楼|中心|学院|大学|中学|小学|幼儿园|学校|医院|公司|集团|"
+    "小区|社区|花园|家园|公寓|新城|新村|山庄|广场|大厦|大楼|中心|学院|大学|中学|小学|幼儿园|学校|医院|公司|集团|"
     "市场|商场|超市|酒店|宾馆|饭店|饭庄|餐厅|酒楼|KTV|网吧|工地|项目|搅拌站|加油站|车站|公园|"
     "苑|园|院|楼|城|府|湾|庭|阁|里|村|厂"
 )
@@ -125,6 +128,15 @@ _GENERIC = {
     "施工项目",
     "建设项目",
     "安置房项目",
+    "住宅",
+    "住宅小区",
+    "住宅楼",
+    "垃圾楼",
+    "垃圾站",
+    "垃圾房",
+    "村容村",
+    "居民楼",
+    "公里",
 }
 _NUMBERED = re.compile(
     r"^[0-9零一二三四五六七八九十百A-Za-z#\-]+号?(楼|院|里|村)$"
@@ -148,25 +160,54 @@ def extract_places(text: str) -> list[str]:
     text = text or ""
     last_end = 0
     for m in _SUFFIX_RE.finditer(text):
-        head = _CJK_TAIL.search(text, max(last_end, m.start() - 10), m.start())
+        lo = max(last_end, m.start() - 10)
         last_end = m.end()
-        if head is None:
-            continue
-        name = _CUT_RE.sub("", head.group(0)) + m.group(0)
-        if len(name) < 2 or name in _GENERIC:
-            # "燕东路家园": the road is part of the name when nothing else is left
-            name = _WEAK_CUT_RE.sub("", head.group(0)) + m.group(0)
-            if len(name) < 3 or name in _GENERIC:
-                continue
-        key = _TRAILING.sub("", name) if len(name) > 3 else name
-        if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):
-            continue
-        if key not in keys:
+        # everything the decision looks at lies in the 24 characters before the suffix: decided
+        # once per distinct window (a million tickets repeat their estates' windows)
+        w0 = max(0, m.start() - 24)
+        key = _place_key(text[w0 : m.end()], lo - w0, m.start() - w0)
+        if key and key not in keys:
             keys.append(key)
     # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
     # (a two-character piece such as "西里" inside "同泽园西里" is a fragment, not the place)
     keys = [k for k in keys if not (len(k) <= 2 and any(o != k and k in o for o in keys))]
     return [k for k in keys if not any(o != k and o in k for o in keys)]
+
+
+@lru_cache(maxsize=500_000)
+def _place_key(text: str, lo: int, start: int) -> str | None:
+    """The key of the place whose suffix is text[start:] and whose head lies in text[lo:start]."""
+    end = len(text)
+    head = _CJK_TAIL.search(text, lo, start)
+    if head is None:
+        return None
+    name_head = _CUT_RE.sub("", head.group(0))
+    # a cut inside a word is moved to the word's start ("花家地西里", not "地西里")
+    ws = word_start(text, start - len(name_head))
+    if ws < 0:
+        return None
+    # a community's name the cut shortened ("六郎庄家园" cut at 六 → "郎庄"): take it whole
+    ws = extend_to_alias(text, ws, start, end)
+    name_head = text[ws:start]
+    name = name_head + text[start:]
+    if len(name) < 2 or name in _GENERIC:
+        # "燕东路家园": the road is part of the name when nothing else is left
+        name_head = _WEAK_CUT_RE.sub("", head.group(0))
+        ws = word_start(text, start - len(name_head))
+        if ws < 0:
+            return None
+        name_head = text[ws:start]
+        name = name_head + text[start:]
+        # only a road or street keeps a name ("燕东路家园"), not any word ("影响村" of 影响村容村貌)
+        if len(name) < 3 or name in _GENERIC or not re.search(r"[路街]", name_head):
+            return None
+    key = _TRAILING.sub("", name) if len(name) > 3 else name
+    if len(key) < 2 or key in _GENERIC or key.isdigit() or _NUMBERED.match(key):
+        return None
+    # a piece of a sentence ("人只能爬楼", "楼道里") or a name cut out of a word ("宅小区")
+    if is_fragment(key) or generic_head(name_head) or generic_name(key):
+        return None
+    return key
 
 
 GROWTH_PSEUDO = 5
@@ -179,6 +220,10 @@ class EventParams:
     place_sim: float = 0.12
     min_size: int = 2
     max_chars: int = 300  # texts are cut: the place and the problem come first in tickets
+    orgs: bool = True  # organisation / case events city-wide beside place events
+    org_min_voices: int = 3  # an organisation needs this many distinct callers to be an event
+    baseline_prior_days: float = 14.0  # weight of the category's typical rate in an event's baseline
+    new_after_days: float = 7.0  # an event starting this long after the history begins is new
 
 
 def _vectorise(texts: list[str]) -> sparse.csr_matrix:
@@ -310,6 +355,7 @@ def cluster_events(
     ref_time: pd.Timestamp | None = None,
     mode: str = "text",
     exclude_keys: set[str] | frozenset[str] = frozenset(),
+    unit_col: str | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Events of a ticket table, sorted by heat score, and each row's event id (or None).
 
@@ -317,7 +363,11 @@ def cluster_events(
     ``mode="keyed"`` (the nightly database stage, 1M tickets): links tickets of the same block
     (street × category from routing and the classifier) that name the same place; no text model.
     Rows with an unparseable time are left out (``attrs['skipped']``); input order does not matter.
-    ``place_cols`` (e.g. address) are searched for places as well as title and text."""
+    ``place_cols`` (e.g. address) are searched for places as well as title and text; ``unit_col``
+    (the resolver's community or street) checks learned place names (:func:`names.trusted_names`).
+    An event's ``place`` is a trustworthy name or None (then it is shown by category and street).
+    Organisation events (``kind='org'``, ``params.orgs``) group tickets naming the same organisation
+    anywhere, whatever their block; one caller counts once (``voices``)."""
     p = params or EventParams()
     times = pd.to_datetime(df[time_col], errors="coerce", format="mixed")
     if getattr(times.dt, "tz", None) is not None:
@@ -417,6 +467,7 @@ def cluster_events(
             .reset_index()
             .sort_values(["lab", "c"], ascending=[True, False])
         )
+        pc = pc[pc["k"].isin(_trusted(places, times, data, unit_col))]
         top = pc.drop_duplicates("lab").set_index("lab")
         ev["place"] = top["k"].where(top["c"] >= np.maximum(2, ev.loc[top.index, "size"] // 3))
     else:
@@ -439,13 +490,15 @@ def cluster_events(
         tc = tc.sort_values(["lab", "c"], ascending=[True, False]).drop_duplicates("lab").set_index("lab")
         ev["rep_row"] = tc["r"]
         ev["rep_row"] = ev["rep_row"].fillna(ev["first_row"]).astype(int)
+    ev["voices"] = _voices(m)
+    ev["kind"] = "place"
     rr = ev["rep_row"].to_numpy()
     ev["title"] = [title.iloc[r] or _text(body.iloc[r])[:40] for r in rr]
     age = ((ref - ev["last"]).dt.total_seconds() / 86400.0).to_numpy()
     ev["score"] = [
         heat_score(int(a), int(b), float(v), float(ag), float(gr), p.window_days, int(rc))
         for a, b, v, ag, gr, rc in zip(
-            ev["size"], ev["callers"], ev["votes"], age, ev["growth"], ev["repeat_callers"], strict=True
+            ev["voices"], ev["callers"], ev["votes"], age, ev["growth"], ev["repeat_callers"], strict=True
         )
     ]
     ids0 = data[id_col].astype(str).to_numpy()
@@ -458,12 +511,28 @@ def cluster_events(
     ev["first_seen"] = ev["first"].map(lambda x: x.isoformat())
     ev["last_seen"] = ev["last"].map(lambda x: x.isoformat())
     ev["growth"] = ev["growth"].round(3)
+    ev["_lab"] = ev.index
+    recent_v = _voices(m[m["t"] > ref - pd.Timedelta(days=7)]).reindex(ev.index).fillna(0)
+    old_v = _voices(m[m["t"] <= ref - pd.Timedelta(days=7)]).reindex(ev.index).fillna(0)
+    ev["recent_voices"] = recent_v.astype(int)
+    ev["old_voices"] = old_v.astype(int)
+    if p.orgs:
+        orgs = _org_events(data, title, body, times, places, m, ev, id_col, caller_col, votes_col, block_cols, p, ref,
+                           exclude_keys)
+        ev = pd.concat([ev, orgs], ignore_index=True) if len(orgs) else ev
+    hist_days = max(((ref - pd.Timedelta(days=7)) - times.min()).total_seconds() / 86400.0, 1.0)
+    ev["first"], ev["last"] = pd.to_datetime(ev["first"]), pd.to_datetime(ev["last"])
+    _baseline(ev, hist_days, block_cols[-1] if block_cols else None, p, times.min())
     out = ev[["event_id", "score", "size", "first_seen", "last_seen", "days_active", "growth", "recent_7d",
-              "callers", "repeat_callers", "votes", "place", "title", "member_ids", *block_cols]]  # fmt: skip
+              "callers", "repeat_callers", "votes", "place", "title", "member_ids", "kind", "voices",
+              "recent_voices", "baseline_7d", "surprise", *block_cols]]  # fmt: skip
     out = out.sort_values(["score", "size", "event_id"], ascending=[False, False, True]).reset_index(
         drop=True
     )
-    eid = pd.Series(ev["event_id"].to_numpy(), index=ev.index)
+    for c in ("voices", "recent_voices"):
+        out[c] = out[c].astype(int)
+    place_ev = ev[ev["kind"] == "place"]
+    eid = pd.Series(place_ev["event_id"].to_numpy(), index=place_ev["_lab"].to_numpy())
     membership.iloc[np.flatnonzero(ok)[idx]] = eid.reindex(labels[idx]).to_numpy()
     out.attrs["skipped"] = int((~ok).sum())
     return out, membership
@@ -472,5 +541,136 @@ def cluster_events(
 def _empty_events() -> pd.DataFrame:
     return pd.DataFrame(
         columns=["event_id", "score", "size", "first_seen", "last_seen", "days_active", "growth", "recent_7d",
-                 "callers", "repeat_callers", "votes", "place", "title", "member_ids"]
+                 "callers", "repeat_callers", "votes", "place", "title", "member_ids", "kind", "voices",
+                 "recent_voices", "baseline_7d", "surprise"]
     )  # fmt: skip
+
+
+def _voices(m: pd.DataFrame) -> pd.Series:
+    """Distinct callers per event, anonymous tickets one each: a caller repeating a complaint 50
+    times is one voice."""
+    if "caller" not in m or m["caller"].isna().all():
+        return m.groupby("lab").size()
+    known = m.dropna(subset=["caller"]).groupby("lab")["caller"].nunique()
+    anon = m[m["caller"].isna()].groupby("lab").size()
+    return known.add(anon, fill_value=0).astype(int)
+
+
+def _trusted(places: list[list[str]], times: pd.Series, data: pd.DataFrame, unit_col: str | None) -> set[str]:
+    from triage.hotspots.names import trusted_names
+
+    rows = np.repeat(np.arange(len(places)), [len(p) for p in places])
+    keys = [k for p in places for k in p]
+    days = times.dt.normalize().to_numpy()
+    units = data[unit_col].to_numpy() if unit_col and unit_col in data else None
+    return trusted_names(rows, keys, days, units)
+
+
+def _baseline(ev: pd.DataFrame, hist_days: float, cat_col: str | None, p: EventParams, start: pd.Timestamp) -> None:
+    """Each event's expected voices in the last 7 days from its own history (voices before those 7
+    days over the days of history) shrunk towards its category's typical event (``baseline_prior_days``
+    days of the median rate), and the surprise −log10 P(recent ≥ observed). A large estate's
+    everyday level is its baseline, not news. In place (columns baseline_7d, surprise)."""
+    from scipy import stats
+
+    rate = ev["old_voices"] / hist_days
+    if cat_col and cat_col in ev:
+        prior = rate.groupby(ev[cat_col].fillna("-")).transform("median")
+    else:
+        prior = pd.Series(float(rate.median()) if len(rate) else 0.0, index=ev.index)
+    a = p.baseline_prior_days
+    lam = 7.0 * (ev["old_voices"] + a * prior) / (hist_days + a)
+    lam = np.maximum(lam.to_numpy(dtype=float), 0.05)
+    sf = stats.poisson.sf(ev["recent_voices"].to_numpy() - 1, lam)
+    # a new event (its first ticket ≥ new_after_days into the history) is compared as a whole with
+    # what its category's typical place gets in as many days: a complaint that began three weeks
+    # ago is news although its last 7 days are like its first two
+    span = ((ev["last"] - ev["first"]).dt.total_seconds() / 86400.0 + 1.0).to_numpy()
+    new = (ev["first"] - start).dt.total_seconds().to_numpy() / 86400.0 >= p.new_after_days
+    lam_span = np.maximum(prior.to_numpy(dtype=float) * span, 0.05)
+    sf_new = np.where(new, stats.poisson.sf(ev["voices"].to_numpy() - 1, lam_span), 1.0)
+    ev["baseline_7d"] = np.round(lam, 3)
+    ev["surprise"] = np.round(np.minimum(-np.log10(np.maximum(np.minimum(sf, sf_new), 1e-30)), 30.0), 3)
+
+
+def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_col, votes_col, block_cols,
+                p: EventParams, ref, exclude_keys=frozenset()) -> pd.DataFrame:
+    """Events keyed on an organisation named by ≥ ``org_min_voices`` callers, across every block
+    (a company case spread over districts is one event). An organisation that already names a place
+    event of its own is left to it."""
+    from triage.hotspots.names import case_words, extract_orgs
+
+    ids = data[id_col].astype(str).to_numpy()
+    callers = data[caller_col].to_numpy() if caller_col else np.full(len(data), None, dtype=object)
+    rows, keys = [], []
+    for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
+        src = (_text(t) + " " + _text(b)[: p.max_chars])
+        for k in extract_orgs(src):
+            if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
+                continue
+            rows.append(i)
+            keys.append(k)
+    if not rows:
+        return pd.DataFrame()
+    d = pd.DataFrame({"row": rows, "k": keys})
+    d["caller"] = callers[d["row"].to_numpy()]
+    d["cid"] = d["caller"].where(d["caller"].notna(), "#" + d["row"].astype(str))
+    named = set(place_ev["place"].dropna())
+    v = d.groupby("k")["cid"].nunique()
+    keep = [k for k in v[(v >= p.org_min_voices) & ~v.index.isin(named)].index]
+    # "查处鑫利贷" and "鑫利贷": the shorter name is the organisation
+    keep = sorted(k for k in keep if not any(o != k and o in k for o in keep))
+    if not keep:
+        return pd.DataFrame()
+    # a known organisation is found however it is written ("被鑫利贷的人骗", no suffix after it)
+    import ahocorasick
+
+    auto = ahocorasick.Automaton()
+    for k in keep:
+        if len(k) >= 3:
+            auto.add_word(k, k)
+    extra_r, extra_k = [], []
+    if len(auto):
+        auto.make_automaton()
+        for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
+            for _, k in auto.iter(_text(t) + " " + _text(b)[: p.max_chars]):
+                extra_r.append(i)
+                extra_k.append(k)
+    d = pd.concat([d[["row", "k"]], pd.DataFrame({"row": extra_r, "k": extra_k})], ignore_index=True)
+    rows_of = d.groupby("k")["row"].unique()
+    out = []
+    for k in keep:
+        r = np.sort(rows_of[k])
+        t = times.to_numpy()[r]
+        order = np.lexsort((ids[r], t))
+        r, t = r[order], t[order]
+        mm = pd.DataFrame({"lab": 0, "t": t, "caller": callers[r] if caller_col else None})
+        tser = pd.Series(t)
+        recent = int((tser > ref - pd.Timedelta(days=7)).sum())
+        prev = int(((tser <= ref - pd.Timedelta(days=7)) & (tser > ref - pd.Timedelta(days=14))).sum())
+        per = pd.Series(callers[r]).dropna().value_counts() if caller_col else pd.Series(dtype=int)
+        cases = sorted({w for i in r for w in case_words(_text(title.iloc[i]) + _text(body.iloc[i])[: p.max_chars])})
+        votes = float(pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy()[r].sum()) if votes_col else 0.0
+        rec = {
+            "size": len(r), "first": tser.min(), "last": tser.max(), "votes": votes, "first_row": int(r[0]),
+            "member_ids": ids[r].tolist(), "days_active": int(tser.dt.normalize().nunique()),
+            "recent_7d": recent, "prev_7d": prev, "growth": (recent - prev) / (prev + GROWTH_PSEUDO),
+            "callers": int(per.size) if caller_col else len(r), "repeat_callers": int((per > 1).sum()),
+            "place": k, "kind": "org", "voices": int(_voices(mm).iloc[0]),
+            "recent_voices": int(_voices(mm[mm["t"] > ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]),
+            "old_voices": int(_voices(mm[mm["t"] <= ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]),
+            "title": (k + ("（" + "、".join(cases[:3]) + "）" if cases else "") + "：" +
+                      (_text(title.iloc[r[-1]]) or _text(body.iloc[r[-1]])[:40])),
+            "event_id": "O" + hashlib.sha1(("org|" + k).encode()).hexdigest()[:12],
+        }
+        age = (ref - rec["last"]).total_seconds() / 86400.0
+        rec["score"] = heat_score(rec["voices"], rec["callers"], votes, age, rec["growth"], p.window_days,
+                                  rec["repeat_callers"])
+        # the block of most of its tickets (where a task could go), "-" when spread out
+        for c in block_cols:
+            vals = pd.Series(data[c].to_numpy()[r]).value_counts()
+            rec[c] = vals.index[0] if len(vals) and vals.iloc[0] >= 0.6 * len(r) else "-"
+        rec["first_seen"], rec["last_seen"] = rec["first"].isoformat(), rec["last"].isoformat()
+        rec["growth"] = round(rec["growth"], 3)
+        out.append(rec)
+    return pd.DataFrame(out)

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, select, text
 
-from triage.store import HotspotEvent, HotspotSignal, Prediction, QueueEvent, QueueItem, Ticket, get_engine
+from triage.store import (
+    HotspotEvent,
+    HotspotSignal,
+    Prediction,
+    QueueEvent,
+    QueueItem,
+    ScanCluster,
+    Ticket,
+    get_engine,
+)
 from triage.store.db import _dialect_insert
 from triage.store.models import OPEN_TASK_WHERE, utcnow
 from triage.workflow import load_workflow
@@ -36,6 +47,11 @@ class ProactiveParams:
     seasonal_years: int = 2
     seasonal_min: int = 3
     due_days: int = 7
+    # baseline-relative heat (docs/hotspots.md): an event earns a task when its last 7 days are
+    # unusual for itself — P(recent voices ≥ observed | its own baseline) ≤ 10^-event_min_surprise
+    event_min_surprise: float = 2.0
+    event_min_recent: int = 5  # tickets in the last 7 days
+    max_new_per_street: int = 3  # new tasks per street and night, strongest first; the rest in the report
 
 
 def _cat_name(code: str | None) -> str:
@@ -50,6 +66,13 @@ def _unit_name(code: str | None) -> str:
 
     u = get_gazetteer().unit(code) if code else None
     return u.name if u else (code or "")
+
+
+def _local(t: dt.datetime) -> dt.datetime:
+    """A stored (UTC) time on Beijing's calendar, as streets read dates."""
+    from triage.config import get_settings
+
+    return t.astimezone(get_settings().tz)
 
 
 def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[dict[str, Any]]:
@@ -74,6 +97,7 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
             ).scalars().all()  # fmt: skip
             tasks.append(
                 {
+                    "heat": _surprise(s.p_value),
                     "task_key": f"surge:{s.unit_code}:{s.category}",
                     "street_code": s.unit_code,
                     "category": s.category,
@@ -97,25 +121,33 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
             .where(HotspotEvent.night == night, HotspotEvent.street_code.is_not(None))
             .order_by(HotspotEvent.score.desc(), HotspotEvent.event_key)  # strongest first, stable
         ).all()
+        tasks += _scan_tasks(conn, night)
+    events = _merge_named(events)
     by_pair: dict[tuple[str, str], list[Any]] = {}
     for e in events:
         if e.size >= p.recurring_min_size:
             by_pair.setdefault((e.street_code, e.category), []).append(e)
-        big = e.size >= p.event_min_size or (
-            e.size >= p.event_repeat_size and e.repeat_callers >= p.event_repeat_callers
-        )
-        growing = e.recent_7d >= p.event_growing_recent and e.growth >= 0.5
-        if not (big or growing):
-            continue
-        what = "持续反映" if big else "近期增多"
+        if e.surprise is not None:  # unusual for itself (hotspot rows written since 0010)
+            if e.surprise < p.event_min_surprise or e.recent_7d < p.event_min_recent:
+                continue
+            what, heat = ("组织/案件" if e.kind == "org" else "异常增多"), float(e.surprise)
+        else:  # older rows: the fixed sizes of before
+            big = e.size >= p.event_min_size or (
+                e.size >= p.event_repeat_size and e.repeat_callers >= p.event_repeat_callers
+            )
+            growing = e.recent_7d >= p.event_growing_recent and e.growth >= 0.5
+            if not (big or growing):
+                continue
+            what, heat = ("持续反映" if big else "近期增多"), float(e.score)
         tasks.append(
             {
+                "heat": heat,
                 "task_key": f"event:{e.street_code}:{e.category}:{e.place or e.event_key}",
                 "street_code": e.street_code,
                 "category": e.category,
                 "priority": 3,
                 "title": f"[未诉先办·{what}] {_unit_name(e.street_code)} {e.place or ''} {_cat_name(e.category)}："
-                f"{e.size} 件 ({e.first_seen:%m-%d}–{e.last_seen:%m-%d})，近 7 天 {e.recent_7d} 件",
+                f"{e.size} 件 ({_local(e.first_seen):%m-%d}–{_local(e.last_seen):%m-%d})，近 7 天 {e.recent_7d} 件",
                 "evidence": {
                     "type": "event",
                     "event_id": e.id,
@@ -123,6 +155,8 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
                     "place": e.place,
                     "size": e.size,
                     "score": e.score,
+                    "baseline_7d": e.baseline_7d,
+                    "surprise": e.surprise,
                     "title": e.title,
                     "ticket_ids": list(e.member_ids)[:200],
                 },  # fmt: skip
@@ -133,6 +167,7 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
         if len(places) >= p.recurring_places:
             tasks.append(
                 {
+                    "heat": 0.0,  # a pattern, not news: only when a street has room left
                     "task_key": f"recurring:{street}:{cat}",
                     "street_code": street,
                     "category": cat,
@@ -147,6 +182,87 @@ def plan_tasks(night: dt.date, params: ProactiveParams | None = None) -> list[di
             )
     tasks += seasonal_patterns(night, p)
     return tasks
+
+
+def _merge_named(events: list[Any]) -> list[Any]:
+    """Events of one street naming the same place in different categories are one complaint the
+    classifier split (a garbage room's smell: sanitation or environment_nuisance): for the task
+    their tickets add up; the strongest event speaks for them (its category, key, figures)."""
+    from types import SimpleNamespace
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    out: list[Any] = []
+    for e in events:
+        if e.place and e.kind != "org" and e.surprise is not None:
+            groups.setdefault((e.street_code, e.place), []).append(e)
+        else:
+            out.append(e)
+    for evs in groups.values():
+        head = evs[0]  # events come strongest first
+        if len(evs) == 1:
+            out.append(head)
+            continue
+        merged = SimpleNamespace(**{c: getattr(head, c) for c in head._fields})
+        merged.size = sum(e.size for e in evs)
+        merged.recent_7d = sum(e.recent_7d for e in evs)
+        merged.voices = sum(e.voices or 0 for e in evs)
+        merged.surprise = max(e.surprise for e in evs)
+        merged.first_seen = min(e.first_seen for e in evs)
+        merged.last_seen = max(e.last_seen for e in evs)
+        merged.member_ids = [t for e in evs for t in e.member_ids]
+        out.append(merged)
+    return sorted(out, key=lambda e: (-e.score, e.event_key))
+
+
+_COMMITTEE = re.compile(r"(社区)?(居民委员会|居委会)$|(村民委员会|村委会)$")
+
+
+def short_unit_name(name: str) -> str:
+    """"蓝境佳园社区居民委员会" → "蓝境佳园社区", "七里渠南村委会" → "七里渠南村": as people say them."""
+    return _COMMITTEE.sub(lambda m: "社区" if m.group(2) else "村", name)
+
+
+def _scan_tasks(conn, night: dt.date, alpha: float = 0.01) -> list[dict[str, Any]]:
+    """A space-time cluster with p ≤ ``alpha`` (0.01: secondary clusters make chance ones more
+    frequent than the report's 0.05) goes to the street with most of its tickets, named by its
+    communities; evidence: the located tickets of those communities in the cluster's days."""
+    out = []
+    for c in conn.execute(
+        select(ScanCluster).where(ScanCluster.night == night, ScanCluster.p_value <= alpha).order_by(ScanCluster.rank)
+    ).all():
+        units = c.units or []
+        streets = [u for u in units if u["level"] == "street"]
+        if not streets:
+            continue
+        street = streets[0]["code"]
+        comms = [u for u in units if u["level"] == "community" and u["code"].startswith(street)]
+        where = "、".join(short_unit_name(u["name"]) for u in comms[:3])
+        others = "、".join(u["name"] for u in streets[1:])
+        ids = conn.execute(
+            select(Ticket.ticket_id)
+            .join(QueueItem, and_(QueueItem.ticket_id == Ticket.ticket_id, QueueItem.kind == "ticket"))
+            .where(Ticket.received_date.between(c.start_day, c.end_day), Ticket.lat.is_not(None),
+                   QueueItem.located_street_code == street,
+                   *([QueueItem.community_code.in_([u["code"] for u in comms])] if comms else []))
+            .order_by(Ticket.ticket_id).limit(100)
+        ).scalars().all()  # fmt: skip
+        days = (c.end_day - c.start_day).days + 1
+        out.append(
+            {
+                "heat": _surprise(c.p_value),
+                "task_key": f"scan:{street}:{comms[0]['code'] if comms else ''}",
+                "street_code": street,
+                "community_code": comms[0]["code"] if comms else None,
+                "category": None,
+                "priority": 3,
+                "title": f"[未诉先办·空间聚集] {_unit_name(street)} {where}：近 {days} 天 {c.observed} 件，"
+                f"预期 {c.expected:.1f} 件 (p={c.p_value:.3g})" + (f"，并涉及 {others}" if others else ""),
+                "evidence": {"type": "scan", "units": units, "observed": c.observed, "expected": c.expected,
+                             "p": c.p_value, "start_day": c.start_day.isoformat(), "end_day": c.end_day.isoformat(),
+                             "ticket_ids": list(ids)},  # fmt: skip
+            }
+        )
+    return out
 
 
 def seasonal_patterns(night: dt.date, params: ProactiveParams | None = None) -> list[dict[str, Any]]:
@@ -181,6 +297,7 @@ def seasonal_patterns(night: dt.date, params: ProactiveParams | None = None) -> 
         if len(years) >= p.seasonal_years and (comm, cat) in now_pairs:
             out.append(
                 {
+                    "heat": 0.0,
                     "task_key": f"seasonal:{comm}:{cat}",
                     "street_code": street,
                     "community_code": comm,
@@ -311,6 +428,54 @@ def write_tasks(night: dt.date, tasks: list[dict[str, Any]], due_days: int = 7) 
     }  # fmt: skip
 
 
+def _surprise(p_value: float | None) -> float:
+    return float(min(-math.log10(max(p_value or 1.0, 1e-30)), 30.0))
+
+
+def select_tasks(
+    night: dt.date, tasks: list[dict[str, Any]], params: ProactiveParams | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(to write, held back). A task whose key is open is always written (an update, not a new
+    task); new tasks are ranked by heat within their street and at most ``max_new_per_street`` of
+    them go out tonight: a street that gets dozens stops reading them. The rest are listed for the
+    analysts in the report. Deterministic: heat, then key."""
+    p = params or ProactiveParams()
+    keys = {t["task_key"] for t in tasks}
+    streets = {t["street_code"] for t in tasks}
+    per_street: dict[str, int] = {}
+    open_keys: set[str] = set()
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            select(QueueItem.task_key, QueueItem.street_code, QueueItem.status, QueueItem.evidence)
+            .where(QueueItem.kind == "proactive", QueueItem.street_code.in_(streets))
+        ).all() if streets else []  # fmt: skip
+    done = set(load_workflow().of_kind("fixed", "closed"))
+    for key, street, status, ev in rows:
+        if status not in done and key in keys:
+            open_keys.add(key)
+        # tasks this night opened and still open count against the cap: a re-run opens no more
+        # (one the street already closed frees its place)
+        if status not in done and ((ev or {}).get("nights") or [None])[0] == night.isoformat():
+            per_street[street] = per_street.get(street, 0) + 1
+    write, held = [], []
+    seen: set[str] = set()
+    for t in sorted(tasks, key=lambda t: (-float(t.get("heat", 0.0)), t["task_key"])):
+        if t["task_key"] in seen:
+            continue
+        seen.add(t["task_key"])
+        if t["task_key"] in open_keys:
+            write.append(t)
+            continue
+        n = per_street.get(t["street_code"], 0)
+        if n < p.max_new_per_street:
+            per_street[t["street_code"]] = n + 1
+            write.append(t)
+        else:
+            held.append(t)
+    return write, held
+
+
 def run_proactive(night: dt.date, params: ProactiveParams | None = None) -> dict[str, int]:
     p = params or ProactiveParams()
-    return write_tasks(night, plan_tasks(night, p), p.due_days)
+    write, held = select_tasks(night, plan_tasks(night, p), p)
+    return {**write_tasks(night, write, p.due_days), "tasks_held_back": len(held)}

@@ -31,11 +31,13 @@ class ScanParams:
     replicas: int = 999
     alpha: float = 0.05
     seed: int = 0
+    max_clusters: int = 5  # secondary clusters: the best cylinders that share no cell with a better one
 
 
 @dataclass
 class ScanResult:
-    clusters: list[dict] = field(default_factory=list)  # significant, non-overlapping, best first
+    clusters: list[dict] = field(default_factory=list)  # significant, non-overlapping, best first;
+    # each with "rows": positions (in the input frame) of its tickets
     best: dict | None = None  # the most likely cluster whatever its p-value
     notes: list[str] = field(default_factory=list)
     n_used: int = 0
@@ -115,13 +117,17 @@ def space_time_scan(
     best = np.unravel_index(int(np.argmax(llr)), llr.shape)
     best_llr = float(llr[best])
     rng = np.random.default_rng(p.seed)
-    exceed = 0
-    for _ in range(p.replicas):
+    rep_max = np.empty(p.replicas)
+    for r in range(p.replicas):
         tp = rng.permutation(t)  # permute days: margins kept, space-time link broken
         c = np.bincount(z * T + tp, minlength=Z * T).reshape(Z, T).astype(float)
-        if float(_glr(_cylinder_stats(c, nbr, valid, W), mu, N).max()) >= best_llr:
-            exceed += 1
-    p_best = (1 + exceed) / (1 + p.replicas)
+        rep_max[r] = float(_glr(_cylinder_stats(c, nbr, valid, W), mu, N).max())
+
+    def p_of(v: float) -> float:
+        # each cluster against the replicas' maxima: conservative for secondary clusters (Kulldorff)
+        return float((1 + int((rep_max >= v).sum())) / (1 + p.replicas))
+
+    p_best = p_of(best_llr)
 
     def describe(ci: int, k: int, w: int, pv: float) -> dict:
         members = nbr[ci, : k + 1]
@@ -138,13 +144,36 @@ def space_time_scan(
             "llr": round(float(llr[ci, k, w]), 3),
             "p_value": round(pv, 4),
             "_cells": set(members.tolist()),
+            "_w": int(w),
         }
 
     res.best = describe(*best, p_best)
-    if best_llr > 0 and p_best <= p.alpha:
-        res.clusters.append(res.best)
-    for d in [res.best]:
+    # secondary clusters: each centre's best cylinder, strongest first, skipping any that shares a
+    # cell with one already taken (SaTScan's "no geographical overlap")
+    flat = llr.reshape(Z, -1)
+    arg = flat.argmax(axis=1)
+    per_centre = flat[np.arange(Z), arg]
+    taken: set[int] = set()
+    for ci in np.argsort(-per_centre, kind="stable"):
+        v = float(per_centre[ci])
+        if v <= 0 or len(res.clusters) >= p.max_clusters:
+            break
+        pv = p_of(v)
+        if pv > p.alpha:
+            break
+        k, w = np.unravel_index(int(arg[ci]), llr.shape[1:])
+        d = describe(int(ci), int(k), int(w), pv)
+        if d["_cells"] & taken:
+            continue
+        taken |= d["_cells"]
+        res.clusters.append(d)
+    # the tickets of each cluster (their other columns, e.g. street and community, name it)
+    for d in res.clusters:
+        in_c = np.isin(z, list(d["_cells"])) & (t >= T - 1 - d["_w"])
+        d["rows"] = np.flatnonzero(use.to_numpy())[in_c]
+    for d in [res.best, *res.clusters]:
         d.pop("_cells", None)
+        d.pop("_w", None)
     if best_llr <= 0:
         res.notes.append("no cylinder has more tickets than expected")
     return res

@@ -98,13 +98,15 @@ def compute_hotspots(
     ev_in = df.assign(
         block_street=df["street_code"].fillna(df["district_code"]).fillna("-"),
         block_cat=df["category"].fillna("-"),
+        # where the resolver put the ticket: a learned place name must be mostly in one of these
+        trust_unit=df["community_code"].fillna(df["street_code"]),
     )
     events, _ = cluster_events(
         ev_in, "ticket_id", "text", "received_at", title_col="title", votes_col="votes",
         caller_col="caller_hash", place_cols=("address",), block_cols=("block_street", "block_cat"),
         params=event_params or EventParams(max_chars=DB_TEXT_CHARS, min_size=3),
         mode="keyed",
-        exclude_keys=admin_names(),
+        exclude_keys=admin_names(), unit_col="trust_unit",
         ref_time=pd.Timestamp(dt.datetime.combine(night + dt.timedelta(days=1), dt.time())),
     )  # fmt: skip
     timings["events"] = round(time.perf_counter() - t0, 2)
@@ -113,15 +115,38 @@ def compute_hotspots(
         df[["lat", "lon"]].assign(day=df["received_date"]), pd.Timestamp(night), scan_params
     )
     notes += scan.notes
+    for c in scan.clusters:
+        c["units"] = cluster_units(df.iloc[c.pop("rows")])
     timings["scan"] = round(time.perf_counter() - t0, 2)
     return {"signals": sr.signals, "events": events, "scan": scan, "notes": notes, "timings": timings,
             "tested": sr.tested}  # fmt: skip
 
 
+def cluster_units(members: pd.DataFrame, top_streets: int = 3, top_communities: int = 5) -> list[dict[str, Any]]:
+    """The streets and communities a scan cluster covers, most tickets first, by name: a street
+    office reads "望京街道 花家地西里社区", not (39.99, 116.41)."""
+    from triage.geo import get_gazetteer
+
+    gaz = get_gazetteer()
+    out: list[dict[str, Any]] = []
+    for level, col, top in (("street", "street_code", top_streets), ("community", "community_code", top_communities)):
+        if col not in members:
+            continue
+        for code, n in members[col].dropna().astype(str).value_counts().head(top).items():
+            u = gaz.unit(code)
+            out.append({"level": level, "code": code, "name": u.name if u else code, "tickets": int(n)})
+    return out
+
+
 def _utc(ts: str) -> dt.datetime:
+    """An event's first/last time as an aware datetime. ``cluster_events`` hands back Beijing wall
+    times without a zone (it converts the database's UTC times to the local day), so a naive time
+    is local: reading it as UTC put the report's dates 8 hours late."""
+    from triage.config import get_settings
+
     t = pd.Timestamp(ts)
     if t.tzinfo is None:
-        t = t.tz_localize("UTC")  # the database hands back UTC times
+        t = t.tz_localize(get_settings().tz)
     return t.to_pydatetime()
 
 
@@ -145,7 +170,9 @@ def store_hotspots(night: dt.date, result: dict[str, Any], min_signal_count: int
          "category": None if r.block_cat == "-" else r.block_cat, "place": r.place, "title": r.title,
          "size": int(r.size), "first_seen": _utc(r.first_seen), "last_seen": _utc(r.last_seen),
          "growth": float(r.growth), "recent_7d": int(r.recent_7d), "repeat_callers": int(r.repeat_callers),
-         "votes": float(r.votes), "score": float(r.score), "member_ids": list(r.member_ids)}
+         "votes": float(r.votes), "score": float(r.score), "member_ids": list(r.member_ids),
+         "kind": r.kind, "voices": int(r.voices), "baseline_7d": float(r.baseline_7d),
+         "surprise": float(r.surprise)}
         for r in ev.itertuples()
     ]  # fmt: skip
     scan = result["scan"]
@@ -155,6 +182,7 @@ def store_hotspots(night: dt.date, result: dict[str, Any], min_signal_count: int
             sc_rows.append(
                 {"night": night, "rank": i + 1, **{k: c[k] for k in (
                     "center_lat", "center_lon", "radius_km", "observed", "expected", "llr", "p_value")},
+                 "units": c.get("units"),
                  "start_day": dt.date.fromisoformat(c["start_day"]), "end_day": dt.date.fromisoformat(c["end_day"])}
             )  # fmt: skip
     with get_engine().begin() as conn:

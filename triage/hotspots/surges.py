@@ -38,6 +38,10 @@ class SurgeParams:
     min_count: int = 5
     fdr: float = 0.05
     glm_min_days: int = GLM_MIN_DAYS
+    # holidays (holidays.py): a day off counts as a Sunday, a 调休 working day as a Monday, and the
+    # first working day after ≥ 3 days off expects (1 + catchup_boost) × its weekday's level
+    holidays: bool = True
+    catchup_boost: float = 0.6
 
 
 @dataclass
@@ -123,8 +127,8 @@ def _series_scores(
         return pd.DataFrame(), notes
     if base_days >= params.glm_min_days:
         base = counts[:, first : T - 1]
-        all_days = np.array([start + dt.timedelta(days=int(i)) for i in range(first, T)])
-        dows = np.array([d.weekday() for d in all_days])
+        all_days = [start + dt.timedelta(days=int(i)) for i in range(first, T)]
+        dows, boost = _effective_dows(all_days, params)
         mu = np.zeros(S)
         p = np.ones(S)
         for cat in np.unique(c_arr):
@@ -133,7 +137,7 @@ def _series_scores(
             a = base[rows].sum(axis=1) / f[dows[:-1]].sum()  # closed-form series intercepts
             fitted = np.outer(a, f[dows[:-1]])
             alpha = _nb_alpha(base[rows].ravel(), fitted.ravel())
-            mu[rows] = a * f[dows[-1]]
+            mu[rows] = a * f[dows[-1]] * boost
             p[rows] = _upper_tail(y[rows], mu[rows], alpha)
         method = "glm_nb"
     else:
@@ -141,7 +145,8 @@ def _series_scores(
         if hi - lo < EARS_MIN_DAYS:
             lo, hi = first, T - 1
         win = counts[:, lo:hi]
-        mu = win.mean(axis=1)
+        _, boost = _effective_dows([night], params)
+        mu = win.mean(axis=1) * boost
         sd = np.maximum(win.std(axis=1, ddof=1) if win.shape[1] > 1 else np.zeros(S), 0.5)
         p = stats.norm.sf((y - mu) / sd)
         method = "ears_c2"
@@ -159,6 +164,19 @@ def _series_scores(
         }
     )
     return out, notes
+
+
+def _effective_dows(days: list[dt.date], params: SurgeParams) -> tuple[np.ndarray, float]:
+    """Day-of-week codes with holidays as Sundays and 调休 working days as Mondays, and the factor
+    for the last day (1 + catchup_boost on a post-holiday catch-up day, else 1)."""
+    dows = np.array([d.weekday() for d in days])
+    if not params.holidays:
+        return dows, 1.0
+    from triage.hotspots.holidays import day_types
+
+    kinds = day_types(list(days))
+    dows = np.array([6 if k == "holiday" else 0 if k == "workday" else w for k, w in zip(kinds, dows, strict=True)])
+    return dows, (1.0 + params.catchup_boost) if kinds[-1] == "catchup" else 1.0
 
 
 def detect_surges(

@@ -174,7 +174,18 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
          "version": t.version}
         for t in tonight
     ]  # fmt: skip
+    # what the night's hotspots called for but the per-street cap kept back (strongest first)
+    from triage.hotspots.proactive import short_unit_name, plan_tasks
+
+    sent = {t.task_key for t in tonight}
+    held = sorted((t for t in plan_tasks(night) if t["task_key"] not in sent),
+                  key=lambda t: (-float(t.get("heat", 0.0)), t["task_key"]))  # fmt: skip
+    held_rows = [{"street": unit(t["street_code"]), "category": cat(t.get("category")), "title": t["title"],
+                  "type": t["evidence"].get("type", ""), "heat": round(float(t.get("heat", 0.0)), 1)}
+                 for t in held[:100]]  # fmt: skip
     return {
+        "held": held_rows,
+        "held_total": len(held),
         "computed": bool(tested) or bool(ev),
         "surges": surges,
         "events": ev,
@@ -189,6 +200,8 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
                 "observed": c.observed,
                 "expected": c.expected,
                 "p": c.p_value,
+                "where": "、".join(u["name"] for u in (c.units or []) if u["level"] == "street"),
+                "communities": "、".join(short_unit_name(u["name"]) for u in (c.units or []) if u["level"] == "community"),
             }
             for c in clusters
         ],  # fmt: skip

@@ -382,6 +382,10 @@ class HotspotEvent(Base):
     votes: Mapped[float] = mapped_column(Float, default=0.0)
     score: Mapped[float] = mapped_column(Float)
     member_ids: Mapped[list[Any]] = mapped_column(default=list)
+    kind: Mapped[str | None] = mapped_column(String(8))  # place | org (migration 0010)
+    voices: Mapped[int | None] = mapped_column(Integer)  # distinct callers (+ anonymous tickets)
+    baseline_7d: Mapped[float | None] = mapped_column(Float)  # its own expected last 7 days
+    surprise: Mapped[float | None] = mapped_column(Float)  # −log10 P(recent ≥ observed | baseline)
 
 
 class ScanCluster(Base):
@@ -402,6 +406,8 @@ class ScanCluster(Base):
     expected: Mapped[float] = mapped_column(Float)
     llr: Mapped[float] = mapped_column(Float)
     p_value: Mapped[float] = mapped_column(Float)
+    # [{"level": "street"|"community", "code", "name", "tickets"}], most tickets first (0010)
+    units: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class NightLock(Base):

@@ -754,8 +754,15 @@ def _hours(rng: np.random.Generator, night_share: np.ndarray) -> np.ndarray:
     return np.where(rng.random(n) < night_share, night, base)
 
 
-def _day_weights(days: list[date]) -> np.ndarray:
+def _day_weights(days: list[date], holidays: bool = False) -> np.ndarray:
     w = np.array([DOW_W[d.weekday()] for d in days])
+    if holidays:  # the official calendar: days off like a Sunday, 调休 like a Monday, backlog after
+        from triage.hotspots.holidays import day_types
+
+        for i, k in enumerate(day_types(list(days))):
+            w[i] = {"holiday": DOW_W[6] * 0.8, "workday": DOW_W[0], "catchup": DOW_W[days[i].weekday()] * 1.5}.get(k, w[i])
+        w *= np.linspace(0.95, 1.05, len(days))
+        return w / w.sum()
     for i, d in enumerate(days):
         if d.month == 10 and d.day <= 7:  # National Day holiday
             w[i] *= 0.6
@@ -779,6 +786,8 @@ def generate_tickets(
     surges: bool = True,
     events: bool = True,
     id_prefix: str = "BJ",
+    org_cases: int = 0,
+    holidays: bool = False,
 ) -> SynthResult:
     """Generate ``n`` synthetic hotline tickets (same seed => byte-identical output).
 
@@ -791,6 +800,12 @@ def generate_tickets(
     about one place (10-60 tickets over 1-4 weeks, one community, repeat callers).  When ``n`` is
     too small for these sizes they are scaled down to at most ~30 % of ``n`` (none below n=60).
     The ground truth is in ``SynthResult.truth``.
+
+    ``org_cases`` (default 0: outputs unchanged) adds that many organisation cases on top of the
+    ``n`` tickets: 15-30 callers from at least 3 districts reporting one lending platform / company
+    (非法集资, 诈骗, 退款) in different words over the last 2 weeks, ids ``{id_prefix}C…``, truth in
+    ``truth["org_cases"]`` (org name, ticket ids, districts). ``holidays`` (default False) shapes the
+    daily volume on the official calendar (days off, 调休 working days, the catch-up after a break).
     """
     n = int(n)
     if n < 0:
@@ -879,7 +894,7 @@ def generate_tickets(
         idx = np.flatnonzero(cat == k)
         if len(idx):
             comm[idx] = rng.choice(len(cm), size=len(idx), p=probs[k])
-    day = rng.choice(nd, size=nb, p=_day_weights(days))
+    day = rng.choice(nd, size=nb, p=_day_weights(days, holidays))
     hour = _hours(rng, cat_night[cat])
 
     # frequent callers: a small pool of numbers that call again and again from home
@@ -1134,7 +1149,59 @@ def generate_tickets(
                 "repeat_callers": p["repeat_callers"],
             }
         )
+    if org_cases:
+        df, truth["org_cases"] = _add_org_cases(df, org_cases, seed, days, places, id_prefix, labeled)
     return SynthResult(tickets=df, truth=truth)
+
+
+_ORG_BRANDS = ("鑫利贷", "融汇宝", "恒信财富", "金诚优选", "安信通")
+_ORG_TITLES = ("{b}平台非法集资", "举报{b}诈骗", "{b}公司不给退款", "反映{b}平台逾期不兑付", "{b}投资管理有限公司跑路",
+               "要求查处{b}公司")
+_ORG_TEXTS = (
+    "我在{b}平台投了{amt}万元，现在无法提现，客服联系不上，怀疑是非法集资，请相关部门尽快处理。",
+    "{b}投资管理有限公司以高息为诱饵吸收资金，我{month}月投入{amt}万元至今未兑付，请求立案调查。",
+    "{b}公司的业务员上门推销理财，说保本保息，现在钱拿不回来，要求退款。",
+    "反映{b}平台涉嫌诈骗，我们很多投资人的本金被套，公司已经人去楼空。",
+    "家里老人被{b}的人骗去投资{amt}万，现在对方跑路了，请政府帮助追回。",
+)
+
+
+def _add_org_cases(df, k, seed, days, places, id_prefix, labeled):
+    """Organisation cases spread over districts (see ``generate_tickets``); a separate random stream
+    so the other tickets stay as they are."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 20261121]))
+    st, cm = places.streets, places.comms
+    truth, rows = [], []
+    for j in range(int(k)):
+        brand = _ORG_BRANDS[(j + int(rng.integers(len(_ORG_BRANDS)))) % len(_ORG_BRANDS)]
+        n = int(rng.integers(15, 31))
+        dists = rng.choice(st["district_name"].unique(), size=min(4, st["district_name"].nunique()), replace=False)
+        ids = []
+        for i in range(n):
+            dist = dists[i % len(dists)]
+            ci = int(rng.choice(np.flatnonzero(st["district_name"].to_numpy()[cm["street_idx"].to_numpy()] == dist)))
+            si = int(cm.at[ci, "street_idx"])
+            day = days[len(days) - 1 - int(rng.integers(0, min(14, len(days))))]
+            at = f"{day.isoformat()} {int(rng.integers(8, 22)):02d}:{int(rng.integers(60)):02d}:{int(rng.integers(60)):02d}"
+            tid = f"{id_prefix}C{day.strftime('%Y%m%d')}-{j:02d}{i:04d}"
+            fill = {"b": brand, "amt": int(rng.integers(2, 50)), "month": int(rng.integers(1, 12))}
+            row = {"ticket_id": tid, "received_at": at,
+                   "title": _ORG_TITLES[int(rng.integers(len(_ORG_TITLES)))].format(**fill),
+                   "text": _ORG_TEXTS[int(rng.integers(len(_ORG_TEXTS)))].format(**fill),
+                   "address": f"{dist}{cm.at[ci, 'estates'][0]}", "district": dist, "street": None,
+                   "community": None, "channel": "电话", "caller_phone": _phones(rng, 1)[0],
+                   "lat": np.nan, "lon": np.nan}  # fmt: skip
+            if labeled:
+                row.update({"category": "consumer_rights", "true_street_code": st.at[si, "code"],
+                            "true_community_code": cm.at[ci, "code"]})  # fmt: skip
+            rows.append(row)
+            ids.append(tid)
+        truth.append({"org": brand, "category": "consumer_rights", "ticket_ids": sorted(ids),
+                      "districts": sorted(map(str, dists))})  # fmt: skip
+    add = pd.DataFrame(rows)[list(df.columns)].astype(df.dtypes.to_dict())
+    out = pd.concat([df, add], ignore_index=True)
+    out = out.sort_values(["received_at", "ticket_id"], kind="stable").reset_index(drop=True)
+    return out, truth
 
 
 def _build_texts(

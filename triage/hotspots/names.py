@@ -1,0 +1,317 @@
+"""What an event is about, in words a person would write: place names that are names (not pieces of
+a sentence), organisation and case names, and which of them are trustworthy enough to label an event.
+
+* **Fragments** ("人只能爬楼", "老板说公司", "前段时间隔壁", "严重时楼道里", "宅小区" cut out of 住宅小区):
+  a candidate is refused when it holds a verb, adverb or particle a name does not (a short word
+  list), when it starts inside a dictionary word (jieba's dictionary: "住"+"宅" is 住宅), or when it is
+  "inside something" (楼道里, 群里, 房里) rather than a 里 estate (花家地西里, 和平里).
+* **Organisations and cases**: names before 公司 / 集团 / 银行 / 平台 / 学院 / 大学 / 中学 / 医院 /
+  开发商 / 物业 / 店 / 贷 …, legal forms removed ("程明物业管理有限公司" → "程明物业"); generic ones
+  (公司, 学校, 当地政府, 民办学校) are never keys. Case words (诈骗, 非法集资, 退费 …) label them.
+* **Trust** (:func:`trusted_names`): a name labels an event when it is a community of the gazetteer,
+  or when the tickets themselves make it a stable name: named by at least ``min_tickets`` tickets on
+  at least 2 days, and — where the router located the tickets — mostly in one community (or street):
+  a real estate is somewhere; a fragment is everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+# words no place or organisation name contains (verbs of speech and motion, adverbs, particles,
+# time words); found in the ticket fragments of the sample night and the real messages
+_FRAGMENT = re.compile(
+    r"只能|只有|说|跟|找|时间|隔壁|几次|好几|一直|已经|经常|严重|因为|所以|但是|如果|怎么|什么|现在|"
+    r"今天|昨天|每天|天天|晚上|早上|告诉|还有|没有|不能|不让|不给|要求|希望|感谢|相信|解决|强烈|通知|"
+    r"落实|理解|领导|问题|请|让|被|把|给|吗|呢|吧|啊|很|非常|爬|搬|拒|怕|送|接收|开学|就读|前往|"
+    r"孩子|业主群|群里|临时|有关|相关|目前|最近|之前|以前|后来|前段|这边|那边|里面|外面|附近|"
+    r"(?<!新)时(?!代|光|尚)|公里|千米|米$|就|往楼|都在|总是|老是|一到|每到|饭点|刚|而且|建议|督促|更换|涨|說|影响|"
+    r"部门|每次|装修|都要|跑|出店|开店|搞|占着"
+)
+# "X里" is a 里 estate (花家地西里, 和平里) unless X is something one is inside of
+_INSIDE = re.compile(r"(?:楼道|电梯|房|屋|家|群|车|店|院|村|城|心|夜|手|话|会|厅|校|室|间|邻|眼|河|沟|坑|池|井|"
+                     r"路|街|区|棚|圈|网|站|年|月|天|梦|子|局|市|所|厂|场|园|水|田|地|山|库|层|楼)里$")
+_DIRECTION_LI = re.compile(r"[东西南北中前后][一二三四五六七八九十]?里$")
+# heads that only say what kind of organisation it is: "民办学校", "当地政府", "各级医院"
+_GENERIC_HEAD = re.compile(
+    r"^(?:当地|各级|地方|本地|我们|你们|他们|这所|那所|该|某|一所|一家|这家|那家|此|本|所在|周边|周围|附近|"
+    r"民办|公办|公立|私立|私营|国营|国有|正规|大型|小型|新|老|原|旧|县|市|区|乡|镇|村|省|级|全体|部分|各|多|"
+    r"几|每|上级|下级|党委|委|人民|中|小|大|高|初|职|普通|重点|定点|附属|合作|相应|有的|一些|很多|"
+    r"出租车|公交|物业|开发|工程|建筑|建设|劳务|检测|监理|科技|投资|房地产|置业|施工|配套|院配套|周边)*$"
+)
+
+# organisations: a name and the kind of body it is (longest first)
+_ORG_SUFFIX = (
+    "股份有限公司|有限责任公司|有限公司|分公司|公司|集团|银行|平台|金服|车贷|网贷|学院|大学|中学|小学|"
+    "幼儿园|学校|驾校|培训机构|培训学校|培训中心|医院|卫生院|诊所|开发商|物业|4S店|专卖店|旗舰店"
+)
+_ORG_RE = re.compile(r"(?:" + _ORG_SUFFIX + r")")
+_LEGAL = re.compile(
+    r"(?:股份有限公司|有限责任公司|有限公司|分公司|公司|集团|管理|服务|置业|房地产开发|房地产|开发|投资|科技|实业|"
+    r"发展|经营|咨询|网络|信息|贸易|商贸)+$"
+)
+_ORG_CUT = re.compile(
+    r".*(?:[市区县镇乡省]|街道|路|街|号|在|住|于|的|是|了|和|与|及|对|向|给|从|到|为|被|把|我|你|他|她|们|"
+    r"该|本|此|这|那|个|位|反映|关于|请|问|投诉|举报|希望|要求|附近|旁边|门口|对面|每|所|家|去|来|据说|"
+    r"找|说|跟|让|叫|称|报|过|，|,|。|、|：|:|；|;|“|”|\s)"
+)
+CASE_WORDS = (
+    "非法集资", "集资诈骗", "诈骗", "传销", "跑路", "爆雷", "暴雷", "退费", "退款", "拖欠工资", "欠薪",
+    "强制实习", "变相强制实习", "强制", "实习", "维权", "逾期", "高利贷", "套路贷", "暴力催收", "催收",
+)
+_CASE_RE = re.compile("|".join(sorted(CASE_WORDS, key=len, reverse=True)))
+_CJK_TAIL = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,12}$")
+
+
+def _has_word(a: str) -> bool:
+    import rjieba
+
+    return bool(rjieba.has_word(a))
+
+
+def word_start(text: str, start: int) -> int:
+    """Where the name beginning at ``start`` really begins: a cut may land inside a word ("花家地西里"
+    cut after 家 as in 我家 → "地西里"; "住宅小区" → "宅小区"); when the characters just before and the
+    first of the name form a dictionary word (jieba's dictionary, 2 or 3 characters), the word's
+    start is taken (twice at most). What is left is then judged by :func:`is_fragment`."""
+    for _ in range(2):
+        if start <= 0 or start >= len(text) or not _cjk(text[start]) or not _cjk(text[start - 1]):
+            return start
+        for k in (2, 1):
+            if start - k >= 0 and all(map(_cjk, text[start - k : start])) and _word_here(text, start - k, start + 1):
+                if text[start - k] in _CUT_CHARS:
+                    # the word begins with what the cut removed ("住宅", "每次", "影响"): the name was
+                    # a piece of that word, not a name
+                    return -1
+                start -= k
+                break
+        else:
+            return start
+    return start
+
+
+# one-character words that end a name's left side: the cut's and common verbs/adverbs
+_TAIL_STOP = frozenset("有要开让叫请没不也都还就又再很太会能想去来到在")
+# single characters after which a name starts (the cut lists' one-character entries)
+_CUT_CHARS = frozenset("市区县镇乡路街道号省在住于的是了和与及对向给从到为被把我你他她们该本此这那个位一二三四五六七八九十每所家上下去来找次几某老离群说报过称影")
+
+
+def _word_here(text: str, a: int, b: int) -> bool:
+    """text[a:b] is a dictionary word that jieba also segments there (a word the text really uses:
+    "住宅" in 住宅小区, not "报安" across 举报/安信通)."""
+    import rjieba
+
+    if not _has_word(text[a:b]):
+        return False
+    toks = rjieba.cut(text[a : b + 3])
+    return bool(toks) and toks[0].startswith(text[a:b])
+
+
+def _cjk(c: str) -> bool:
+    return "\u4e00" <= c <= "\u9fff"
+
+
+def is_fragment(name: str) -> bool:
+    """A piece of a sentence rather than a name (see the module doc)."""
+    if not name or len(name) < 2:
+        return True
+    if _FRAGMENT.search(name):
+        return True
+    if name.endswith("里") and not _DIRECTION_LI.search(name) and (_INSIDE.search(name) or len(name) < 3):
+        return True
+    return False
+
+
+def generic_head(head: str) -> bool:
+    """Only says what kind of body it is ("当地" 政府, "民办" 学校, "" 小区)."""
+    return bool(head) and bool(_GENERIC_HEAD.match(head))
+
+
+_KIND_WORDS = ("人民政府", "政府", "学校", "医院", "公司", "小区", "学院", "中学", "小学", "幼儿园", "法院", "中心",
+               "村", "楼", "城")
+
+
+def generic_name(key: str) -> bool:
+    """"当地政府", "私立学校", "各级医院": a kind of body with a generic qualifier, not a name."""
+    return any(key.endswith(w) and generic_head(key[: -len(w)]) for w in _KIND_WORDS)
+
+
+def org_head(name: str) -> str:
+    """The distinctive part of an organisation's name: legal forms and trade words removed
+    ("程明物业管理有限公司" → "程明物业", "佳煌房地产开发有限公司" → "佳煌")."""
+    head = _LEGAL.sub("", name)
+    return head or name
+
+
+def extract_orgs(text: str) -> list[str]:
+    """See :func:`_extract_orgs`; only texts naming a kind of organisation are looked at."""
+    text = text or ""
+    if not _ORG_RE.search(text):
+        return []
+    return _extract_orgs(text)
+
+
+def _extract_orgs(text: str) -> list[str]:
+    """Organisation / platform / school / hospital / brand-shop names in free text, as keys (the name
+    with its kind: "经济学院", "程明物业", "58车贷"); generic names are not keys. A bare "…店" is not
+    an organisation (烧烤店, 美发店: a shop's complaints are about its place, a place event)."""
+    text = text or ""
+    out: list[str] = []
+    last_end = 0
+    for m in _ORG_RE.finditer(text):
+        tail = _CJK_TAIL.search(text, max(last_end, m.start() - 12), m.start())
+        if tail is None:
+            continue
+        head = _ORG_CUT.sub("", tail.group(0))
+        start = word_start(text, m.start() - len(head))
+        if start < 0:
+            continue
+        last_end = m.end()
+        # simplified script (物業 = 物业), legal forms and trade words off ("程明物业管理" → "程明物业"),
+        # then the name at the end
+        from triage.text import normalize
+
+        head = normalize(text[start : m.start()])
+        head = _name_tail(_LEGAL.sub("", _CASE_RE.sub("", _ORG_CUT.sub("", head))))
+        if len(head) < 2 or is_fragment(head) or generic_head(head):
+            continue
+        kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(m.group(0), m.group(0))
+        if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
+            continue  # "烧烤店", "装修公司", "配套小学": a trade, not a name
+        if kind in ("店", "专卖店", "旗舰店") and _all_common(head):
+            continue  # a shop is a brand ("好再来"), not a kind of goods ("美发", "麻辣香锅")
+        stem = head if kind in ("公司", "集团", "平台") or head.endswith(kind) else head + kind
+        if is_fragment(stem) or (len(head) <= 2 and head[-1] in "里苑园院区村城府"):
+            continue  # "商户出店": a verb; "北里物业": the estate's name was cut
+        aliases = community_aliases()
+        if stem in aliases or head in aliases or stem + "村" in aliases:
+            continue  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
+        if re.fullmatch(r"[0-9A-Za-z]+", stem):
+            continue
+        if stem not in out:
+            out.append(stem)
+    return [k for k in out if not any(o != k and k in o and len(k) <= 2 for o in out)]
+
+
+# word classes a name does not contain (jieba tags): verbs, adverbs, prepositions, conjunctions,
+# particles, pronouns, place/direction and time words, numerals and measures
+_STOP_TAGS = frozenset("v vd vn d p c u ul uj uz ug uv ud r f s t m q y e o ad".split())
+
+
+def _name_tail(head: str) -> str:
+    """The name at the end of ``head``: words from the right up to the first verb, adverb, pronoun,
+    direction … ("楼下美发" → "美发", "估计要开理发" → "", "北京交通" stays); digits and Latin letters
+    belong to names ("58")."""
+    import rjieba
+
+    toks = rjieba.tag(head)
+    keep: list[str] = []
+    for w, tag in reversed(toks):
+        # a one-character word stops the name only if a cut would ("安信通": 通 is tagged a verb)
+        if tag in _STOP_TAGS and not w.isascii() and (len(w) > 1 or w in _TAIL_STOP):
+            break
+        keep.append(w)
+    tail = "".join(reversed(keep))
+    if len(tail) < 2 and toks and toks[0][1] in _PROPER and len(head) <= 6:
+        return head  # a brand that starts with a proper name ("金诚优选": 优选 is tagged a verb)
+    return tail
+
+
+_PROPER = frozenset("nr ns nz nt nrt nrfg j".split())
+
+
+def _all_common(head: str) -> bool:
+    """Every word of ``head`` is an ordinary dictionary word (no proper name, no unknown word)."""
+    import rjieba
+
+    return all(_has_word(w) and t not in _PROPER for w, t in rjieba.tag(head))
+
+
+def _common_word(head: str) -> bool:
+    """One ordinary dictionary word (not a proper name): 烧烤, 手机, 装修, 物流, 配套."""
+    import rjieba
+
+    tags = rjieba.tag(head)
+    return len(tags) == 1 and tags[0][1] not in ("nr", "ns", "nz", "nt", "nrt", "nrfg", "eng", "j") and _has_word(head)
+
+
+def case_words(text: str) -> list[str]:
+    return sorted(set(_CASE_RE.findall(text or "")))
+
+
+@lru_cache(maxsize=1)
+def gazetteer_place_names() -> frozenset[str]:
+    """Community names people write ("多福巷", "多福巷社区", "七里渠南村"), from the gazetteer's aliases
+    of community level with at least 3 characters (two-character stems are ordinary words too)."""
+    from triage.geo import get_gazetteer
+
+    gaz = get_gazetteer()
+    out = set()
+    for a in gaz._aliases.values():  # noqa: SLF001 - the aliases are the gazetteer's own public data
+        if len(a.text) >= 3 and any(r.level == "community" for r in a.readings):
+            out.add(a.text)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def community_aliases() -> frozenset[str]:
+    """Every community alias of the gazetteer (2+ characters): a cut that dropped the start of one
+    ("六郎庄" → "郎庄") is undone by :func:`extend_to_alias`."""
+    from triage.geo import get_gazetteer
+
+    gaz = get_gazetteer()
+    return frozenset(a.text for a in gaz._aliases.values() if any(r.level == "community" for r in a.readings))  # noqa: SLF001
+
+
+def extend_to_alias(text: str, start: int, end: int, suffix_end: int | None = None) -> int:
+    """The start of a community alias that ends where the name's head ends (``end``), or with its
+    suffix (``suffix_end``: "镇岗南里" cut at 镇), and begins up to 8 characters before ``start``
+    ("天通北苑第二东" cut at 二); else ``start``."""
+    aliases = community_aliases()
+    for k in range(8, 0, -1):
+        s0 = start - k
+        if s0 >= 0 and (text[s0:end] in aliases or (suffix_end and text[s0:suffix_end] in aliases)):
+            return s0
+    return start
+
+
+def trusted_names(
+    rows: np.ndarray,
+    keys: Iterable[str],
+    days: np.ndarray,
+    units: np.ndarray | None = None,
+    min_tickets: int = 3,
+    min_days: int = 2,
+    concentration: float = 0.5,
+) -> set[str]:
+    """Names that can label an event: gazetteer communities, and names the tickets make stable —
+    named by ≥ ``min_tickets`` tickets on ≥ ``min_days`` days, and, where ``units`` (the resolver's
+    community or street per ticket) are known for at least 3 of them, ≥ ``concentration`` of those in
+    one unit. ``rows``/``keys`` are the (ticket row, name) pairs; ``days`` per ticket row."""
+    d = pd.DataFrame({"row": rows, "k": list(keys)})
+    if d.empty:
+        return set()
+    d["day"] = np.asarray(days)[d["row"].to_numpy()]
+    g = d.groupby("k")
+    stat = pd.DataFrame({"n": g["row"].nunique(), "days": g["day"].nunique()})
+    ok = (stat["n"] >= min_tickets) & (stat["days"] >= min_days)
+    if units is not None:
+        d["u"] = np.asarray(units, dtype=object)[d["row"].to_numpy()]
+        du = d.dropna(subset=["u"])
+        if len(du):
+            per = du.groupby(["k", "u"]).size()
+            top = per.groupby(level=0).max()
+            tot = per.groupby(level=0).sum()
+            share = (top / tot).reindex(stat.index)
+            located = tot.reindex(stat.index).fillna(0)
+            ok &= (located < 3) | (share >= concentration)
+    gaz = gazetteer_place_names()
+    out = set(stat.index[ok])
+    out |= {k for k in stat.index if k in gaz or k + "社区" in gaz}
+    return {k for k in out if not is_fragment(k)}
+
