@@ -81,7 +81,9 @@ def test_run_nightly_on_the_sample_night_accounts_for_every_row_and_is_idempoten
     assert st["rows_read"] == st["tickets"] + st["rows_quarantined"] == 1132
     assert st["classified"] == st["tickets"] == 1128
     assert st["unaccounted"] == 0 and st["without_deadline"] == 0
-    assert st["to_street"] + st["to_centre"] == 1128 and st["to_street"] > 1000
+    # builtin-v5's threshold was chosen on real messages (≥ 95 % right when auto-dispatched): on the
+    # generated night it sends 968 of 1,128 straight to streets (v4: over 1,000)
+    assert st["to_street"] + st["to_centre"] == 1128 and st["to_street"] > 900
     assert Path(st["report"]).exists()
 
     again = runner.invoke(app, ["run-nightly", "--date", "2026-11-20", "--inbox", str(SAMPLE_INBOX)])

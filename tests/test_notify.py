@@ -137,6 +137,7 @@ def emergency_inbox(tmp_path: Path, n: int = 12) -> Path:
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
     df["received_at"] = now.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     df["text"] = df["text"] + f"，楼道里有燃气泄漏的味道，请尽快处理，电话{PHONE}"
+    df["title"] = f"楼道燃气泄漏 回电{PHONE}"  # the alert quotes the title: the number must arrive masked
     inbox = tmp_path / "inbox"
     f = write_table(df, inbox / local_today().isoformat() / "em.csv")
     t = time.time() - 60

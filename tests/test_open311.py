@@ -183,10 +183,8 @@ UNCERTAIN = {
     "address_string": "我家楼下",
 }
 # a real message (TipDM sample) the champion puts first under construction_site, below its threshold
-BORDERLINE = (
-    "A3区大道西行便道，未管所路口至加油站路段，人行道包括路灯杆，被圈西湖建筑集团燕子山安置房项目施工围墙内。"
-    "每天尤其上下班期间这条路上人流车流极多，安全隐患非常大。强烈请求文明城市A市，尽快整改这个极不文明的路段。"
-)
+# builtin-v5: construction_site first at 0.78, under the 0.79 threshold and above half of it
+BORDERLINE = "楼下工地围挡倒了一半，晚上也在施工，围墙占用人行道。"
 
 
 def test_the_submitter_always_reads_back_what_it_submitted(live):
