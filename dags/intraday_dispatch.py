@@ -10,24 +10,13 @@ a run still going after TRIAGE_INTRADAY_DEADLINE_MIN minutes raises a deadline a
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pendulum
-from airflow.sdk import DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, task
+from airflow.sdk import Param, dag, task
 
 from triage.config import get_settings
+from triage.notify import dag_alerts
 
 TZ = "Asia/Shanghai"
-DEADLINE = dt.timedelta(minutes=get_settings().intraday_deadline_min)
-# dag.test() of Airflow 3.3 cannot finish a run of a DAG with a deadline (its test copy of the DAG
-# keeps the serialized alert where the scheduler has the alert's id): the tests parse with this off
-DEADLINES = get_settings().dag_deadlines
-
-
-def alert_failed(context: dict) -> None:
-    from triage.notify import run_failed
-
-    run_failed(context)
 
 
 @dag(
@@ -42,14 +31,7 @@ def alert_failed(context: dict) -> None:
     params={
         "inbox": Param(None, type=["null", "string"], description="inbox folder (default TRIAGE_INBOX_DIR)")
     },
-    on_failure_callback=alert_failed,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=DEADLINE,
-        callback=SyncCallback("triage.notify.run_late", kwargs={"dag_id": "intraday_dispatch"}),
-    )
-    if DEADLINES
-    else None,
+    **dag_alerts("intraday_dispatch", get_settings().intraday_deadline_min),
     tags=["triage", "intraday"],
 )
 def intraday_dispatch():

@@ -18,10 +18,7 @@ import pendulum
 from airflow.sdk import (
     Asset,
     CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
     Param,
-    SyncCallback,
     dag,
     get_current_context,
     task,
@@ -29,24 +26,13 @@ from airflow.sdk import (
 
 from triage.assets import LABELS_URI
 from triage.config import get_settings
+from triage.notify import dag_alerts
 
 TZ = "Asia/Shanghai"
 LABELS = Asset(LABELS_URI)  # retrain_classifier runs on it (or weekly)
 CLASSIFY_SHARDS = get_settings().classify_shards
 # a failed task is retried after this delay (a worker lost mid-task, a database restart)
 RETRY_DELAY = dt.timedelta(seconds=get_settings().retry_delay_s)
-# the night should be done by ~03:30 (report read at the morning meeting): later raises an alert
-DEADLINE = dt.timedelta(minutes=get_settings().nightly_deadline_min)
-# dag.test() of Airflow 3.3 cannot finish a run of a DAG with a deadline (its test copy of the DAG
-# keeps the serialized alert where the scheduler has the alert's id): the tests parse with this off
-DEADLINES = get_settings().dag_deadlines
-
-
-def alert_failed(context: dict) -> None:
-    """A failed run alerts the operators at once (triage.notify; never raises)."""
-    from triage.notify import run_failed
-
-    run_failed(context)
 
 
 def night_of_run() -> str:
@@ -71,14 +57,7 @@ def night_of_run() -> str:
         "night": Param(None, type=["null", "string"], description="override the night (YYYY-MM-DD)"),
         "inbox": Param(None, type=["null", "string"], description="inbox folder (default TRIAGE_INBOX_DIR)"),
     },
-    on_failure_callback=alert_failed,
-    deadline=DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=DEADLINE,
-        callback=SyncCallback("triage.notify.run_late", kwargs={"dag_id": "nightly_triage"}),
-    )
-    if DEADLINES
-    else None,
+    **dag_alerts("nightly_triage", get_settings().nightly_deadline_min),
     tags=["triage", "nightly"],
 )
 def nightly_triage():

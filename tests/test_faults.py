@@ -329,7 +329,8 @@ def open_tasks_per_key() -> dict[str, int]:
         rows = c.execute(
             select(QueueItem.task_key, func.count())
             .where(
-                QueueItem.kind == "proactive", QueueItem.status.not_in(load_workflow().of_kind("fixed", "closed"))
+                QueueItem.kind == "proactive",
+                QueueItem.status.not_in(load_workflow().of_kind("fixed", "closed")),
             )
             .group_by(QueueItem.task_key)
         ).all()

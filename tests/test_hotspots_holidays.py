@@ -23,7 +23,9 @@ def test_official_calendar_and_catchup():
 
 def test_operator_file_extends_and_bad_dates_are_named(tmp_path):
     f = tmp_path / "holidays.csv"
-    f.write_text("# comment\ndate,kind,name\n2027-10-01,holiday,国庆节\n2027-09-26,workday,调休\n", encoding="utf-8")
+    f.write_text(
+        "# comment\ndate,kind,name\n2027-10-01,holiday,国庆节\n2027-09-26,workday,调休\n", encoding="utf-8"
+    )
     assert read_holiday_file(f) == {dt.date(2027, 10, 1): "holiday", dt.date(2027, 9, 26): "workday"}
     assert day_types([dt.date(2027, 10, 1)], f) == ["holiday"]
     f.write_text("date,kind,name\n2027-10-01,holiday,国庆节\n2027/10/02,holiday,国庆节\n", encoding="utf-8")
@@ -52,6 +54,8 @@ def test_holiday_week_and_catchup_give_no_false_surge():
     # the catch-up day expects the backlog: district expectations ~1.6× those of a calendar-blind model
     night = dt.date(2026, 10, 8)
     aware = detect_surges(df, night).signals.set_index(["level", "unit", "category"])["expected"]
-    blind = detect_surges(df, night, SurgeParams(holidays=False)).signals.set_index(["level", "unit", "category"])
+    blind = detect_surges(df, night, SurgeParams(holidays=False)).signals.set_index(
+        ["level", "unit", "category"]
+    )
     both = aware.to_frame("aware").join(blind["expected"].rename("blind"), how="inner").loc["district"]
     assert 1.3 < (both["aware"].sum() / both["blind"].sum()) < 2.0

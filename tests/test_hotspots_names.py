@@ -10,10 +10,19 @@ WANGJING = "110105026"  # 望京街道
 CAT = "street_vending"
 
 
-def _seed(conn, n: int, at: dt.datetime, street: str = WANGJING, cat: str = CAT,
-          title: str = "占道摆摊", text: str = "花家地西里门口有人占道摆摊卖水果",
-          caller: str | None = None, lat: float | None = None, lon: float | None = None,
-          community: str | None = None) -> str:
+def _seed(
+    conn,
+    n: int,
+    at: dt.datetime,
+    street: str = WANGJING,
+    cat: str = CAT,
+    title: str = "占道摆摊",
+    text: str = "花家地西里门口有人占道摆摊卖水果",
+    caller: str | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+    community: str | None = None,
+) -> str:
     from triage.store import Prediction, QueueItem, Ticket
 
     tid = f"N{n:05d}"

@@ -352,6 +352,23 @@ def run_failed(context: dict[str, Any] | None = None) -> dict[str, Any]:
     return _alert_now("run_failed", f"run_failed:{dag_id}:{run_id}", subject, body)
 
 
+def dag_alerts(dag_id: str, deadline_minutes: int) -> dict[str, Any]:
+    """What a DAG carries to tell people (``@dag(**dag_alerts(...))``): the failure callback and,
+    unless ``TRIAGE_DAG_DEADLINES=0``, a deadline alert counted from when the run was queued.
+    (``dag.test()`` of Airflow 3.3 cannot finish a run of a DAG with a deadline: the tests and
+    ``make demo`` parse with it off.)"""
+    from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+
+    deadline = None
+    if get_settings().dag_deadlines:
+        deadline = DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=dt.timedelta(minutes=deadline_minutes),
+            callback=SyncCallback("triage.notify.run_late", kwargs={"dag_id": dag_id}),
+        )
+    return {"on_failure_callback": run_failed, "deadline": deadline}
+
+
 @_never_raise
 def run_late(dag_id: str = "", context: dict[str, Any] | None = None, **_: Any) -> dict[str, Any]:
     """The DAGs' DeadlineAlert callback (airflow.sdk SyncCallback): the run is past its deadline."""

@@ -47,7 +47,8 @@ def quarantined_rows(
 def list_(
     night: NightOpt = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="隔离原因 only this reason code (empty_text, bad_timestamp, …)")
+        str | None,
+        typer.Option("--reason", help="隔离原因 only this reason code (empty_text, bad_timestamp, …)"),
     ] = None,
     limit: Annotated[int, typer.Option(help="显示行数 rows to show (0 = all)")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON print JSON lines, one row each")] = False,

@@ -517,8 +517,22 @@ def cluster_events(
     ev["recent_voices"] = recent_v.astype(int)
     ev["old_voices"] = old_v.astype(int)
     if p.orgs:
-        orgs = _org_events(data, title, body, times, places, m, ev, id_col, caller_col, votes_col, block_cols, p, ref,
-                           exclude_keys)
+        orgs = _org_events(
+            data,
+            title,
+            body,
+            times,
+            places,
+            m,
+            ev,
+            id_col,
+            caller_col,
+            votes_col,
+            block_cols,
+            p,
+            ref,
+            exclude_keys,
+        )
         ev = pd.concat([ev, orgs], ignore_index=True) if len(orgs) else ev
     hist_days = max(((ref - pd.Timedelta(days=7)) - times.min()).total_seconds() / 86400.0, 1.0)
     ev["first"], ev["last"] = pd.to_datetime(ev["first"]), pd.to_datetime(ev["last"])
@@ -566,7 +580,9 @@ def _trusted(places: list[list[str]], times: pd.Series, data: pd.DataFrame, unit
     return trusted_names(rows, keys, days, units)
 
 
-def _baseline(ev: pd.DataFrame, hist_days: float, cat_col: str | None, p: EventParams, start: pd.Timestamp) -> None:
+def _baseline(
+    ev: pd.DataFrame, hist_days: float, cat_col: str | None, p: EventParams, start: pd.Timestamp
+) -> None:
     """Each event's expected voices in the last 7 days from its own history (voices before those 7
     days over the days of history) shrunk towards its category's typical event (``baseline_prior_days``
     days of the median rate), and the surprise −log10 P(recent ≥ observed). A large estate's
@@ -593,8 +609,22 @@ def _baseline(ev: pd.DataFrame, hist_days: float, cat_col: str | None, p: EventP
     ev["surprise"] = np.round(np.minimum(-np.log10(np.maximum(np.minimum(sf, sf_new), 1e-30)), 30.0), 3)
 
 
-def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_col, votes_col, block_cols,
-                p: EventParams, ref, exclude_keys=frozenset()) -> pd.DataFrame:
+def _org_events(
+    data,
+    title,
+    body,
+    times,
+    places,
+    m,
+    place_ev,
+    id_col,
+    caller_col,
+    votes_col,
+    block_cols,
+    p: EventParams,
+    ref,
+    exclude_keys=frozenset(),
+) -> pd.DataFrame:
     """Events keyed on an organisation named by ≥ ``org_min_voices`` callers, across every block
     (a company case spread over districts is one event). An organisation that already names a place
     event of its own is left to it."""
@@ -604,7 +634,7 @@ def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_co
     callers = data[caller_col].to_numpy() if caller_col else np.full(len(data), None, dtype=object)
     rows, keys = [], []
     for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
-        src = (_text(t) + " " + _text(b)[: p.max_chars])
+        src = _text(t) + " " + _text(b)[: p.max_chars]
         for k in extract_orgs(src):
             if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
                 continue
@@ -649,23 +679,48 @@ def _org_events(data, title, body, times, places, m, place_ev, id_col, caller_co
         recent = int((tser > ref - pd.Timedelta(days=7)).sum())
         prev = int(((tser <= ref - pd.Timedelta(days=7)) & (tser > ref - pd.Timedelta(days=14))).sum())
         per = pd.Series(callers[r]).dropna().value_counts() if caller_col else pd.Series(dtype=int)
-        cases = sorted({w for i in r for w in case_words(_text(title.iloc[i]) + _text(body.iloc[i])[: p.max_chars])})
-        votes = float(pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy()[r].sum()) if votes_col else 0.0
+        cases = sorted(
+            {w for i in r for w in case_words(_text(title.iloc[i]) + _text(body.iloc[i])[: p.max_chars])}
+        )
+        votes = (
+            float(pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy()[r].sum())
+            if votes_col
+            else 0.0
+        )
         rec = {
-            "size": len(r), "first": tser.min(), "last": tser.max(), "votes": votes, "first_row": int(r[0]),
-            "member_ids": ids[r].tolist(), "days_active": int(tser.dt.normalize().nunique()),
-            "recent_7d": recent, "prev_7d": prev, "growth": (recent - prev) / (prev + GROWTH_PSEUDO),
-            "callers": int(per.size) if caller_col else len(r), "repeat_callers": int((per > 1).sum()),
-            "place": k, "kind": "org", "voices": int(_voices(mm).iloc[0]),
-            "recent_voices": int(_voices(mm[mm["t"] > ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]),
-            "old_voices": int(_voices(mm[mm["t"] <= ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]),
-            "title": (k + ("（" + "、".join(cases[:3]) + "）" if cases else "") + "：" +
-                      (_text(title.iloc[r[-1]]) or _text(body.iloc[r[-1]])[:40])),
+            "size": len(r),
+            "first": tser.min(),
+            "last": tser.max(),
+            "votes": votes,
+            "first_row": int(r[0]),
+            "member_ids": ids[r].tolist(),
+            "days_active": int(tser.dt.normalize().nunique()),
+            "recent_7d": recent,
+            "prev_7d": prev,
+            "growth": (recent - prev) / (prev + GROWTH_PSEUDO),
+            "callers": int(per.size) if caller_col else len(r),
+            "repeat_callers": int((per > 1).sum()),
+            "place": k,
+            "kind": "org",
+            "voices": int(_voices(mm).iloc[0]),
+            "recent_voices": int(
+                _voices(mm[mm["t"] > ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]
+            ),
+            "old_voices": int(
+                _voices(mm[mm["t"] <= ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]
+            ),
+            "title": (
+                k
+                + ("（" + "、".join(cases[:3]) + "）" if cases else "")
+                + "："
+                + (_text(title.iloc[r[-1]]) or _text(body.iloc[r[-1]])[:40])
+            ),
             "event_id": "O" + hashlib.sha1(("org|" + k).encode()).hexdigest()[:12],
         }
         age = (ref - rec["last"]).total_seconds() / 86400.0
-        rec["score"] = heat_score(rec["voices"], rec["callers"], votes, age, rec["growth"], p.window_days,
-                                  rec["repeat_callers"])
+        rec["score"] = heat_score(
+            rec["voices"], rec["callers"], votes, age, rec["growth"], p.window_days, rec["repeat_callers"]
+        )
         # the block of most of its tickets (where a task could go), "-" when spread out
         for c in block_cols:
             vals = pd.Series(data[c].to_numpy()[r]).value_counts()

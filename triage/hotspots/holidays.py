@@ -32,12 +32,18 @@ def read_holiday_file(path: Path | str) -> dict[dt.date, str]:
     if not path.exists():
         return out
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        rows = [(i, line) for i, line in enumerate(fh, start=1) if line.strip() and not line.lstrip().startswith("#")]
+        rows = [
+            (i, line)
+            for i, line in enumerate(fh, start=1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     if not rows:
         return out
     header = next(csv.reader([rows[0][1]]))
     if [h.strip() for h in header[:2]] != ["date", "kind"]:
-        raise ValueError(f"{path}:{rows[0][0]}: the header must start with 'date,kind' (got {rows[0][1].strip()!r})")
+        raise ValueError(
+            f"{path}:{rows[0][0]}: the header must start with 'date,kind' (got {rows[0][1].strip()!r})"
+        )
     for lineno, line in rows[1:]:
         cells = next(csv.reader([line]))
         raw = cells[0].strip() if cells else ""
@@ -98,7 +104,9 @@ def day_types(days: list[dt.date], path: Path | str | None = None) -> list[str]:
                     x -= dt.timedelta(days=1)
                 else:
                     break
-            has_holiday = any(day_kind(d - dt.timedelta(days=i), path) == "holiday" for i in range(1, off + 1))
+            has_holiday = any(
+                day_kind(d - dt.timedelta(days=i), path) == "holiday" for i in range(1, off + 1)
+            )
             out.append("catchup" if off >= 3 and has_holiday else k)
         else:
             out.append(k)

@@ -34,8 +34,10 @@ _FRAGMENT = re.compile(
     r"部门|每次|装修|都要|跑|出店|开店|搞|占着"
 )
 # "X里" is a 里 estate (花家地西里, 和平里) unless X is something one is inside of
-_INSIDE = re.compile(r"(?:楼道|电梯|房|屋|家|群|车|店|院|村|城|心|夜|手|话|会|厅|校|室|间|邻|眼|河|沟|坑|池|井|"
-                     r"路|街|区|棚|圈|网|站|年|月|天|梦|子|局|市|所|厂|场|园|水|田|地|山|库|层|楼)里$")
+_INSIDE = re.compile(
+    r"(?:楼道|电梯|房|屋|家|群|车|店|院|村|城|心|夜|手|话|会|厅|校|室|间|邻|眼|河|沟|坑|池|井|"
+    r"路|街|区|棚|圈|网|站|年|月|天|梦|子|局|市|所|厂|场|园|水|田|地|山|库|层|楼)里$"
+)
 _DIRECTION_LI = re.compile(r"[东西南北中前后][一二三四五六七八九十]?里$")
 # heads that only say what kind of organisation it is: "民办学校", "当地政府", "各级医院"
 _GENERIC_HEAD = re.compile(
@@ -61,8 +63,27 @@ _ORG_CUT = re.compile(
     r"找|说|跟|让|叫|称|报|过|，|,|。|、|：|:|；|;|“|”|\s)"
 )
 CASE_WORDS = (
-    "非法集资", "集资诈骗", "诈骗", "传销", "跑路", "爆雷", "暴雷", "退费", "退款", "拖欠工资", "欠薪",
-    "强制实习", "变相强制实习", "强制", "实习", "维权", "逾期", "高利贷", "套路贷", "暴力催收", "催收",
+    "非法集资",
+    "集资诈骗",
+    "诈骗",
+    "传销",
+    "跑路",
+    "爆雷",
+    "暴雷",
+    "退费",
+    "退款",
+    "拖欠工资",
+    "欠薪",
+    "强制实习",
+    "变相强制实习",
+    "强制",
+    "实习",
+    "维权",
+    "逾期",
+    "高利贷",
+    "套路贷",
+    "暴力催收",
+    "催收",
 )
 _CASE_RE = re.compile("|".join(sorted(CASE_WORDS, key=len, reverse=True)))
 _CJK_TAIL = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,12}$")
@@ -83,7 +104,11 @@ def word_start(text: str, start: int) -> int:
         if start <= 0 or start >= len(text) or not _cjk(text[start]) or not _cjk(text[start - 1]):
             return start
         for k in (2, 1):
-            if start - k >= 0 and all(map(_cjk, text[start - k : start])) and _word_here(text, start - k, start + 1):
+            if (
+                start - k >= 0
+                and all(map(_cjk, text[start - k : start]))
+                and _word_here(text, start - k, start + 1)
+            ):
                 if text[start - k] in _CUT_CHARS:
                     # the word begins with what the cut removed ("住宅", "每次", "影响"): the name was
                     # a piece of that word, not a name
@@ -98,7 +123,9 @@ def word_start(text: str, start: int) -> int:
 # one-character words that end a name's left side: the cut's and common verbs/adverbs
 _TAIL_STOP = frozenset("有要开让叫请没不也都还就又再很太会能想去来到在")
 # single characters after which a name starts (the cut lists' one-character entries)
-_CUT_CHARS = frozenset("市区县镇乡路街道号省在住于的是了和与及对向给从到为被把我你他她们该本此这那个位一二三四五六七八九十每所家上下去来找次几某老离群说报过称影")
+_CUT_CHARS = frozenset(
+    "市区县镇乡路街道号省在住于的是了和与及对向给从到为被把我你他她们该本此这那个位一二三四五六七八九十每所家上下去来找次几某老离群说报过称影"
+)
 
 
 def _word_here(text: str, a: int, b: int) -> bool:
@@ -122,9 +149,9 @@ def is_fragment(name: str) -> bool:
         return True
     if _FRAGMENT.search(name):
         return True
-    if name.endswith("里") and not _DIRECTION_LI.search(name) and (_INSIDE.search(name) or len(name) < 3):
-        return True
-    return False
+    return bool(
+        name.endswith("里") and not _DIRECTION_LI.search(name) and (_INSIDE.search(name) or len(name) < 3)
+    )
 
 
 def generic_head(head: str) -> bool:
@@ -132,12 +159,27 @@ def generic_head(head: str) -> bool:
     return bool(head) and bool(_GENERIC_HEAD.match(head))
 
 
-_KIND_WORDS = ("人民政府", "政府", "学校", "医院", "公司", "小区", "学院", "中学", "小学", "幼儿园", "法院", "中心",
-               "村", "楼", "城")
+_KIND_WORDS = (
+    "人民政府",
+    "政府",
+    "学校",
+    "医院",
+    "公司",
+    "小区",
+    "学院",
+    "中学",
+    "小学",
+    "幼儿园",
+    "法院",
+    "中心",
+    "村",
+    "楼",
+    "城",
+)
 
 
 def generic_name(key: str) -> bool:
-    """"当地政府", "私立学校", "各级医院": a kind of body with a generic qualifier, not a name."""
+    """ "当地政府", "私立学校", "各级医院": a kind of body with a generic qualifier, not a name."""
     return any(key.endswith(w) and generic_head(key[: -len(w)]) for w in _KIND_WORDS)
 
 
@@ -180,7 +222,9 @@ def _extract_orgs(text: str) -> list[str]:
         head = _name_tail(_LEGAL.sub("", _CASE_RE.sub("", _ORG_CUT.sub("", head))))
         if len(head) < 2 or is_fragment(head) or generic_head(head):
             continue
-        kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(m.group(0), m.group(0))
+        kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(
+            m.group(0), m.group(0)
+        )
         if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
             continue  # "烧烤店", "装修公司", "配套小学": a trade, not a name
         if kind in ("店", "专卖店", "旗舰店") and _all_common(head):
@@ -200,7 +244,33 @@ def _extract_orgs(text: str) -> list[str]:
 
 # word classes a name does not contain (jieba tags): verbs, adverbs, prepositions, conjunctions,
 # particles, pronouns, place/direction and time words, numerals and measures
-_STOP_TAGS = frozenset("v vd vn d p c u ul uj uz ug uv ud r f s t m q y e o ad".split())
+_STOP_TAGS = frozenset(
+    [
+        "v",
+        "vd",
+        "vn",
+        "d",
+        "p",
+        "c",
+        "u",
+        "ul",
+        "uj",
+        "uz",
+        "ug",
+        "uv",
+        "ud",
+        "r",
+        "f",
+        "s",
+        "t",
+        "m",
+        "q",
+        "y",
+        "e",
+        "o",
+        "ad",
+    ]
+)
 
 
 def _name_tail(head: str) -> str:
@@ -222,7 +292,7 @@ def _name_tail(head: str) -> str:
     return tail
 
 
-_PROPER = frozenset("nr ns nz nt nrt nrfg j".split())
+_PROPER = frozenset(["nr", "ns", "nz", "nt", "nrt", "nrfg", "j"])
 
 
 def _all_common(head: str) -> bool:
@@ -237,7 +307,11 @@ def _common_word(head: str) -> bool:
     import rjieba
 
     tags = rjieba.tag(head)
-    return len(tags) == 1 and tags[0][1] not in ("nr", "ns", "nz", "nt", "nrt", "nrfg", "eng", "j") and _has_word(head)
+    return (
+        len(tags) == 1
+        and tags[0][1] not in ("nr", "ns", "nz", "nt", "nrt", "nrfg", "eng", "j")
+        and _has_word(head)
+    )
 
 
 def case_words(text: str) -> list[str]:
@@ -314,4 +388,3 @@ def trusted_names(
     out = set(stat.index[ok])
     out |= {k for k in stat.index if k in gaz or k + "社区" in gaz}
     return {k for k in out if not is_fragment(k)}
-

@@ -218,7 +218,7 @@ _COMMITTEE = re.compile(r"(社区)?(居民委员会|居委会)$|(村民委员会
 
 
 def short_unit_name(name: str) -> str:
-    """"蓝境佳园社区居民委员会" → "蓝境佳园社区", "七里渠南村委会" → "七里渠南村": as people say them."""
+    """ "蓝境佳园社区居民委员会" → "蓝境佳园社区", "七里渠南村委会" → "七里渠南村": as people say them."""
     return _COMMITTEE.sub(lambda m: "社区" if m.group(2) else "村", name)
 
 
@@ -228,7 +228,9 @@ def _scan_tasks(conn, night: dt.date, alpha: float = 0.01) -> list[dict[str, Any
     communities; evidence: the located tickets of those communities in the cluster's days."""
     out = []
     for c in conn.execute(
-        select(ScanCluster).where(ScanCluster.night == night, ScanCluster.p_value <= alpha).order_by(ScanCluster.rank)
+        select(ScanCluster)
+        .where(ScanCluster.night == night, ScanCluster.p_value <= alpha)
+        .order_by(ScanCluster.rank)
     ).all():
         units = c.units or []
         streets = [u for u in units if u["level"] == "street"]
@@ -257,9 +259,16 @@ def _scan_tasks(conn, night: dt.date, alpha: float = 0.01) -> list[dict[str, Any
                 "priority": 3,
                 "title": f"[未诉先办·空间聚集] {_unit_name(street)} {where}：近 {days} 天 {c.observed} 件，"
                 f"预期 {c.expected:.1f} 件 (p={c.p_value:.3g})" + (f"，并涉及 {others}" if others else ""),
-                "evidence": {"type": "scan", "units": units, "observed": c.observed, "expected": c.expected,
-                             "p": c.p_value, "start_day": c.start_day.isoformat(), "end_day": c.end_day.isoformat(),
-                             "ticket_ids": list(ids)},  # fmt: skip
+                "evidence": {
+                    "type": "scan",
+                    "units": units,
+                    "observed": c.observed,
+                    "expected": c.expected,
+                    "p": c.p_value,
+                    "start_day": c.start_day.isoformat(),
+                    "end_day": c.end_day.isoformat(),
+                    "ticket_ids": list(ids),
+                },  # fmt: skip
             }
         )
     return out

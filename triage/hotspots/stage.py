@@ -122,14 +122,19 @@ def compute_hotspots(
             "tested": sr.tested}  # fmt: skip
 
 
-def cluster_units(members: pd.DataFrame, top_streets: int = 3, top_communities: int = 5) -> list[dict[str, Any]]:
+def cluster_units(
+    members: pd.DataFrame, top_streets: int = 3, top_communities: int = 5
+) -> list[dict[str, Any]]:
     """The streets and communities a scan cluster covers, most tickets first, by name: a street
     office reads "望京街道 花家地西里社区", not (39.99, 116.41)."""
     from triage.geo import get_gazetteer
 
     gaz = get_gazetteer()
     out: list[dict[str, Any]] = []
-    for level, col, top in (("street", "street_code", top_streets), ("community", "community_code", top_communities)):
+    for level, col, top in (
+        ("street", "street_code", top_streets),
+        ("community", "community_code", top_communities),
+    ):
         if col not in members:
             continue
         for code, n in members[col].dropna().astype(str).value_counts().head(top).items():

@@ -175,7 +175,9 @@ def _effective_dows(days: list[dt.date], params: SurgeParams) -> tuple[np.ndarra
     from triage.hotspots.holidays import day_types
 
     kinds = day_types(list(days))
-    dows = np.array([6 if k == "holiday" else 0 if k == "workday" else w for k, w in zip(kinds, dows, strict=True)])
+    dows = np.array(
+        [6 if k == "holiday" else 0 if k == "workday" else w for k, w in zip(kinds, dows, strict=True)]
+    )
     return dows, (1.0 + params.catchup_boost) if kinds[-1] == "catchup" else 1.0
 
 

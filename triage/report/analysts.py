@@ -175,7 +175,7 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
         for t in tonight
     ]  # fmt: skip
     # what the night's hotspots called for but the per-street cap kept back (strongest first)
-    from triage.hotspots.proactive import short_unit_name, plan_tasks
+    from triage.hotspots.proactive import plan_tasks, short_unit_name
 
     sent = {t.task_key for t in tonight}
     held = sorted((t for t in plan_tasks(night) if t["task_key"] not in sent),
@@ -201,7 +201,9 @@ def hotspot_section(night: dt.date, top_events: int = 15) -> dict[str, Any]:
                 "expected": c.expected,
                 "p": c.p_value,
                 "where": "、".join(u["name"] for u in (c.units or []) if u["level"] == "street"),
-                "communities": "、".join(short_unit_name(u["name"]) for u in (c.units or []) if u["level"] == "community"),
+                "communities": "、".join(
+                    short_unit_name(u["name"]) for u in (c.units or []) if u["level"] == "community"
+                ),
             }
             for c in clusters
         ],  # fmt: skip

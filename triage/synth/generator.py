@@ -760,7 +760,11 @@ def _day_weights(days: list[date], holidays: bool = False) -> np.ndarray:
         from triage.hotspots.holidays import day_types
 
         for i, k in enumerate(day_types(list(days))):
-            w[i] = {"holiday": DOW_W[6] * 0.8, "workday": DOW_W[0], "catchup": DOW_W[days[i].weekday()] * 1.5}.get(k, w[i])
+            w[i] = {
+                "holiday": DOW_W[6] * 0.8,
+                "workday": DOW_W[0],
+                "catchup": DOW_W[days[i].weekday()] * 1.5,
+            }.get(k, w[i])
         w *= np.linspace(0.95, 1.05, len(days))
         return w / w.sum()
     for i, d in enumerate(days):
@@ -1155,8 +1159,14 @@ def generate_tickets(
 
 
 _ORG_BRANDS = ("鑫利贷", "融汇宝", "恒信财富", "金诚优选", "安信通")
-_ORG_TITLES = ("{b}平台非法集资", "举报{b}诈骗", "{b}公司不给退款", "反映{b}平台逾期不兑付", "{b}投资管理有限公司跑路",
-               "要求查处{b}公司")
+_ORG_TITLES = (
+    "{b}平台非法集资",
+    "举报{b}诈骗",
+    "{b}公司不给退款",
+    "反映{b}平台逾期不兑付",
+    "{b}投资管理有限公司跑路",
+    "要求查处{b}公司",
+)
 _ORG_TEXTS = (
     "我在{b}平台投了{amt}万元，现在无法提现，客服联系不上，怀疑是非法集资，请相关部门尽快处理。",
     "{b}投资管理有限公司以高息为诱饵吸收资金，我{month}月投入{amt}万元至今未兑付，请求立案调查。",
@@ -1175,11 +1185,17 @@ def _add_org_cases(df, k, seed, days, places, id_prefix, labeled):
     for j in range(int(k)):
         brand = _ORG_BRANDS[(j + int(rng.integers(len(_ORG_BRANDS)))) % len(_ORG_BRANDS)]
         n = int(rng.integers(15, 31))
-        dists = rng.choice(st["district_name"].unique(), size=min(4, st["district_name"].nunique()), replace=False)
+        dists = rng.choice(
+            st["district_name"].unique(), size=min(4, st["district_name"].nunique()), replace=False
+        )
         ids = []
         for i in range(n):
             dist = dists[i % len(dists)]
-            ci = int(rng.choice(np.flatnonzero(st["district_name"].to_numpy()[cm["street_idx"].to_numpy()] == dist)))
+            ci = int(
+                rng.choice(
+                    np.flatnonzero(st["district_name"].to_numpy()[cm["street_idx"].to_numpy()] == dist)
+                )
+            )
             si = int(cm.at[ci, "street_idx"])
             day = days[len(days) - 1 - int(rng.integers(0, min(14, len(days))))]
             at = f"{day.isoformat()} {int(rng.integers(8, 22)):02d}:{int(rng.integers(60)):02d}:{int(rng.integers(60)):02d}"
