@@ -265,6 +265,7 @@ def overdue_items(now: dt.datetime | None = None) -> dict[str, Any]:
     from triage.hotspots.governance import street_deadline
     from triage.store import QueueItem, Ticket, get_engine
     from triage.taxonomy import load_taxonomy
+    from triage.workflow import load_workflow
 
     now = now or _now()
     tax = load_taxonomy()
@@ -276,7 +277,8 @@ def overdue_items(now: dt.datetime | None = None) -> dict[str, Any]:
                    QueueItem.due_at, QueueItem.dispatched_at, QueueItem.status, Ticket.ticket_id, Ticket.title,
                    Ticket.text)
             .join(Ticket, Ticket.ticket_id == QueueItem.ticket_id)
-            .where(QueueItem.kind == "ticket", QueueItem.resolved_at.is_(None), QueueItem.due_at <= now,
+            .where(QueueItem.kind == "ticket", QueueItem.status.in_(load_workflow().open_statuses),
+                   QueueItem.due_at <= now,
                    QueueItem.due_at >= recent - longest)
             .order_by(QueueItem.due_at)
         ).all()  # fmt: skip

@@ -423,6 +423,7 @@ def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from triage.store.models import HotspotEvent, HotspotSignal, QueueItem
+    from triage.workflow import load_workflow
 
     with engine.connect() as conn:
         surges = conn.execute(
@@ -442,7 +443,7 @@ def _hotspot_status(engine: Any, night: dt.date) -> dict[str, Any]:
         ).scalar_one()
         open_tasks = conn.execute(
             select(func.count()).select_from(QueueItem)
-            .where(QueueItem.kind == "proactive", QueueItem.resolved_at.is_(None))
+            .where(QueueItem.kind == "proactive", QueueItem.status.in_(load_workflow().open_statuses))
         ).scalar_one()  # fmt: skip
     return {
         "surges": [(u, c, o, round(e, 1)) for u, c, o, e in surges],

@@ -230,11 +230,12 @@ def street_overdue(items: Any, now: dt.datetime) -> Any:
     from sqlalchemy import and_, or_
 
     from triage.taxonomy import load_taxonomy
+    from triage.workflow import load_workflow
 
     tiers = load_taxonomy().tiers
     return and_(
         items.c.queue == "street",
-        items.c.resolved_at.is_(None),
+        items.c.status.in_(load_workflow().open_statuses),  # open work: the workflow's one rule
         items.c.dispatched_at.is_not(None),
         or_(*[and_(items.c.sla_tier == code, items.c.dispatched_at < now - dt.timedelta(hours=t.hours))
               for code, t in tiers.items()]),
