@@ -76,7 +76,8 @@ def _rows(n: int, texts: list[str], addrs: list[str], streets: list[str]):
     w = rng.pareto(1.2, len(streets)) + 1  # some streets are much busier than others
     street_idx = rng.choice(len(streets), size=n, p=w / w.sum())
     now = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-    recv_off = rng.integers(0, 90 * 86400, size=n)
+    # ids in arrival order, as ingest assigns them (newest ticket = highest id)
+    recv_off = np.sort(rng.integers(0, 90 * 86400, size=n))[::-1]
     for i in range(n):
         r = now - dt.timedelta(seconds=int(recv_off[i]))
         sc = streets[street_idx[i]]
@@ -225,6 +226,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200, help="queries per kind")
     ap.add_argument("--reseed", action="store_true")
+    ap.add_argument("--seed-only", action="store_true", help="seed (or check the seed) and stop")
     args = ap.parse_args()
 
     from sqlalchemy import func, select
@@ -234,6 +236,8 @@ def main() -> None:
 
     info = seed(args.db, args.n, args.reseed)
     print(f"seed: {info}", flush=True)
+    if args.seed_only:
+        return
     with get_engine().connect() as conn:
         busiest = conn.execute(
             select(QueueItem.street_code, func.count()).group_by(QueueItem.street_code).order_by(func.count().desc()).limit(1)

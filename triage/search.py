@@ -1,15 +1,20 @@
 """Find a ticket by its 工单编号, a phrase of its text or title, or its address.
 
-The database's own substring index does the work (migration 0006): SQLite's FTS5 trigram table
-``tickets_fts`` and PostgreSQL's pg_trgm GIN index over ``pg_search_expr()``. A query is split on
-spaces into terms that must all occur (in any of the four fields). A term of three characters or
-more is answered from the index; a term of one or two characters (many Chinese words: 噪音, 停车)
-has no trigram, so it only narrows what the longer terms found — alone it is a scan of the
-tickets, newest first, stopping at the limit (fast for common words, slow for rare ones: see
-bench/search.py).
+A query is split on spaces into terms that must all occur (in any of the four fields). Newest
+first, in up to three steps, each only when the one before did not fill the page:
+
+1. the newest ``RECENT`` tickets (a street: the newest of its own queue) are read directly and
+   matched with LIKE — a common phrase or word fills the page here, in a few milliseconds, where
+   the index would have to list tens of thousands of matches first;
+2. a query with a term of three characters or more asks the database's own substring index
+   (migration 0006: SQLite's FTS5 trigram table ``tickets_fts``, PostgreSQL's pg_trgm GIN index
+   over ``pg_search_expr()``), reading at most ``CANDIDATES`` matches (``truncated`` when more);
+3. a query of one- and two-character terms only (many Chinese words: 噪音, 停车) has no trigram:
+   the newest ``SHORT_SCAN`` tickets are read directly, and the answer says so (``searched``).
 
 Access is the queue's: a street token finds only tickets in its own street queue; analysts and
 admins find every ticket, routed or not. Text goes out masked, as everywhere else.
+bench/search.py measures it at 1M tickets.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from triage.text import mask_text, normalize
 MAX_TERMS = 5
 MAX_QUERY = 200
 MIN_INDEXED = 3  # trigram: shorter terms cannot use the index
-CANDIDATES = 2000  # matches read per query; beyond this, "truncated": add a word to narrow it
+CANDIDATES = 2000  # matches read from the index per query; beyond this, "truncated": add a word
+RECENT = 2000  # newest tickets read directly before the index is asked (step 1)
+SHORT_SCAN = 50_000  # newest tickets read for a query with no term of three characters (step 3)
 
 
 def pg_search_expr(table: str = "") -> str:
@@ -81,11 +88,7 @@ def _match_conditions(dialect: str, terms: list[str]) -> list[Any]:
         # each term a quoted FTS5 string (its quotes doubled): a phrase, never query syntax
         match = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
         conds.append(literal_column("tickets.rowid").in_(_fts_rowids(match)))
-    whole = (
-        _T.c.ticket_id + " " + func.coalesce(_T.c.title, "") + " " + _T.c.text + " "
-        + func.coalesce(_T.c.address, "")
-    )  # fmt: skip
-    conds += [whole.like(_like(t), escape="\\") for t in terms if len(t) < MIN_INDEXED]
+    conds += [_whole(_T).like(_like(t), escape="\\") for t in terms if len(t) < MIN_INDEXED]
     return conds
 
 
@@ -97,12 +100,91 @@ def _fts_rowids(match: str) -> Any:
     )
 
 
+def _whole(table: Any) -> Any:
+    """The four searched fields as one string (what the indexes cover)."""
+    return (
+        table.c.ticket_id + " " + func.coalesce(table.c.title, "") + " " + table.c.text + " "
+        + func.coalesce(table.c.address, "")
+    )  # fmt: skip
+
+
+def _newest_matches(conn: Any, terms: list[str], who: Principal, k: int, limit: int) -> list[Any]:
+    """Of the newest ``k`` tickets (a street: the newest ``k`` of its own queue, by arrival), those
+    matching every term, newest first, at most ``limit`` (ticket_id, received_at)."""
+    if who.role == "street":
+        own = (
+            select(_Q.c.ticket_id)
+            .where(_Q.c.street_code == who.street_code, _Q.c.queue == "street", _Q.c.kind == "ticket")
+            .order_by(_Q.c.id.desc())
+            .limit(k)
+            .subquery()
+        )
+        source = _T.join(own, own.c.ticket_id == _T.c.ticket_id)
+        recent = (
+            select(_T.c.ticket_id, _T.c.received_at, _whole(_T).label("doc")).select_from(source).subquery()
+        )
+    else:
+        recent = (
+            select(_T.c.ticket_id, _T.c.received_at, _whole(_T).label("doc"))
+            .order_by(_T.c.received_at.desc(), _T.c.ticket_id.desc())
+            .limit(k)
+            .subquery()
+        )
+    like = recent.c.doc.ilike if conn.dialect.name == "postgresql" else recent.c.doc.like
+    return conn.execute(
+        select(recent.c.ticket_id, recent.c.received_at)
+        .where(*[like(_like(t), escape="\\") for t in terms])
+        .order_by(recent.c.received_at.desc(), recent.c.ticket_id)
+        .limit(limit)
+    ).all()
+
+
+def _more_than(conn: Any, who: Principal, k: int) -> bool:
+    """Whether the caller may see more than ``k`` tickets (so a scan of the newest ``k`` missed some)."""
+    if who.role == "street":
+        q = select(_Q.c.id).where(
+            _Q.c.street_code == who.street_code, _Q.c.queue == "street", _Q.c.kind == "ticket"
+        )
+        q = q.order_by(_Q.c.id.desc())
+    else:
+        q = select(_T.c.ticket_id).order_by(_T.c.received_at.desc(), _T.c.ticket_id.desc())
+    return conn.execute(q.offset(k).limit(1)).first() is not None
+
+
+def _index_matches(conn: Any, terms: list[str], who: Principal) -> tuple[list[Any], bool]:
+    """Matching tickets from the trigram index, at most CANDIDATES of them (ids and times only,
+    in the index's order): a phrase in 50,000 tickets reads 2,000 rows, not 50,000. A street's own
+    are picked from them by primary key (joining its 80,000-item queue first cost a second at 1M)."""
+    if conn.dialect.name == "postgresql":
+        # The planner cannot estimate a '%phrase%' pattern (it guesses ~1 % of the rows) and
+        # chose to filter a million rows (27 s at 1M) over asking the trigram index: no
+        # sequential scan in this transaction.
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+    conds = _match_conditions(conn.dialect.name, terms)
+    cands = conn.execute(select(_T.c.ticket_id, _T.c.received_at).where(*conds).limit(CANDIDATES + 1)).all()
+    truncated, cands = len(cands) > CANDIDATES, cands[:CANDIDATES]
+    if who.role == "street" and cands:
+        own = set(
+            conn.execute(
+                select(_Q.c.ticket_id).where(
+                    _Q.c.kind == "ticket",
+                    _Q.c.ticket_id.in_([r.ticket_id for r in cands]),
+                    _Q.c.queue == "street",
+                    _Q.c.street_code == who.street_code,
+                )
+            ).scalars()
+        )
+        cands = [r for r in cands if r.ticket_id in own]
+    return cands, truncated
+
+
 def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any]:
     """Tickets matching every term, newest first: ``{"query", "terms", "items": [...],
-    "truncated"}``; an exact 工单编号 comes first. Each item carries its queue item (id, status,
-    street) when it has one. When more than CANDIDATES tickets match, only CANDIDATES of them are
-    read (in the index's order) and ``truncated`` is true: the newest of those are shown, and a
-    further word narrows the search. Raises :class:`SearchError` for an unusable query."""
+    "truncated", "searched"}``; an exact 工单编号 comes first. Each item carries its queue item
+    (id, status, street) when it has one. ``truncated``: more than CANDIDATES tickets matched in
+    the index and only CANDIDATES were read (the newest of those are shown; a further word
+    narrows it). ``searched``: ``None`` when every ticket was searched, else how many of the
+    newest were (a query of short terms only). Raises :class:`SearchError` for an unusable query."""
     terms = terms_of(query)
     limit = max(1, min(int(limit), 100))
     engine = get_engine()
@@ -114,49 +196,18 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
         _T.c.ticket_id, _T.c.received_at, _T.c.title, _T.c.text, _T.c.address, _Q.c.id.label("item_id"),
         _Q.c.queue, _Q.c.street_code, _Q.c.category, _Q.c.status, _Q.c.due_at,
     ]  # fmt: skip
-
-    def where(*conds: Any) -> Any:
-        return and_(*conds, *([access] if access is not None else []))
-
+    indexed = any(len(t) >= MIN_INDEXED for t in terms)
+    truncated, searched = False, None
     with engine.connect() as conn, conn.begin():
         exact = conn.execute(
-            select(*cols).select_from(joined).where(where(_T.c.ticket_id == clean_query(query)))
-        ).all()
-        indexed = any(len(t) >= MIN_INDEXED for t in terms)
-        if conn.dialect.name == "postgresql" and indexed:
-            # The planner cannot estimate a '%phrase%' pattern (it guesses ~1 % of the rows) and
-            # chose to filter a million rows (27 s at 1M) over asking the trigram index: no
-            # sequential scan in this transaction.
-            conn.execute(text("SET LOCAL enable_seqscan = off"))
-        conds = _match_conditions(conn.dialect.name, terms)
-        if indexed:
-            # Matching tickets from the index, at most CANDIDATES of them (ids and times only),
-            # sorted here: a phrase in 50,000 tickets reads 2,000 rows, not 50,000. A street's
-            # own are picked from them by primary key (joining its 80,000-item queue first cost
-            # a second at 1M).
-            cands = conn.execute(
-                select(_T.c.ticket_id, _T.c.received_at).where(*conds).limit(CANDIDATES + 1)
-            ).all()
-            truncated, cands = len(cands) > CANDIDATES, cands[:CANDIDATES]
-            if access is not None and cands:
-                own = set(
-                    conn.execute(
-                        select(_Q.c.ticket_id).where(
-                            _Q.c.kind == "ticket", _Q.c.ticket_id.in_([r.ticket_id for r in cands]), access
-                        )
-                    ).scalars()
-                )
-                cands = [r for r in cands if r.ticket_id in own]
-        else:
-            # one- and two-character terms have no trigram: newest first, stopping at the page
-            cands = conn.execute(
-                select(_T.c.ticket_id, _T.c.received_at)
-                .select_from(joined)
-                .where(where(*conds))
-                .order_by(_T.c.received_at.desc(), _T.c.ticket_id)
-                .limit(limit)
-            ).all()
-            truncated = False
+            select(*cols).select_from(joined).where(_T.c.ticket_id == clean_query(query), *([access] if access is not None else []))
+        ).all()  # fmt: skip
+        cands = _newest_matches(conn, terms, who, RECENT, limit)
+        if len(cands) < limit and indexed:
+            cands, truncated = _index_matches(conn, terms, who)
+        elif len(cands) < limit:
+            cands = _newest_matches(conn, terms, who, SHORT_SCAN, limit)
+            searched = SHORT_SCAN if len(cands) < limit and _more_than(conn, who, SHORT_SCAN) else None
         top = [r.ticket_id for r in sorted(cands, key=lambda r: (-_ts(r.received_at), r.ticket_id))]
         top = top[:limit]
         rows = {
@@ -170,7 +221,13 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
             continue
         seen.add(r.ticket_id)
         items.append(_public(r._mapping, terms))
-    return {"query": query, "terms": terms, "items": items[:limit], "truncated": truncated}
+    return {
+        "query": query,
+        "terms": terms,
+        "items": items[:limit],
+        "truncated": truncated,
+        "searched": searched,
+    }
 
 
 def _ts(t: Any) -> float:

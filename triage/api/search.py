@@ -26,7 +26,8 @@ def search_api(
 ) -> Response:
     """Tickets by 工单编号 (exact or part), a phrase of title/text, or address; every space-separated
     term must occur. Newest first, an exact 工单编号 on top. A street token finds only its own queue's
-    tickets; text is masked."""
+    tickets; text is masked. ``truncated``: only the first 2,000 index matches were read;
+    ``searched``: a query of one- and two-character words only searched this many newest tickets."""
     try:
         return fast_json(search_tickets(who, q, limit))
     except SearchError as exc:
@@ -44,11 +45,12 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=MAX_QUERY)]
         "q": q,
         "items": [],
         "truncated": False,
+        "searched": None,
     }
     if q.strip():
         try:
             found = search_tickets(who, q, 50)
-            ctx["items"], ctx["truncated"] = found["items"], found["truncated"]
+            ctx["items"], ctx["truncated"], ctx["searched"] = found["items"], found["truncated"], found["searched"]
         except SearchError as exc:
             ctx["error"] = f"无法搜索：{exc}"
     return templates.TemplateResponse(request, "search.html.j2", ctx)

@@ -177,6 +177,7 @@ class QueueItem(Base):
         # (street_code IS NULL) are all range scans of this one index
         Index("ix_queue_street_due_id", "street_code", "queue", "due_at", "id"),
         Index("ix_queue_due_id", "due_at", "id"),  # analysts' and Open311's city-wide pages
+        Index("ix_queue_street_newest", "street_code", "queue", "id"),  # a street's newest (search)
         # the centre review desk (migration 0008, which also adds PostgreSQL statistics)
         Index(
             "ix_queue_centre_review",
