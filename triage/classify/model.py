@@ -15,8 +15,9 @@ below; not an sklearn ``FeatureUnion``, which would re-run the text normalisatio
   for its category, which carries the taxonomy's knowledge to real wording the training data
   lacks (measured on real messages: docs/classifier.md).
 
-The classifier is a linear SVM; probabilities come from sigmoid calibration on internal folds, so
-``predict_proba`` is meaningful for the abstention threshold.
+The classifier is a linear SVM (``learner="svm"``) or an NB-SVM over the same features
+(``learner="nbsvm"``, ``triage/classify/nbsvm.py``); probabilities come from sigmoid calibration on
+internal folds, so ``predict_proba`` is meaningful for the abstention threshold.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from triage.classify import fast_tfidf
+from triage.classify.nbsvm import NBSVM
 from triage.text import normalize
 
 TITLE_SEP = "\n"
+LEARNERS = {"svm": LinearSVC, "nbsvm": NBSVM}
 
 
 def split_title_text(X: Any) -> tuple[list[str], list[str]]:
@@ -209,6 +212,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
     keyword_weight : weight of the keyword-group block (0 disables it)
     stopwords : tokens removed before every view, which is then in the compact form (see
         ``ticket_views``); ``()`` keeps the text as written
+    learner : "svm" (one multi-class LinearSVC) or "nbsvm" (one NB-SVM per class: each class's
+        SVM sees the features scaled by that class's naive-Bayes log-count ratio)
     random_state : seed for every random step
     """
 
@@ -227,6 +232,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         keyword_groups: tuple[tuple[str, tuple[str, ...]], ...] = (),
         keyword_weight: float = 1.0,
         stopwords: tuple[str, ...] = (),
+        learner: str = "svm",
         random_state: int = 0,
     ):
         self.char_ngram = char_ngram
@@ -242,6 +248,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.keyword_groups = keyword_groups
         self.keyword_weight = keyword_weight
         self.stopwords = stopwords
+        self.learner = learner
         self.random_state = random_state
 
     def _stopword_set(self) -> frozenset[str]:
@@ -308,6 +315,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         TF-IDF vocabularies and IDF are fitted unweighted. ``None`` is the unweighted fit.
         """
         y = np.asarray(y)
+        if self.learner not in LEARNERS:
+            raise ValueError(f"learner must be one of {', '.join(LEARNERS)}; got {self.learner!r}")
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=np.float64)
             if sample_weight.shape != (len(y),):
@@ -338,7 +347,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self._fit_keyword_groups()
         blocks += self._keyword_block(views)
         Xf = sp.hstack(blocks, format="csr", dtype=np.float32)
-        svm = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
+        svm = LEARNERS[self.learner](C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         _, counts = np.unique(y, return_counts=True)
         folds = int(min(self.calibration_folds, counts.min()))
         if folds >= 2:
@@ -392,6 +401,7 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         state.setdefault("keyword_weight", 0.0)
         state.setdefault("lead_chars", 0)  # artifacts from before the opening-line title view
         state.setdefault("stopwords", ())  # artifacts from before the compact form
+        state.setdefault("learner", "svm")  # artifacts from before the NB-SVM learner
         super().__setstate__(state)
         if isinstance(self.stopwords, np.ndarray):
             self.stopwords = tuple(self.stopwords.tolist())
@@ -427,6 +437,8 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         if hasattr(self.model_, "predict_proba"):
             return self.model_.predict_proba(Xf)
         scores = self.model_.decision_function(Xf)
+        if scores.ndim == 1:  # two classes: one score for the second
+            scores = np.column_stack([-scores, scores])
         e = np.exp(scores - scores.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 

@@ -53,6 +53,7 @@ TRUSTED_TYPES = frozenset(
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "triage.classify.model.TicketClassifier",
+        "triage.classify.nbsvm.NBSVM",
     }
 )
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
