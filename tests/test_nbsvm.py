@@ -71,7 +71,9 @@ def test_ticket_classifier_with_nbsvm_is_calibrated_and_survives_save_and_load(t
     est = TicketClassifier(learner="nbsvm", max_features=20_000).fit(X, y)
     proba = est.predict_proba(X)
     assert np.allclose(proba.sum(1), 1) and (est.predict(X) == y).mean() > 0.9
-    registry.save_model(est, {"version": "n1", "taxonomy": {"mode": "none"}, "threshold": 0.5}, tmp_path / "n1")
+    registry.save_model(
+        est, {"version": "n1", "taxonomy": {"mode": "none"}, "threshold": 0.5}, tmp_path / "n1"
+    )
     loaded = registry.load_model(tmp_path / "n1").estimator
     assert loaded.learner == "nbsvm"
     assert np.allclose(loaded.predict_proba(X[:50]), proba[:50])

@@ -50,7 +50,7 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=MAX_QUERY)]
     if q.strip():
         try:
             found = search_tickets(who, q, 50)
-            ctx["items"], ctx["truncated"], ctx["searched"] = found["items"], found["truncated"], found["searched"]
+            ctx |= {k: found[k] for k in ("items", "truncated", "searched")}
         except SearchError as exc:
             ctx["error"] = f"无法搜索：{exc}"
     return templates.TemplateResponse(request, "search.html.j2", ctx)

@@ -69,7 +69,9 @@ class NBSVM(ClassifierMixin, BaseEstimator):
             svm.fit(X @ sp.diags(r), inside.astype(np.int8), sample_weight=sample_weight)
             return svm.coef_[0] * r, svm.intercept_[0]
 
-        fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fit_label)(label) for label in targets)
+        fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(fit_label)(label) for label in targets
+        )
         coef = np.vstack([c for c, _ in fitted]).astype(np.float32)
         intercept = np.array([b for _, b in fitted], dtype=np.float32)
         self.coef_, self.intercept_ = coef, intercept
