@@ -1,20 +1,23 @@
 """Find a ticket by its 工单编号, a phrase of its text or title, or its address.
 
-A query is split on spaces into terms that must all occur (in any of the four fields). Newest
-first, in up to three steps, each only when the one before did not fill the page:
+A query is split on spaces into terms that must all occur (in any of the four fields). The answer
+is the newest matching tickets, found in up to three steps, each only when the one before did not
+fill the page:
 
-1. the newest ``RECENT`` tickets (a street: the newest of its own queue) are read directly and
-   matched with LIKE — a common phrase or word fills the page here, in a few milliseconds, where
-   the index would have to list tens of thousands of matches first;
+1. the newest 2,000, then 20,000 tickets (a street: the newest of its own queue) are read
+   directly — a common phrase or word fills the page here in milliseconds, where an index would
+   first have to list its tens of thousands of matches;
 2. a query with a term of three characters or more asks the database's own substring index
    (migration 0006: SQLite's FTS5 trigram table ``tickets_fts``, PostgreSQL's pg_trgm GIN index
-   over ``pg_search_expr()``), reading at most ``CANDIDATES`` matches (``truncated`` when more);
-3. a query of one- and two-character terms only (many Chinese words: 噪音, 停车) has no trigram:
-   the newest ``SHORT_SCAN`` tickets are read directly, and the answer says so (``searched``).
+   over ``pg_search_expr()``) for every match and keeps the newest — on PostgreSQL within
+   ``INDEX_BUDGET_MS`` (pg_trgm re-checks each candidate row; see ``_index_matches``);
+3. otherwise (terms of one or two characters only — many Chinese words: 噪音, 停车 — have no
+   trigram, or the budget ran out) the answer is what step 1 found, and ``searched`` says how many
+   of the newest tickets that covers, so the page can say so.
 
 Access is the queue's: a street token finds only tickets in its own street queue; analysts and
 admins find every ticket, routed or not. Text goes out masked, as everywhere else.
-bench/search.py measures it at 1M tickets.
+bench/search.py measures it at 1M tickets (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, select, text
+from sqlalchemy import and_, func, literal_column, or_, select, text
+from sqlalchemy.exc import OperationalError
 
 from triage.auth import Principal
 from triage.store import QueueItem, Ticket, get_engine
@@ -31,9 +35,8 @@ from triage.text import mask_text, normalize
 MAX_TERMS = 5
 MAX_QUERY = 200
 MIN_INDEXED = 3  # trigram: shorter terms cannot use the index
-CANDIDATES = 2000  # matches read from the index per query; beyond this, "truncated": add a word
-RECENT = 2000  # newest tickets read directly before the index is asked (step 1)
-SHORT_SCAN = 50_000  # newest tickets read for a query with no term of three characters (step 3)
+NEWEST = (2_000, 20_000)  # newest tickets read directly, in turn, before the index is asked
+INDEX_BUDGET_MS = 150  # PostgreSQL: the trigram index's time per query before "searched" is said
 
 
 def pg_search_expr(table: str = "") -> str:
@@ -108,6 +111,17 @@ def _whole(table: Any) -> Any:
     )  # fmt: skip
 
 
+def _contains(doc: Any, term: str, dialect: str) -> Any:
+    """``term`` occurs in ``doc``, for reading rows directly (steps 1 and 3). PostgreSQL's ILIKE
+    lower-cases every row first (5× slower than strpos over 20,000 Chinese texts), so the term is
+    looked for as typed, upper- and lower-cased (工单编号 are upper case, people type either);
+    SQLite's LIKE already ignores ASCII case."""
+    if dialect != "postgresql":
+        return doc.like(_like(term), escape="\\")
+    forms = dict.fromkeys([term, term.upper(), term.lower()])
+    return or_(*[func.strpos(doc, f) > 0 for f in forms])
+
+
 def _newest_matches(conn: Any, terms: list[str], who: Principal, k: int, limit: int) -> list[Any]:
     """Of the newest ``k`` tickets (a street: the newest ``k`` of its own queue, by arrival), those
     matching every term, newest first, at most ``limit`` (ticket_id, received_at)."""
@@ -130,17 +144,16 @@ def _newest_matches(conn: Any, terms: list[str], who: Principal, k: int, limit: 
             .limit(k)
             .subquery()
         )
-    like = recent.c.doc.ilike if conn.dialect.name == "postgresql" else recent.c.doc.like
     return conn.execute(
         select(recent.c.ticket_id, recent.c.received_at)
-        .where(*[like(_like(t), escape="\\") for t in terms])
+        .where(*[_contains(recent.c.doc, t, conn.dialect.name) for t in terms])
         .order_by(recent.c.received_at.desc(), recent.c.ticket_id)
         .limit(limit)
     ).all()
 
 
 def _more_than(conn: Any, who: Principal, k: int) -> bool:
-    """Whether the caller may see more than ``k`` tickets (so a scan of the newest ``k`` missed some)."""
+    """Whether the caller may see more than ``k`` tickets (so reading the newest ``k`` missed some)."""
     if who.role == "street":
         q = select(_Q.c.id).where(
             _Q.c.street_code == who.street_code, _Q.c.queue == "street", _Q.c.kind == "ticket"
@@ -151,40 +164,47 @@ def _more_than(conn: Any, who: Principal, k: int) -> bool:
     return conn.execute(q.offset(k).limit(1)).first() is not None
 
 
-def _index_matches(conn: Any, terms: list[str], who: Principal) -> tuple[list[Any], bool]:
-    """Matching tickets from the trigram index, at most CANDIDATES of them (ids and times only,
-    in the index's order): a phrase in 50,000 tickets reads 2,000 rows, not 50,000. A street's own
-    are picked from them by primary key (joining its 80,000-item queue first cost a second at 1M)."""
+def _index_matches(conn: Any, terms: list[str], who: Principal, limit: int) -> list[Any] | None:
+    """The newest ``limit`` tickets the caller may see matching every term, found through the
+    trigram index; ``None`` when PostgreSQL's index could not answer within INDEX_BUDGET_MS.
+
+    Every match is read and sorted (the index has no time order), so this is the step for rare
+    terms; common ones were answered by the newest tickets. On PostgreSQL a pattern whose trigrams
+    are common but whose whole is rare (学。好多邻: 51,400 candidates for 200 matches at 1M, each
+    re-checked in the table, 1.2 s) would hold the page: the budget bounds it."""
+    matching = select(_T.c.ticket_id, _T.c.received_at).where(*_match_conditions(conn.dialect.name, terms))
     if conn.dialect.name == "postgresql":
-        # The planner cannot estimate a '%phrase%' pattern (it guesses ~1 % of the rows) and
-        # chose to filter a million rows (27 s at 1M) over asking the trigram index: no
-        # sequential scan in this transaction.
-        conn.execute(text("SET LOCAL enable_seqscan = off"))
-    conds = _match_conditions(conn.dialect.name, terms)
-    cands = conn.execute(select(_T.c.ticket_id, _T.c.received_at).where(*conds).limit(CANDIDATES + 1)).all()
-    truncated, cands = len(cands) > CANDIDATES, cands[:CANDIDATES]
-    if who.role == "street" and cands:
-        own = set(
-            conn.execute(
-                select(_Q.c.ticket_id).where(
-                    _Q.c.kind == "ticket",
-                    _Q.c.ticket_id.in_([r.ticket_id for r in cands]),
-                    _Q.c.queue == "street",
-                    _Q.c.street_code == who.street_code,
-                )
-            ).scalars()
+        # OFFSET 0 keeps the planner from walking received_at backwards through a million rows
+        # (27 s at 1M: it cannot estimate a '%phrase%' pattern) or joining a street's 80,000-item
+        # queue first (1 s): the index answers, then the matches are sorted.
+        matching = matching.offset(0)
+    m = matching.subquery()
+    q = select(m.c.ticket_id, m.c.received_at)
+    if who.role == "street":
+        q = q.join(_Q, and_(_Q.c.ticket_id == m.c.ticket_id, _Q.c.kind == "ticket")).where(
+            _Q.c.queue == "street", _Q.c.street_code == who.street_code
         )
-        cands = [r for r in cands if r.ticket_id in own]
-    return cands, truncated
+    q = q.order_by(m.c.received_at.desc(), m.c.ticket_id).limit(limit)
+    if conn.dialect.name != "postgresql":
+        return conn.execute(q).all()  # FTS5 matches phrases exactly: no re-check to bound
+    try:
+        with conn.begin_nested():
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            conn.execute(text(f"SET LOCAL statement_timeout = {int(INDEX_BUDGET_MS)}"))
+            return conn.execute(q).all()
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled: the budget ran out
+            raise
+        return None
 
 
 def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any]:
     """Tickets matching every term, newest first: ``{"query", "terms", "items": [...],
-    "truncated", "searched"}``; an exact 工单编号 comes first. Each item carries its queue item
-    (id, status, street) when it has one. ``truncated``: more than CANDIDATES tickets matched in
-    the index and only CANDIDATES were read (the newest of those are shown; a further word
-    narrows it). ``searched``: ``None`` when every ticket was searched, else how many of the
-    newest were (a query of short terms only). Raises :class:`SearchError` for an unusable query."""
+    "searched", "truncated"}``; an exact 工单编号 comes first. Each item carries its queue item
+    (id, status, street) when it has one. ``searched``: ``None`` when every ticket the caller may
+    see was searched, else how many of the newest were (a query of short terms only, or one the
+    index could not answer in time); ``truncated`` says the same as a yes/no. Raises
+    :class:`SearchError` for an unusable query."""
     terms = terms_of(query)
     limit = max(1, min(int(limit), 100))
     engine = get_engine()
@@ -197,19 +217,22 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
         _Q.c.queue, _Q.c.street_code, _Q.c.category, _Q.c.status, _Q.c.due_at,
     ]  # fmt: skip
     indexed = any(len(t) >= MIN_INDEXED for t in terms)
-    truncated, searched = False, None
+    searched = None
     with engine.connect() as conn, conn.begin():
         exact = conn.execute(
             select(*cols).select_from(joined).where(_T.c.ticket_id == clean_query(query), *([access] if access is not None else []))
         ).all()  # fmt: skip
-        cands = _newest_matches(conn, terms, who, RECENT, limit)
-        if len(cands) < limit and indexed:
-            cands, truncated = _index_matches(conn, terms, who)
-        elif len(cands) < limit:
-            cands = _newest_matches(conn, terms, who, SHORT_SCAN, limit)
-            searched = SHORT_SCAN if len(cands) < limit and _more_than(conn, who, SHORT_SCAN) else None
-        top = [r.ticket_id for r in sorted(cands, key=lambda r: (-_ts(r.received_at), r.ticket_id))]
-        top = top[:limit]
+        for k in NEWEST:
+            cands = _newest_matches(conn, terms, who, k, limit)
+            if len(cands) >= limit:
+                break
+        else:
+            found = _index_matches(conn, terms, who, limit) if indexed else None
+            if found is not None:
+                cands = found
+            elif _more_than(conn, who, NEWEST[-1]):
+                searched = NEWEST[-1]
+        top = [r.ticket_id for r in cands][:limit]
         rows = {
             r.ticket_id: r
             for r in conn.execute(select(*cols).select_from(joined).where(_T.c.ticket_id.in_(top)))
@@ -225,13 +248,9 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
         "query": query,
         "terms": terms,
         "items": items[:limit],
-        "truncated": truncated,
         "searched": searched,
+        "truncated": searched is not None,
     }
-
-
-def _ts(t: Any) -> float:
-    return t.timestamp() if t is not None else float("-inf")
 
 
 def _public(row: Any, terms: list[str]) -> dict[str, Any]:

@@ -26,8 +26,9 @@ def search_api(
 ) -> Response:
     """Tickets by 工单编号 (exact or part), a phrase of title/text, or address; every space-separated
     term must occur. Newest first, an exact 工单编号 on top. A street token finds only its own queue's
-    tickets; text is masked. ``truncated``: only the first 2,000 index matches were read;
-    ``searched``: a query of one- and two-character words only searched this many newest tickets."""
+    tickets; text is masked. ``searched`` (``truncated`` says the same as yes/no): only this many of
+    the newest tickets were searched (one- and two-character words alone have no index entry, or
+    the index did not answer in time); ``null`` when every ticket was."""
     try:
         return fast_json(search_tickets(who, q, limit))
     except SearchError as exc:
@@ -44,13 +45,12 @@ def search_page(request: Request, q: Annotated[str, Query(max_length=MAX_QUERY)]
         "street_name": _street_name(who.street_code),
         "q": q,
         "items": [],
-        "truncated": False,
         "searched": None,
     }
     if q.strip():
         try:
             found = search_tickets(who, q, 50)
-            ctx |= {k: found[k] for k in ("items", "truncated", "searched")}
+            ctx |= {k: found[k] for k in ("items", "searched")}
         except SearchError as exc:
             ctx["error"] = f"无法搜索：{exc}"
     return templates.TemplateResponse(request, "search.html.j2", ctx)
