@@ -2,18 +2,18 @@
 
 A query is split on spaces into terms that must all occur (in any of the four fields). The answer
 is the newest matching tickets, found in up to three steps, each only when the one before did not
-fill the page:
+answer:
 
-1. the newest 2,000, then 20,000 tickets (a street: the newest of its own queue) are read
-   directly — a common phrase or word fills the page here in milliseconds, where an index would
-   first have to list its tens of thousands of matches;
+1. the newest 2,000 tickets (a street: the newest 1,000 of its own queue) are read directly — a
+   common phrase or word fills the page here in milliseconds, where an index would first have to
+   list its tens of thousands of matches;
 2. a query with a term of three characters or more asks the database's own substring index
    (migration 0006: SQLite's FTS5 trigram table ``tickets_fts``, PostgreSQL's pg_trgm GIN index
-   over ``pg_search_expr()``) for every match and keeps the newest — on PostgreSQL within
-   ``INDEX_BUDGET_MS`` (pg_trgm re-checks each candidate row; see ``_index_matches``);
-3. otherwise (terms of one or two characters only — many Chinese words: 噪音, 停车 — have no
-   trigram, or the budget ran out) the answer is what step 1 found, and ``searched`` says how many
-   of the newest tickets that covers, so the page can say so.
+   over ``pg_search_expr()``) for every match and keeps the newest, within ``INDEX_BUDGET_MS`` —
+   a 工单编号, an address, an unusual phrase are answered here;
+3. otherwise (a word of one or two characters has no trigram: 噪音, 停车; or the index ran out of
+   time) the newest 10,000 (a street: 5,000 of its own) are read, and ``searched`` says how many
+   of the newest tickets that covers when it did not fill the page, so the page can say so.
 
 Access is the queue's: a street token finds only tickets in its own street queue; analysts and
 admins find every ticket, routed or not. Text goes out masked, as everywhere else.
@@ -23,6 +23,7 @@ bench/search.py measures it at 1M tickets (docs/benchmarks.md).
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from sqlalchemy import and_, func, literal_column, or_, select, text
@@ -35,8 +36,11 @@ from triage.text import mask_text, normalize
 MAX_TERMS = 5
 MAX_QUERY = 200
 MIN_INDEXED = 3  # trigram: shorter terms cannot use the index
-NEWEST = (2_000, 20_000)  # newest tickets read directly, in turn, before the index is asked
-INDEX_BUDGET_MS = 150  # PostgreSQL: the trigram index's time per query before "searched" is said
+# newest tickets read directly, in turn (a street: of its own queue — its rows lie scattered in
+# the table, so each costs more: 20,000 took 0.2-0.45 s at 1M)
+NEWEST = (2_000, 10_000)
+NEWEST_STREET = (1_000, 5_000)
+INDEX_BUDGET_MS = 40  # the index's time: rare terms are answered within it (PostgreSQL: a few ms)
 
 
 def pg_search_expr(table: str = "") -> str:
@@ -112,10 +116,10 @@ def _whole(table: Any) -> Any:
 
 
 def _contains(doc: Any, term: str, dialect: str) -> Any:
-    """``term`` occurs in ``doc``, for reading rows directly (steps 1 and 3). PostgreSQL's ILIKE
-    lower-cases every row first (5× slower than strpos over 20,000 Chinese texts), so the term is
-    looked for as typed, upper- and lower-cased (工单编号 are upper case, people type either);
-    SQLite's LIKE already ignores ASCII case."""
+    """``term`` occurs in ``doc``, for reading rows directly. SQLite's LIKE ignores ASCII case and
+    is as fast as its instr(); PostgreSQL's ILIKE lower-cases every row first (5x slower than
+    strpos over 20,000 Chinese texts), so there a term is looked for with strpos as typed, upper-
+    and lower-cased (工单编号 are upper case, people type either; only ASCII letters have a case)."""
     if dialect != "postgresql":
         return doc.like(_like(term), escape="\\")
     forms = dict.fromkeys([term, term.upper(), term.lower()])
@@ -164,14 +168,17 @@ def _more_than(conn: Any, who: Principal, k: int) -> bool:
     return conn.execute(q.offset(k).limit(1)).first() is not None
 
 
-def _index_matches(conn: Any, terms: list[str], who: Principal, limit: int) -> list[Any] | None:
+def _index_matches(
+    conn: Any, terms: list[str], who: Principal, limit: int, budget_ms: float
+) -> list[Any] | None:
     """The newest ``limit`` tickets the caller may see matching every term, found through the
-    trigram index; ``None`` when PostgreSQL's index could not answer within INDEX_BUDGET_MS.
+    trigram index; ``None`` when the index could not answer within ``budget_ms``.
 
-    Every match is read and sorted (the index has no time order), so this is the step for rare
-    terms; common ones were answered by the newest tickets. On PostgreSQL a pattern whose trigrams
-    are common but whose whole is rare (学。好多邻: 51,400 candidates for 200 matches at 1M, each
-    re-checked in the table, 1.2 s) would hold the page: the budget bounds it."""
+    Every match is read and sorted (the index has no time order): quick for rare terms (a
+    工单编号, an address, an unusual phrase), slow for a phrase in tens of thousands of tickets —
+    which the newest tickets answer instead. On PostgreSQL a pattern whose trigrams are common but
+    whose whole is rare (学。好多邻: 51,400 candidates for 200 matches at 1M, each re-checked in the
+    table, 1.2 s) would hold the page too: the budget bounds both."""
     matching = select(_T.c.ticket_id, _T.c.received_at).where(*_match_conditions(conn.dialect.name, terms))
     if conn.dialect.name == "postgresql":
         # OFFSET 0 keeps the planner from walking received_at backwards through a million rows
@@ -185,17 +192,29 @@ def _index_matches(conn: Any, terms: list[str], who: Principal, limit: int) -> l
             _Q.c.queue == "street", _Q.c.street_code == who.street_code
         )
     q = q.order_by(m.c.received_at.desc(), m.c.ticket_id).limit(limit)
-    if conn.dialect.name != "postgresql":
-        return conn.execute(q).all()  # FTS5 matches phrases exactly: no re-check to bound
+    if conn.dialect.name == "postgresql":
+        try:
+            with conn.begin_nested():
+                conn.execute(text("SET LOCAL enable_seqscan = off"))
+                conn.execute(text(f"SET LOCAL statement_timeout = {max(1, int(budget_ms))}"))
+                return conn.execute(q).all()
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled: the budget ran out
+                raise
+            return None
+    # SQLite: interrupted from its progress handler (called every 1,000 virtual-machine steps);
+    # a read is interrupted without touching the transaction
+    raw = conn.connection.driver_connection
+    deadline = time.perf_counter() + budget_ms / 1000
+    raw.set_progress_handler(lambda: time.perf_counter() > deadline, 1000)
     try:
-        with conn.begin_nested():
-            conn.execute(text("SET LOCAL enable_seqscan = off"))
-            conn.execute(text(f"SET LOCAL statement_timeout = {int(INDEX_BUDGET_MS)}"))
-            return conn.execute(q).all()
+        return conn.execute(q).all()
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled: the budget ran out
+        if "interrupted" not in str(exc.orig):
             raise
         return None
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any]:
@@ -222,16 +241,21 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
         exact = conn.execute(
             select(*cols).select_from(joined).where(_T.c.ticket_id == clean_query(query), *([access] if access is not None else []))
         ).all()  # fmt: skip
-        for k in NEWEST:
-            cands = _newest_matches(conn, terms, who, k, limit)
-            if len(cands) >= limit:
-                break
-        else:
-            found = _index_matches(conn, terms, who, limit) if indexed else None
+        # A common term fills the page from the newest tickets at once; a rare one (a 工单编号, an
+        # address) is answered by the index within its budget; between the two, more of the newest.
+        windows = NEWEST_STREET if who.role == "street" else NEWEST
+        cands = _newest_matches(conn, terms, who, windows[0], limit)
+        if len(cands) < limit:
+            found = _index_matches(conn, terms, who, limit, INDEX_BUDGET_MS) if indexed else None
             if found is not None:
                 cands = found
-            elif _more_than(conn, who, NEWEST[-1]):
-                searched = NEWEST[-1]
+            else:
+                for k in windows[1:]:
+                    cands = _newest_matches(conn, terms, who, k, limit)
+                    if len(cands) >= limit:
+                        break
+                else:
+                    searched = windows[-1] if _more_than(conn, who, windows[-1]) else None
         top = [r.ticket_id for r in cands][:limit]
         rows = {
             r.ticket_id: r
