@@ -12,7 +12,7 @@ answer:
    over ``pg_search_expr()``) for every match and keeps the newest, within ``INDEX_BUDGET_MS`` —
    a 工单编号, an address, an unusual phrase are answered here;
 3. otherwise (a word of one or two characters has no trigram: 噪音, 停车; or the index ran out of
-   time) the newest 10,000 (a street: 5,000 of its own) are read, and ``searched`` says how many
+   time) the newest 6,000 (a street: 4,000 of its own) are read, and ``searched`` says how many
    of the newest tickets that covers when it did not fill the page, so the page can say so.
 
 Access is the queue's: a street token finds only tickets in its own street queue; analysts and
@@ -38,9 +38,9 @@ MAX_QUERY = 200
 MIN_INDEXED = 3  # trigram: shorter terms cannot use the index
 # newest tickets read directly, in turn (a street: of its own queue — its rows lie scattered in
 # the table, so each costs more: 20,000 took 0.2-0.45 s at 1M)
-NEWEST = (2_000, 10_000)
-NEWEST_STREET = (1_000, 5_000)
-INDEX_BUDGET_MS = 40  # the index's time: rare terms are answered within it (PostgreSQL: a few ms)
+NEWEST = (2_000, 6_000)
+NEWEST_STREET = (1_000, 4_000)
+INDEX_BUDGET_MS = 25  # the index's time: rare terms are answered within it (PostgreSQL: a few ms)
 
 
 def pg_search_expr(table: str = "") -> str:
