@@ -570,6 +570,14 @@ def _voices(m: pd.DataFrame) -> pd.Series:
     return known.add(anon, fill_value=0).astype(int)
 
 
+def _voices_of(callers: np.ndarray) -> int:
+    """:func:`_voices` of one event from its members' callers (None/NaN: anonymous, one voice each)."""
+    if len(callers) == 0:
+        return 0
+    na = pd.isna(callers)
+    return int(pd.unique(callers[~na]).size + na.sum())
+
+
 def _trusted(places: list[list[str]], times: pd.Series, data: pd.DataFrame, unit_col: str | None) -> set[str]:
     from triage.hotspots.names import trusted_names
 
@@ -668,25 +676,28 @@ def _org_events(
                 extra_k.append(k)
     d = pd.concat([d[["row", "k"]], pd.DataFrame({"row": extra_r, "k": extra_k})], ignore_index=True)
     rows_of = d.groupby("k")["row"].unique()
+    # columns read once for every organisation (a per-organisation read of a million-row column
+    # cost seconds each)
+    times_a = times.to_numpy()
+    votes_a = pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy() if votes_col else None
+    block_a = {c: data[c].to_numpy() for c in block_cols}
+    t7, t14 = ref - pd.Timedelta(days=7), ref - pd.Timedelta(days=14)
     out = []
     for k in keep:
         r = np.sort(rows_of[k])
-        t = times.to_numpy()[r]
+        t = times_a[r]
         order = np.lexsort((ids[r], t))
         r, t = r[order], t[order]
-        mm = pd.DataFrame({"lab": 0, "t": t, "caller": callers[r] if caller_col else None})
+        cal = callers[r] if caller_col else np.full(len(r), None, dtype=object)
         tser = pd.Series(t)
-        recent = int((tser > ref - pd.Timedelta(days=7)).sum())
-        prev = int(((tser <= ref - pd.Timedelta(days=7)) & (tser > ref - pd.Timedelta(days=14))).sum())
+        recent_m = (tser > t7).to_numpy()
+        recent = int(recent_m.sum())
+        prev = int(((tser <= t7) & (tser > t14)).sum())
         per = pd.Series(callers[r]).dropna().value_counts() if caller_col else pd.Series(dtype=int)
         cases = sorted(
             {w for i in r for w in case_words(_text(title.iloc[i]) + _text(body.iloc[i])[: p.max_chars])}
         )
-        votes = (
-            float(pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy()[r].sum())
-            if votes_col
-            else 0.0
-        )
+        votes = float(votes_a[r].sum()) if votes_col else 0.0
         rec = {
             "size": len(r),
             "first": tser.min(),
@@ -702,13 +713,9 @@ def _org_events(
             "repeat_callers": int((per > 1).sum()),
             "place": k,
             "kind": "org",
-            "voices": int(_voices(mm).iloc[0]),
-            "recent_voices": int(
-                _voices(mm[mm["t"] > ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]
-            ),
-            "old_voices": int(
-                _voices(mm[mm["t"] <= ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]
-            ),
+            "voices": _voices_of(cal),
+            "recent_voices": _voices_of(cal[recent_m]),
+            "old_voices": _voices_of(cal[~recent_m]),
             "title": (
                 k
                 + ("（" + "、".join(cases[:3]) + "）" if cases else "")
@@ -723,7 +730,7 @@ def _org_events(
         )
         # the block of most of its tickets (where a task could go), "-" when spread out
         for c in block_cols:
-            vals = pd.Series(data[c].to_numpy()[r]).value_counts()
+            vals = pd.Series(block_a[c][r]).value_counts()
             rec[c] = vals.index[0] if len(vals) and vals.iloc[0] >= 0.6 * len(r) else "-"
         rec["first_seen"], rec["last_seen"] = rec["first"].isoformat(), rec["last"].isoformat()
         rec["growth"] = round(rec["growth"], 3)
