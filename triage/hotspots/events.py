@@ -151,21 +151,51 @@ _SUFFIX_RE = re.compile(
 _CJK_TAIL = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,10}$")
 
 
-def extract_places(text: str) -> list[str]:
+# characters a name's decision never looks past (no community alias holds one; names are made of
+# letters, digits and CJK): a window is cut after the last of them (:func:`_window_cut`); not a
+# newline: "$" of a name's tail also matches before one
+_SEPARATORS = " \t\r\u3000，。！？；：,.!?;:…“”\"'‘’《》<>【】[]{}/|~～"
+_MISSING = object()
+
+
+@lru_cache(maxsize=1)
+def _window_cut() -> re.Pattern[str]:
+    from triage.hotspots.names import community_aliases
+
+    used = set("".join(community_aliases()))
+    seps = "".join(c for c in _SEPARATORS if c not in used)
+    return re.compile(r".*[" + re.escape(seps) + r"]", re.S)
+
+
+def extract_places(text: str, memo: dict | None = None) -> list[str]:
     """Named places in free text, as matching keys: '丽发新城小区' and '丽发新城' give the same key.
 
     Finds each place-type suffix, takes up to 10 name characters before it, and drops everything up
-    to the last administrative unit, verb, pronoun or particle (no gazetteer needed)."""
+    to the last administrative unit, verb, pronoun or particle (no gazetteer needed).
+
+    ``memo`` (a dict the caller keeps for a batch of texts) holds the decisions per window; without
+    it a bounded module cache is used."""
     keys: list[str] = []
     text = text or ""
     last_end = 0
+    cut = _window_cut()
     for m in _SUFFIX_RE.finditer(text):
         lo = max(last_end, m.start() - 10)
         last_end = m.end()
-        # everything the decision looks at lies in the 24 characters before the suffix: decided
-        # once per distinct window (a million tickets repeat their estates' windows)
+        # everything the decision looks at lies in the 24 characters before the suffix and after
+        # the last separator (punctuation, space) before it: decided once per distinct window (a
+        # million tickets repeat their sentences' windows: "家住丽发新城小区")
         w0 = max(0, m.start() - 24)
-        key = _place_key(text[w0 : m.end()], lo - w0, m.start() - w0)
+        c = cut.match(text, w0, m.start())
+        if c is not None:
+            w0 = c.end()
+        args = (text[w0 : m.end()], max(lo - w0, 0), m.start() - w0)
+        if memo is None:
+            key = _place_key(*args)
+        else:
+            key = memo.get(args, _MISSING)
+            if key is _MISSING:
+                key = memo[args] = _decide_place(*args)
         if key and key not in keys:
             keys.append(key)
     # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
@@ -174,14 +204,13 @@ def extract_places(text: str) -> list[str]:
     return [k for k in keys if not any(o != k and o in k for o in keys)]
 
 
-@lru_cache(maxsize=500_000)
-def _place_key(text: str, lo: int, start: int) -> str | None:
+def _decide_place(text: str, lo: int, start: int) -> str | None:
     """The key of the place whose suffix is text[start:] and whose head lies in text[lo:start]."""
     end = len(text)
     head = _CJK_TAIL.search(text, lo, start)
     if head is None:
         return None
-    name_head = _CUT_RE.sub("", head.group(0))
+    name_head = _cut_head(head.group(0))
     # a cut inside a word is moved to the word's start ("花家地西里", not "地西里")
     ws = word_start(text, start - len(name_head))
     if ws < 0:
@@ -208,6 +237,14 @@ def _place_key(text: str, lo: int, start: int) -> str | None:
     if is_fragment(key) or generic_head(name_head) or generic_name(key):
         return None
     return key
+
+
+_place_key = lru_cache(maxsize=500_000)(_decide_place)
+
+
+@lru_cache(maxsize=200_000)
+def _cut_head(head: str) -> str:
+    return _CUT_RE.sub("", head)
 
 
 GROWTH_PSEUDO = 5
@@ -332,11 +369,12 @@ def _places_of_rows(
     further columns such as the address. Read chunk by chunk: one string per row concatenated
     for a million rows at once cost ~1 GB; districts and streets in ``exclude_keys`` are dropped."""
     out: list[list[str]] = []
+    memo: dict = {}  # one decision per distinct window for the whole table
     for a in range(0, len(columns[0]), chunk):
         parts = [c.iloc[a : a + chunk].tolist() for c in columns]
         for title, body, *more in zip(*parts, strict=True):
             src = " ".join([_text(title), _text(body)[:body_chars], *map(_text, more)])
-            ks = extract_places(src)
+            ks = extract_places(src, memo)
             out.append([k for k in ks if k not in exclude_keys] if exclude_keys else ks)
     return out
 
@@ -641,9 +679,10 @@ def _org_events(
     ids = data[id_col].astype(str).to_numpy()
     callers = data[caller_col].to_numpy() if caller_col else np.full(len(data), None, dtype=object)
     rows, keys = [], []
+    memo: dict = {}  # one decision per distinct window for the whole table
     for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
         src = _text(t) + " " + _text(b)[: p.max_chars]
-        for k in extract_orgs(src):
+        for k in extract_orgs(src, memo):
             if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
                 continue
             rows.append(i)
