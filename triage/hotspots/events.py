@@ -159,12 +159,21 @@ _MISSING = object()
 
 
 @lru_cache(maxsize=1)
-def _window_cut() -> re.Pattern[str]:
+def _separators() -> str:
     from triage.hotspots.names import community_aliases
 
     used = set("".join(community_aliases()))
-    seps = "".join(c for c in _SEPARATORS if c not in used)
-    return re.compile(r".*[" + re.escape(seps) + r"]", re.S)
+    return re.escape("".join(c for c in _SEPARATORS if c not in used))
+
+
+@lru_cache(maxsize=1)
+def _window_cut() -> re.Pattern[str]:
+    return re.compile(r".*[" + _separators() + r"]", re.S)
+
+
+@lru_cache(maxsize=1)
+def _segment_split() -> re.Pattern[str]:
+    return re.compile(r"[" + _separators() + r"]+")
 
 
 def extract_places(text: str, memo: dict | None = None) -> list[str]:
@@ -173,23 +182,50 @@ def extract_places(text: str, memo: dict | None = None) -> list[str]:
     Finds each place-type suffix, takes up to 10 name characters before it, and drops everything up
     to the last administrative unit, verb, pronoun or particle (no gazetteer needed).
 
-    ``memo`` (a dict the caller keeps for a batch of texts) holds the decisions per window; without
-    it a bounded module cache is used."""
-    keys: list[str] = []
+    ``memo`` (a dict the caller keeps for a batch of texts) holds the names of each text segment
+    between separators and the decision of each window; without it a bounded module cache is used.
+    Nothing a decision reads crosses a separator (see :func:`_segment_places`), so a segment's names
+    are the same in every text."""
     text = text or ""
+    if memo is None:
+        found = _segment_places(text, None)
+    else:
+        found = []
+        for seg in _segment_split().split(text):
+            r = memo.get(seg)
+            if r is None:
+                r = memo[seg] = _segment_places(seg, memo)
+            if r:
+                found += r
+    keys: list[str] = []
+    for k in found:
+        if k not in keys:
+            keys.append(k)
+    # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
+    # (a two-character piece such as "西里" inside "同泽园西里" is a fragment, not the place)
+    keys = [k for k in keys if not (len(k) <= 2 and any(o != k and k in o for o in keys))]
+    return [k for k in keys if not any(o != k and o in k for o in keys)]
+
+
+def _segment_places(text: str, memo: dict | None) -> tuple[str, ...]:
+    """The place keys of each suffix in ``text``, in order (repeats kept out)."""
+    keys: list[str] = []
     last_end = 0
-    cut = _window_cut()
+    cut_match = _window_cut().match
     for m in _SUFFIX_RE.finditer(text):
-        lo = max(last_end, m.start() - 10)
-        last_end = m.end()
+        s, e = m.span()
+        lo = s - 10
+        if last_end > lo:
+            lo = last_end
+        last_end = e
         # everything the decision looks at lies in the 24 characters before the suffix and after
         # the last separator (punctuation, space) before it: decided once per distinct window (a
         # million tickets repeat their sentences' windows: "家住丽发新城小区")
-        w0 = max(0, m.start() - 24)
-        c = cut.match(text, w0, m.start())
+        w0 = s - 24 if s > 24 else 0
+        c = cut_match(text, w0, s)
         if c is not None:
             w0 = c.end()
-        args = (text[w0 : m.end()], max(lo - w0, 0), m.start() - w0)
+        args = (text[w0:e], lo - w0 if lo > w0 else 0, s - w0)
         if memo is None:
             key = _place_key(*args)
         else:
@@ -198,10 +234,7 @@ def extract_places(text: str, memo: dict | None = None) -> list[str]:
                 key = memo[args] = _decide_place(*args)
         if key and key not in keys:
             keys.append(key)
-    # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
-    # (a two-character piece such as "西里" inside "同泽园西里" is a fragment, not the place)
-    keys = [k for k in keys if not (len(k) <= 2 and any(o != k and k in o for o in keys))]
-    return [k for k in keys if not any(o != k and o in k for o in keys)]
+    return tuple(keys)
 
 
 def _decide_place(text: str, lo: int, start: int) -> str | None:

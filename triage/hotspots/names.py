@@ -397,8 +397,15 @@ def extend_to_alias(text: str, start: int, end: int, suffix_end: int | None = No
     """The start of a community alias that ends where the name's head ends (``end``), or with its
     suffix (``suffix_end``: "镇岗南里" cut at 镇), and begins up to 8 characters before ``start``
     ("天通北苑第二东" cut at 二); else ``start``."""
-    aliases = community_aliases()
     tails = _alias_tails()
+    if start < 1:
+        return start
+    # most candidates: the character before is no alias's continuation
+    p1 = text[start - 1 : end]
+    p2 = text[start - 1 : suffix_end] if suffix_end else ""
+    if (p1 and p1 not in tails) and (not suffix_end or (p2 and p2 not in tails)):
+        return start
+    aliases = community_aliases()
     # walked outwards: a piece that is no alias's ending cannot grow into an alias, so most
     # candidates stop after one look-up; the furthest start that is an alias wins (as from 8 down)
     best = start
