@@ -14,8 +14,10 @@ defined in docs/hotspots.md and :func:`heat_score`.
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -187,16 +189,34 @@ def extract_places(text: str, memo: dict | None = None) -> list[str]:
     Nothing a decision reads crosses a separator (see :func:`_segment_places`), so a segment's names
     are the same in every text."""
     text = text or ""
-    if memo is None:
-        found = _segment_places(text, None)
-    else:
-        found = []
-        for seg in _segment_split().split(text):
-            r = memo.get(seg)
-            if r is None:
-                r = memo[seg] = _segment_places(seg, memo)
-            if r:
-                found += r
+    found = _segment_places(text, None) if memo is None else _part_places(text, memo)
+    return _canonical(found)
+
+
+def _part_places(text: str, memo: dict) -> tuple[str, ...]:
+    """The keys of each segment of ``text`` one after the other (repeats kept)."""
+    found: tuple[str, ...] = ()
+    for seg in _segment_split().split(text):
+        r = memo.get(seg)
+        if r is None:
+            r = memo[seg] = _segment_places(seg, memo)
+        if r:
+            found += r
+    return found
+
+
+def _shared_part(text: str, memo: dict) -> tuple[str, ...]:
+    """:func:`_part_places` of a part many rows share (a title, an address), memoised whole (a part
+    without separators is one segment: the same keys under the same memo key)."""
+    r = memo.get(text)
+    if r is None:
+        r = memo[text] = _part_places(text, memo)
+    return r
+
+
+def _canonical(found) -> list[str]:
+    """A text's place keys from those of its suffixes in order: each once, the shorter canonical
+    form of one place."""
     keys: list[str] = []
     for k in found:
         if k not in keys:
@@ -291,6 +311,9 @@ class EventParams:
     min_size: int = 2
     max_chars: int = 300  # texts are cut: the place and the problem come first in tickets
     orgs: bool = True  # organisation / case events city-wide beside place events
+    # processes reading names (a second one is forked for the second half of the rows when there
+    # are at least 50,000; TRIAGE_HOTSPOT_WORKERS=1 keeps everything in one process)
+    workers: int = field(default_factory=lambda: int(os.environ.get("TRIAGE_HOTSPOT_WORKERS", "2")))
     org_min_voices: int = 3  # an organisation needs this many distinct callers to be an event
     baseline_prior_days: float = 14.0  # weight of the category's typical rate in an event's baseline
     new_after_days: float = 7.0  # an event starting this long after the history begins is new
@@ -395,6 +418,37 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _in_two_processes(work, n: int, workers: int, min_rows: int = 50_000) -> list:
+    """``work(0, n)`` (a list, one entry per row), the rows' second half computed in a forked
+    process while this one does the first: name reading is pure Python, so two cores take about
+    half the time. Where fork is not available, or the child fails, this process does it all; the
+    answer is the same either way."""
+    if workers < 2 or n < min_rows or not hasattr(os, "fork"):
+        return work(0, n)
+    mid = n // 2
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, leave without running the parent's exit handlers
+        code = 1
+        try:
+            os.close(r)
+            with os.fdopen(w, "wb") as f:
+                f.write(pickle.dumps(work(mid, n), protocol=pickle.HIGHEST_PROTOCOL))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    f = os.fdopen(r, "rb")
+    try:
+        first = work(0, mid)
+        data = f.read()
+    finally:
+        f.close()  # if this process failed, the child's write fails too and it exits
+        _, status = os.waitpid(pid, 0)
+    second = pickle.loads(data) if status == 0 and data else work(mid, n)
+    return first + second
+
+
 def _places_of_rows(
     columns: list[pd.Series], body_chars: int, exclude_keys: set[str] | frozenset[str], chunk: int = 50_000
 ) -> list[list[str]]:
@@ -402,13 +456,28 @@ def _places_of_rows(
     further columns such as the address. Read chunk by chunk: one string per row concatenated
     for a million rows at once cost ~1 GB; districts and streets in ``exclude_keys`` are dropped."""
     out: list[list[str]] = []
-    memo: dict = {}  # one decision per distinct window for the whole table
+    memo: dict = {}  # one decision per distinct window and segment for the whole table
+    # the parts are joined by a space, a separator: a text's keys are its parts' keys one after
+    # the other, and a title or address many tickets share is read once; the same keys found
+    # give the same places
+    by_parts = _segment_split().fullmatch(" ") is not None
+    rows_of: dict[tuple[str, ...], list[str]] = {}
     for a in range(0, len(columns[0]), chunk):
         parts = [c.iloc[a : a + chunk].tolist() for c in columns]
         for title, body, *more in zip(*parts, strict=True):
-            src = " ".join([_text(title), _text(body)[:body_chars], *map(_text, more)])
-            ks = extract_places(src, memo)
-            out.append([k for k in ks if k not in exclude_keys] if exclude_keys else ks)
+            if not by_parts:
+                src = " ".join([_text(title), _text(body)[:body_chars], *map(_text, more)])
+                ks = extract_places(src, memo)
+                out.append([k for k in ks if k not in exclude_keys] if exclude_keys else ks)
+                continue
+            found = _shared_part(_text(title), memo) + _part_places(_text(body)[:body_chars], memo)
+            for x in more:
+                found += _shared_part(_text(x), memo)
+            ks = rows_of.get(found)
+            if ks is None:
+                ks = _canonical(found)
+                ks = rows_of[found] = [k for k in ks if k not in exclude_keys] if exclude_keys else ks
+            out.append(list(ks))
     return out
 
 
@@ -454,7 +523,10 @@ def cluster_events(
     n = len(data)
     title = data[title_col].fillna("").astype(str) if title_col else pd.Series([""] * n)
     body = data[text_col]  # cut to max_chars where it is read
-    places = _places_of_rows([title, body, *(data[c] for c in place_cols)], p.max_chars, exclude_keys)
+    cols = [title, body, *(data[c] for c in place_cols)]
+    places = _in_two_processes(
+        lambda a, b: _places_of_rows([c.iloc[a:b] for c in cols], p.max_chars, exclude_keys), n, p.workers
+    )
     if block_cols:
         blocks = data[block_cols[0]].astype(str).to_numpy()
         for c in block_cols[1:]:
@@ -688,6 +760,25 @@ def _baseline(
     ev["surprise"] = np.round(np.minimum(-np.log10(np.maximum(np.minimum(sf, sf_new), 1e-30)), 30.0), 3)
 
 
+def _joined_sources(title: pd.Series, body: pd.Series, max_chars: int, chunk: int = 100_000):
+    """Per chunk of rows: (first row, the texts title + " " + body[:max_chars], each text's start in
+    the chunk's texts joined by "\x00", that joined string): one search per chunk instead of one
+    per row."""
+    for a in range(0, len(title), chunk):
+        srcs = [
+            _text(t) + " " + _text(b)[:max_chars]
+            for t, b in zip(
+                title.iloc[a : a + chunk].tolist(), body.iloc[a : a + chunk].tolist(), strict=True
+            )
+        ]
+        starts = np.zeros(len(srcs), dtype=np.int64)
+        if len(srcs) > 1:
+            starts[1:] = np.cumsum(
+                np.fromiter((len(x) + 1 for x in srcs[:-1]), dtype=np.int64, count=len(srcs) - 1)
+            )
+        yield a, srcs, starts, "\x00".join(srcs)
+
+
 def _org_events(
     data,
     title,
@@ -711,15 +802,19 @@ def _org_events(
 
     ids = data[id_col].astype(str).to_numpy()
     callers = data[caller_col].to_numpy() if caller_col else np.full(len(data), None, dtype=object)
+    from triage.hotspots.names import _ORG_RE
+
     rows, keys = [], []
     memo: dict = {}  # one decision per distinct window for the whole table
-    for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
-        src = _text(t) + " " + _text(b)[: p.max_chars]
-        for k in extract_orgs(src, memo):
-            if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
-                continue
-            rows.append(i)
-            keys.append(k)
+    for a, srcs, starts, big in _joined_sources(title, body, p.max_chars):
+        # only the texts naming a kind of organisation are read (one search over the chunk)
+        hit = np.unique(np.searchsorted(starts, [m.start() for m in _ORG_RE.finditer(big)], "right") - 1)
+        for j in hit.tolist():
+            for k in extract_orgs(srcs[j], memo):
+                if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
+                    continue
+                rows.append(a + j)
+                keys.append(k)
     if not rows:
         return pd.DataFrame()
     d = pd.DataFrame({"row": rows, "k": keys})
@@ -742,10 +837,12 @@ def _org_events(
     extra_r, extra_k = [], []
     if len(auto):
         auto.make_automaton()
-        for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
-            for _, k in auto.iter(_text(t) + " " + _text(b)[: p.max_chars]):
-                extra_r.append(i)
-                extra_k.append(k)
+        for a, _, starts, big in _joined_sources(title, body, p.max_chars):
+            found = list(auto.iter(big))  # (end position, key); no key holds the "\x00" between texts
+            if found:
+                ends, ks = zip(*found, strict=True)
+                extra_r.extend((a + np.searchsorted(starts, ends, "right") - 1).tolist())
+                extra_k.extend(ks)
     d = pd.concat([d[["row", "k"]], pd.DataFrame({"row": extra_r, "k": extra_k})], ignore_index=True)
     rows_of = d.groupby("k")["row"].unique()
     # columns read once for every organisation (a per-organisation read of a million-row column
