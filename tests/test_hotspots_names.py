@@ -236,3 +236,43 @@ def test_a_significant_scan_cluster_is_named_and_becomes_a_task(db):
     scan = [t for t in tasks if t.evidence["type"] == "scan"]
     assert len(scan) == 1 and scan[0].street_code == WANGJING and "望京街道" in scan[0].title
     assert len(scan[0].evidence["ticket_ids"]) >= 20
+
+
+def test_name_decisions_per_window_are_the_decisions_on_the_whole_text():
+    """The speed-ups decide a candidate on the piece of text it reads (issue 19): the answers are
+    those on the whole text, whatever comes before a separator, with or without the batch memo."""
+    from triage.hotspots.events import extract_places
+    from triage.hotspots.names import (
+        _word_start_piece,
+        community_aliases,
+        extend_to_alias,
+        extract_orgs,
+        word_start,
+    )
+
+    texts = ["朝阳区望京街道花家地西里3号楼门口有人占道摆摊", "我们住宅小区的垃圾楼很臭，家住丽发新城小区",
+             "海淀区万柳地区六郎庄家园南门，程明物业管理有限公司不管", "镇岗南里社区\n西里物业公司跑路了",
+             "A市经济学院体育学院变相强制实习。被鑫利贷的人骗了，我在鑫利贷平台投了钱"]  # fmt: skip
+    for text in texts:
+        for s in range(len(text) + 1):  # the old loop on the whole text
+            assert word_start(text, s) == _word_start_piece.__wrapped__(text, s), (text, s)
+        aliases = community_aliases()
+        for s in range(len(text)):
+            for e1 in range(s, len(text) + 1):
+                for e2 in (None, *range(e1, min(e1 + 6, len(text) + 1))):
+                    ref = s  # the old loop: the furthest start (8 back at most) making an alias
+                    for k in range(8, 0, -1):
+                        if s - k >= 0 and (
+                            text[s - k : e1] in aliases or (e2 and text[s - k : e2] in aliases)
+                        ):
+                            ref = s - k
+                            break
+                    assert extend_to_alias(text, s, e1, e2) == ref, (text, s, e1, e2)
+    memo_p: dict = {}
+    memo_o: dict = {}
+    for prefix in ("", "领导您好！", "来电人称其住在附近，", "反映：\t"):
+        for text in texts:
+            assert extract_places(prefix + text, memo_p) == extract_places(text), (prefix, text)
+            assert extract_orgs(prefix + text, memo_o) == extract_orgs(text), (prefix, text)
+    assert extract_places("家住丽发新城小区", memo_p) == ["丽发新城"]
+    assert extract_orgs("市程明物业管理有限公司未经业主同意收费", memo_o) == ["程明物业"]

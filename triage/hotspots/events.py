@@ -14,8 +14,10 @@ defined in docs/hotspots.md and :func:`heat_score`.
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -151,37 +153,117 @@ _SUFFIX_RE = re.compile(
 _CJK_TAIL = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,10}$")
 
 
-def extract_places(text: str) -> list[str]:
+# characters a name's decision never looks past (no community alias holds one; names are made of
+# letters, digits and CJK): a window is cut after the last of them (:func:`_window_cut`); not a
+# newline: "$" of a name's tail also matches before one
+_SEPARATORS = " \t\r\u3000，。！？；：,.!?;:…“”\"'‘’《》<>【】[]{}/|~～"
+_MISSING = object()
+
+
+@lru_cache(maxsize=1)
+def _separators() -> str:
+    from triage.hotspots.names import community_aliases
+
+    used = set("".join(community_aliases()))
+    return re.escape("".join(c for c in _SEPARATORS if c not in used))
+
+
+@lru_cache(maxsize=1)
+def _window_cut() -> re.Pattern[str]:
+    return re.compile(r".*[" + _separators() + r"]", re.S)
+
+
+@lru_cache(maxsize=1)
+def _segment_split() -> re.Pattern[str]:
+    return re.compile(r"[" + _separators() + r"]+")
+
+
+def extract_places(text: str, memo: dict | None = None) -> list[str]:
     """Named places in free text, as matching keys: '丽发新城小区' and '丽发新城' give the same key.
 
     Finds each place-type suffix, takes up to 10 name characters before it, and drops everything up
-    to the last administrative unit, verb, pronoun or particle (no gazetteer needed)."""
-    keys: list[str] = []
+    to the last administrative unit, verb, pronoun or particle (no gazetteer needed).
+
+    ``memo`` (a dict the caller keeps for a batch of texts) holds the names of each text segment
+    between separators and the decision of each window; without it a bounded module cache is used.
+    Nothing a decision reads crosses a separator (see :func:`_segment_places`), so a segment's names
+    are the same in every text."""
     text = text or ""
-    last_end = 0
-    for m in _SUFFIX_RE.finditer(text):
-        lo = max(last_end, m.start() - 10)
-        last_end = m.end()
-        # everything the decision looks at lies in the 24 characters before the suffix: decided
-        # once per distinct window (a million tickets repeat their estates' windows)
-        w0 = max(0, m.start() - 24)
-        key = _place_key(text[w0 : m.end()], lo - w0, m.start() - w0)
-        if key and key not in keys:
-            keys.append(key)
+    found = _segment_places(text, None) if memo is None else _part_places(text, memo)
+    return _canonical(found)
+
+
+def _part_places(text: str, memo: dict) -> tuple[str, ...]:
+    """The keys of each segment of ``text`` one after the other (repeats kept)."""
+    found: tuple[str, ...] = ()
+    for seg in _segment_split().split(text):
+        r = memo.get(seg)
+        if r is None:
+            r = memo[seg] = _segment_places(seg, memo)
+        if r:
+            found += r
+    return found
+
+
+def _shared_part(text: str, memo: dict) -> tuple[str, ...]:
+    """:func:`_part_places` of a part many rows share (a title, an address), memoised whole (a part
+    without separators is one segment: the same keys under the same memo key)."""
+    r = memo.get(text)
+    if r is None:
+        r = memo[text] = _part_places(text, memo)
+    return r
+
+
+def _canonical(found) -> list[str]:
+    """A text's place keys from those of its suffixes in order: each once, the shorter canonical
+    form of one place."""
+    keys: list[str] = []
+    for k in found:
+        if k not in keys:
+            keys.append(k)
     # "宛平晓月苑" and "晓月苑" in one ticket are one place: keep the shorter, canonical form
     # (a two-character piece such as "西里" inside "同泽园西里" is a fragment, not the place)
     keys = [k for k in keys if not (len(k) <= 2 and any(o != k and k in o for o in keys))]
     return [k for k in keys if not any(o != k and o in k for o in keys)]
 
 
-@lru_cache(maxsize=500_000)
-def _place_key(text: str, lo: int, start: int) -> str | None:
+def _segment_places(text: str, memo: dict | None) -> tuple[str, ...]:
+    """The place keys of each suffix in ``text``, in order (repeats kept out)."""
+    keys: list[str] = []
+    last_end = 0
+    cut_match = _window_cut().match
+    for m in _SUFFIX_RE.finditer(text):
+        s, e = m.span()
+        lo = s - 10
+        if last_end > lo:
+            lo = last_end
+        last_end = e
+        # everything the decision looks at lies in the 24 characters before the suffix and after
+        # the last separator (punctuation, space) before it: decided once per distinct window (a
+        # million tickets repeat their sentences' windows: "家住丽发新城小区")
+        w0 = s - 24 if s > 24 else 0
+        c = cut_match(text, w0, s)
+        if c is not None:
+            w0 = c.end()
+        args = (text[w0:e], lo - w0 if lo > w0 else 0, s - w0)
+        if memo is None:
+            key = _place_key(*args)
+        else:
+            key = memo.get(args, _MISSING)
+            if key is _MISSING:
+                key = memo[args] = _decide_place(*args)
+        if key and key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def _decide_place(text: str, lo: int, start: int) -> str | None:
     """The key of the place whose suffix is text[start:] and whose head lies in text[lo:start]."""
     end = len(text)
     head = _CJK_TAIL.search(text, lo, start)
     if head is None:
         return None
-    name_head = _CUT_RE.sub("", head.group(0))
+    name_head = _cut_head(head.group(0))
     # a cut inside a word is moved to the word's start ("花家地西里", not "地西里")
     ws = word_start(text, start - len(name_head))
     if ws < 0:
@@ -210,6 +292,14 @@ def _place_key(text: str, lo: int, start: int) -> str | None:
     return key
 
 
+_place_key = lru_cache(maxsize=500_000)(_decide_place)
+
+
+@lru_cache(maxsize=200_000)
+def _cut_head(head: str) -> str:
+    return _CUT_RE.sub("", head)
+
+
 GROWTH_PSEUDO = 5
 
 
@@ -221,6 +311,9 @@ class EventParams:
     min_size: int = 2
     max_chars: int = 300  # texts are cut: the place and the problem come first in tickets
     orgs: bool = True  # organisation / case events city-wide beside place events
+    # processes reading names (a second one is forked for the second half of the rows when there
+    # are at least 50,000; TRIAGE_HOTSPOT_WORKERS=1 keeps everything in one process)
+    workers: int = field(default_factory=lambda: int(os.environ.get("TRIAGE_HOTSPOT_WORKERS", "2")))
     org_min_voices: int = 3  # an organisation needs this many distinct callers to be an event
     baseline_prior_days: float = 14.0  # weight of the category's typical rate in an event's baseline
     new_after_days: float = 7.0  # an event starting this long after the history begins is new
@@ -325,6 +418,37 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _in_two_processes(work, n: int, workers: int, min_rows: int = 50_000) -> list:
+    """``work(0, n)`` (a list, one entry per row), the rows' second half computed in a forked
+    process while this one does the first: name reading is pure Python, so two cores take about
+    half the time. Where fork is not available, or the child fails, this process does it all; the
+    answer is the same either way."""
+    if workers < 2 or n < min_rows or not hasattr(os, "fork"):
+        return work(0, n)
+    mid = n // 2
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, send, leave without running the parent's exit handlers
+        code = 1
+        try:
+            os.close(r)
+            with os.fdopen(w, "wb") as f:
+                f.write(pickle.dumps(work(mid, n), protocol=pickle.HIGHEST_PROTOCOL))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    f = os.fdopen(r, "rb")
+    try:
+        first = work(0, mid)
+        data = f.read()
+    finally:
+        f.close()  # if this process failed, the child's write fails too and it exits
+        _, status = os.waitpid(pid, 0)
+    second = pickle.loads(data) if status == 0 and data else work(mid, n)
+    return first + second
+
+
 def _places_of_rows(
     columns: list[pd.Series], body_chars: int, exclude_keys: set[str] | frozenset[str], chunk: int = 50_000
 ) -> list[list[str]]:
@@ -332,12 +456,28 @@ def _places_of_rows(
     further columns such as the address. Read chunk by chunk: one string per row concatenated
     for a million rows at once cost ~1 GB; districts and streets in ``exclude_keys`` are dropped."""
     out: list[list[str]] = []
+    memo: dict = {}  # one decision per distinct window and segment for the whole table
+    # the parts are joined by a space, a separator: a text's keys are its parts' keys one after
+    # the other, and a title or address many tickets share is read once; the same keys found
+    # give the same places
+    by_parts = _segment_split().fullmatch(" ") is not None
+    rows_of: dict[tuple[str, ...], list[str]] = {}
     for a in range(0, len(columns[0]), chunk):
         parts = [c.iloc[a : a + chunk].tolist() for c in columns]
         for title, body, *more in zip(*parts, strict=True):
-            src = " ".join([_text(title), _text(body)[:body_chars], *map(_text, more)])
-            ks = extract_places(src)
-            out.append([k for k in ks if k not in exclude_keys] if exclude_keys else ks)
+            if not by_parts:
+                src = " ".join([_text(title), _text(body)[:body_chars], *map(_text, more)])
+                ks = extract_places(src, memo)
+                out.append([k for k in ks if k not in exclude_keys] if exclude_keys else ks)
+                continue
+            found = _shared_part(_text(title), memo) + _part_places(_text(body)[:body_chars], memo)
+            for x in more:
+                found += _shared_part(_text(x), memo)
+            ks = rows_of.get(found)
+            if ks is None:
+                ks = _canonical(found)
+                ks = rows_of[found] = [k for k in ks if k not in exclude_keys] if exclude_keys else ks
+            out.append(list(ks))
     return out
 
 
@@ -383,7 +523,10 @@ def cluster_events(
     n = len(data)
     title = data[title_col].fillna("").astype(str) if title_col else pd.Series([""] * n)
     body = data[text_col]  # cut to max_chars where it is read
-    places = _places_of_rows([title, body, *(data[c] for c in place_cols)], p.max_chars, exclude_keys)
+    cols = [title, body, *(data[c] for c in place_cols)]
+    places = _in_two_processes(
+        lambda a, b: _places_of_rows([c.iloc[a:b] for c in cols], p.max_chars, exclude_keys), n, p.workers
+    )
     if block_cols:
         blocks = data[block_cols[0]].astype(str).to_numpy()
         for c in block_cols[1:]:
@@ -570,6 +713,14 @@ def _voices(m: pd.DataFrame) -> pd.Series:
     return known.add(anon, fill_value=0).astype(int)
 
 
+def _voices_of(callers: np.ndarray) -> int:
+    """:func:`_voices` of one event from its members' callers (None/NaN: anonymous, one voice each)."""
+    if len(callers) == 0:
+        return 0
+    na = pd.isna(callers)
+    return int(pd.unique(callers[~na]).size + na.sum())
+
+
 def _trusted(places: list[list[str]], times: pd.Series, data: pd.DataFrame, unit_col: str | None) -> set[str]:
     from triage.hotspots.names import trusted_names
 
@@ -609,6 +760,25 @@ def _baseline(
     ev["surprise"] = np.round(np.minimum(-np.log10(np.maximum(np.minimum(sf, sf_new), 1e-30)), 30.0), 3)
 
 
+def _joined_sources(title: pd.Series, body: pd.Series, max_chars: int, chunk: int = 100_000):
+    """Per chunk of rows: (first row, the texts title + " " + body[:max_chars], each text's start in
+    the chunk's texts joined by "\x00", that joined string): one search per chunk instead of one
+    per row."""
+    for a in range(0, len(title), chunk):
+        srcs = [
+            _text(t) + " " + _text(b)[:max_chars]
+            for t, b in zip(
+                title.iloc[a : a + chunk].tolist(), body.iloc[a : a + chunk].tolist(), strict=True
+            )
+        ]
+        starts = np.zeros(len(srcs), dtype=np.int64)
+        if len(srcs) > 1:
+            starts[1:] = np.cumsum(
+                np.fromiter((len(x) + 1 for x in srcs[:-1]), dtype=np.int64, count=len(srcs) - 1)
+            )
+        yield a, srcs, starts, "\x00".join(srcs)
+
+
 def _org_events(
     data,
     title,
@@ -632,14 +802,19 @@ def _org_events(
 
     ids = data[id_col].astype(str).to_numpy()
     callers = data[caller_col].to_numpy() if caller_col else np.full(len(data), None, dtype=object)
+    from triage.hotspots.names import _ORG_RE
+
     rows, keys = [], []
-    for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
-        src = _text(t) + " " + _text(b)[: p.max_chars]
-        for k in extract_orgs(src):
-            if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
-                continue
-            rows.append(i)
-            keys.append(k)
+    memo: dict = {}  # one decision per distinct window for the whole table
+    for a, srcs, starts, big in _joined_sources(title, body, p.max_chars):
+        # only the texts naming a kind of organisation are read (one search over the chunk)
+        hit = np.unique(np.searchsorted(starts, [m.start() for m in _ORG_RE.finditer(big)], "right") - 1)
+        for j in hit.tolist():
+            for k in extract_orgs(srcs[j], memo):
+                if k in exclude_keys or k[:-1] in exclude_keys:  # "羊坊店" is a street, not a shop
+                    continue
+                rows.append(a + j)
+                keys.append(k)
     if not rows:
         return pd.DataFrame()
     d = pd.DataFrame({"row": rows, "k": keys})
@@ -662,31 +837,36 @@ def _org_events(
     extra_r, extra_k = [], []
     if len(auto):
         auto.make_automaton()
-        for i, (t, b) in enumerate(zip(title.tolist(), body.tolist(), strict=True)):
-            for _, k in auto.iter(_text(t) + " " + _text(b)[: p.max_chars]):
-                extra_r.append(i)
-                extra_k.append(k)
+        for a, _, starts, big in _joined_sources(title, body, p.max_chars):
+            found = list(auto.iter(big))  # (end position, key); no key holds the "\x00" between texts
+            if found:
+                ends, ks = zip(*found, strict=True)
+                extra_r.extend((a + np.searchsorted(starts, ends, "right") - 1).tolist())
+                extra_k.extend(ks)
     d = pd.concat([d[["row", "k"]], pd.DataFrame({"row": extra_r, "k": extra_k})], ignore_index=True)
     rows_of = d.groupby("k")["row"].unique()
+    # columns read once for every organisation (a per-organisation read of a million-row column
+    # cost seconds each)
+    times_a = times.to_numpy()
+    votes_a = pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy() if votes_col else None
+    block_a = {c: data[c].to_numpy() for c in block_cols}
+    t7, t14 = ref - pd.Timedelta(days=7), ref - pd.Timedelta(days=14)
     out = []
     for k in keep:
         r = np.sort(rows_of[k])
-        t = times.to_numpy()[r]
+        t = times_a[r]
         order = np.lexsort((ids[r], t))
         r, t = r[order], t[order]
-        mm = pd.DataFrame({"lab": 0, "t": t, "caller": callers[r] if caller_col else None})
+        cal = callers[r] if caller_col else np.full(len(r), None, dtype=object)
         tser = pd.Series(t)
-        recent = int((tser > ref - pd.Timedelta(days=7)).sum())
-        prev = int(((tser <= ref - pd.Timedelta(days=7)) & (tser > ref - pd.Timedelta(days=14))).sum())
+        recent_m = (tser > t7).to_numpy()
+        recent = int(recent_m.sum())
+        prev = int(((tser <= t7) & (tser > t14)).sum())
         per = pd.Series(callers[r]).dropna().value_counts() if caller_col else pd.Series(dtype=int)
         cases = sorted(
             {w for i in r for w in case_words(_text(title.iloc[i]) + _text(body.iloc[i])[: p.max_chars])}
         )
-        votes = (
-            float(pd.to_numeric(data[votes_col], errors="coerce").fillna(0).to_numpy()[r].sum())
-            if votes_col
-            else 0.0
-        )
+        votes = float(votes_a[r].sum()) if votes_col else 0.0
         rec = {
             "size": len(r),
             "first": tser.min(),
@@ -702,13 +882,9 @@ def _org_events(
             "repeat_callers": int((per > 1).sum()),
             "place": k,
             "kind": "org",
-            "voices": int(_voices(mm).iloc[0]),
-            "recent_voices": int(
-                _voices(mm[mm["t"] > ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]
-            ),
-            "old_voices": int(
-                _voices(mm[mm["t"] <= ref - pd.Timedelta(days=7)]).reindex([0]).fillna(0).iloc[0]
-            ),
+            "voices": _voices_of(cal),
+            "recent_voices": _voices_of(cal[recent_m]),
+            "old_voices": _voices_of(cal[~recent_m]),
             "title": (
                 k
                 + ("（" + "、".join(cases[:3]) + "）" if cases else "")
@@ -723,7 +899,7 @@ def _org_events(
         )
         # the block of most of its tickets (where a task could go), "-" when spread out
         for c in block_cols:
-            vals = pd.Series(data[c].to_numpy()[r]).value_counts()
+            vals = pd.Series(block_a[c][r]).value_counts()
             rec[c] = vals.index[0] if len(vals) and vals.iloc[0] >= 0.6 * len(r) else "-"
         rec["first_seen"], rec["last_seen"] = rec["first"].isoformat(), rec["last"].isoformat()
         rec["growth"] = round(rec["growth"], 3)

@@ -99,7 +99,19 @@ def word_start(text: str, start: int) -> int:
     """Where the name beginning at ``start`` really begins: a cut may land inside a word ("花家地西里"
     cut after 家 as in 我家 → "地西里"; "住宅小区" → "宅小区"); when the characters just before and the
     first of the name form a dictionary word (jieba's dictionary, 2 or 3 characters), the word's
-    start is taken (twice at most). What is left is then judged by :func:`is_fragment`."""
+    start is taken (twice at most). What is left is then judged by :func:`is_fragment`.
+
+    The answer only reads text[start-4 : start+4] (two steps back of at most 2 characters, words
+    cut with 3 characters after them), so it is decided once per distinct 8-character piece."""
+    if start <= 0 or start >= len(text):
+        return start
+    a = max(0, start - 4)
+    r = _word_start_piece(text[a : start + 4], start - a)
+    return r + a if r >= 0 else r
+
+
+@lru_cache(maxsize=200_000)
+def _word_start_piece(text: str, start: int) -> int:
     for _ in range(2):
         if start <= 0 or start >= len(text) or not _cjk(text[start]) or not _cjk(text[start - 1]):
             return start
@@ -143,6 +155,7 @@ def _cjk(c: str) -> bool:
     return "\u4e00" <= c <= "\u9fff"
 
 
+@lru_cache(maxsize=200_000)
 def is_fragment(name: str) -> bool:
     """A piece of a sentence rather than a name (see the module doc)."""
     if not name or len(name) < 2:
@@ -154,6 +167,7 @@ def is_fragment(name: str) -> bool:
     )
 
 
+@lru_cache(maxsize=200_000)
 def generic_head(head: str) -> bool:
     """Only says what kind of body it is ("当地" 政府, "民办" 学校, "" 小区)."""
     return bool(head) and bool(_GENERIC_HEAD.match(head))
@@ -178,6 +192,7 @@ _KIND_WORDS = (
 )
 
 
+@lru_cache(maxsize=200_000)
 def generic_name(key: str) -> bool:
     """ "当地政府", "私立学校", "各级医院": a kind of body with a generic qualifier, not a name."""
     return any(key.endswith(w) and generic_head(key[: -len(w)]) for w in _KIND_WORDS)
@@ -190,56 +205,92 @@ def org_head(name: str) -> str:
     return head or name
 
 
-def extract_orgs(text: str) -> list[str]:
-    """See :func:`_extract_orgs`; only texts naming a kind of organisation are looked at."""
+def extract_orgs(text: str, memo: dict | None = None) -> list[str]:
+    """See :func:`_extract_orgs`; only texts naming a kind of organisation are looked at. ``memo``
+    (a dict the caller keeps for a batch of texts) holds the decisions per window."""
     text = text or ""
     if not _ORG_RE.search(text):
         return []
-    return _extract_orgs(text)
+    return _extract_orgs(text, memo)
 
 
-def _extract_orgs(text: str) -> list[str]:
+# a character no name holds (not a letter, digit or CJK): nothing an organisation's decision reads
+# lies before the last of them (a newline excepted: "$" of a name's tail also matches before one)
+_NON_NAME_CUT = re.compile(r".*[^A-Za-z0-9\u4e00-\u9fff\n]", re.S)
+_MISSING = object()
+
+
+def _extract_orgs(text: str, memo: dict | None = None) -> list[str]:
     """Organisation / platform / school / hospital / brand-shop names in free text, as keys (the name
     with its kind: "经济学院", "程明物业", "58车贷"); generic names are not keys. A bare "…店" is not
-    an organisation (烧烤店, 美发店: a shop's complaints are about its place, a place event)."""
+    an organisation (烧烤店, 美发店: a shop's complaints are about its place, a place event).
+
+    Each candidate is decided on the window it reads (:func:`_org_decision`): up to 16 characters
+    before the kind word, after the last non-name character, to 4 characters past the kind word's
+    start; a million tickets repeat their windows."""
     text = text or ""
     out: list[str] = []
     last_end = 0
     for m in _ORG_RE.finditer(text):
-        tail = _CJK_TAIL.search(text, max(last_end, m.start() - 12), m.start())
-        if tail is None:
-            continue
-        head = _ORG_CUT.sub("", tail.group(0))
-        start = word_start(text, m.start() - len(head))
-        if start < 0:
-            continue
-        last_end = m.end()
-        # simplified script (物業 = 物业), legal forms and trade words off ("程明物业管理" → "程明物业"),
-        # then the name at the end
-        from triage.text import normalize
-
-        head = normalize(text[start : m.start()])
-        head = _name_tail(_LEGAL.sub("", _CASE_RE.sub("", _ORG_CUT.sub("", head))))
-        if len(head) < 2 or is_fragment(head) or generic_head(head):
-            continue
-        kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(
-            m.group(0), m.group(0)
-        )
-        if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
-            continue  # "烧烤店", "装修公司", "配套小学": a trade, not a name
-        if kind in ("店", "专卖店", "旗舰店") and _all_common(head):
-            continue  # a shop is a brand ("好再来"), not a kind of goods ("美发", "麻辣香锅")
-        stem = head if kind in ("公司", "集团", "平台") or head.endswith(kind) else head + kind
-        if is_fragment(stem) or (len(head) <= 2 and head[-1] in "里苑园院区村城府"):
-            continue  # "商户出店": a verb; "北里物业": the estate's name was cut
-        aliases = community_aliases()
-        if stem in aliases or head in aliases or stem + "村" in aliases:
-            continue  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
-        if re.fullmatch(r"[0-9A-Za-z]+", stem):
-            continue
-        if stem not in out:
+        w0 = max(0, m.start() - 16)
+        c = _NON_NAME_CUT.match(text, w0, m.start())
+        if c is not None:
+            w0 = c.end()
+        args = (text[w0 : max(m.end(), m.start() + 4)], max(last_end - w0, m.start() - 12 - w0, 0),
+                m.start() - w0, m.end() - w0)  # fmt: skip
+        if memo is None:
+            advance, stem = _org_decision_cached(*args)
+        else:
+            got = memo.get(args, _MISSING)
+            if got is _MISSING:
+                got = memo[args] = _org_decision(*args)
+            advance, stem = got
+        if advance:
+            last_end = m.end()
+        if stem is not None and stem not in out:
             out.append(stem)
     return [k for k in out if not any(o != k and k in o and len(k) <= 2 for o in out)]
+
+
+def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, str | None]:
+    """The organisation whose kind word is text[m_start:m_end] and whose name lies in
+    text[lo:m_start]: (whether the kind word was taken, so the next name starts after it; the key
+    or None)."""
+    tail = _CJK_TAIL.search(text, lo, m_start)
+    if tail is None:
+        return False, None
+    head = _ORG_CUT.sub("", tail.group(0))
+    start = word_start(text, m_start - len(head))
+    if start < 0:
+        return False, None
+    # simplified script (物業 = 物业), legal forms and trade words off ("程明物业管理" → "程明物业"),
+    # then the name at the end
+    from triage.text import normalize
+
+    head = normalize(text[start:m_start])
+    head = _name_tail(_LEGAL.sub("", _CASE_RE.sub("", _ORG_CUT.sub("", head))))
+    if len(head) < 2 or is_fragment(head) or generic_head(head):
+        return True, None
+    kind = text[m_start:m_end]
+    kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(
+        kind, kind
+    )
+    if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
+        return True, None  # "烧烤店", "装修公司", "配套小学": a trade, not a name
+    if kind in ("店", "专卖店", "旗舰店") and _all_common(head):
+        return True, None  # a shop is a brand ("好再来"), not a kind of goods ("美发", "麻辣香锅")
+    stem = head if kind in ("公司", "集团", "平台") or head.endswith(kind) else head + kind
+    if is_fragment(stem) or (len(head) <= 2 and head[-1] in "里苑园院区村城府"):
+        return True, None  # "商户出店": a verb; "北里物业": the estate's name was cut
+    aliases = community_aliases()
+    if stem in aliases or head in aliases or stem + "村" in aliases:
+        return True, None  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
+    if re.fullmatch(r"[0-9A-Za-z]+", stem):
+        return True, None
+    return True, stem
+
+
+_org_decision_cached = lru_cache(maxsize=200_000)(_org_decision)
 
 
 # word classes a name does not contain (jieba tags): verbs, adverbs, prepositions, conjunctions,
@@ -346,12 +397,43 @@ def extend_to_alias(text: str, start: int, end: int, suffix_end: int | None = No
     """The start of a community alias that ends where the name's head ends (``end``), or with its
     suffix (``suffix_end``: "镇岗南里" cut at 镇), and begins up to 8 characters before ``start``
     ("天通北苑第二东" cut at 二); else ``start``."""
+    tails = _alias_tails()
+    if start < 1:
+        return start
+    # most candidates: the character before is no alias's continuation
+    p1 = text[start - 1 : end]
+    p2 = text[start - 1 : suffix_end] if suffix_end else ""
+    if (p1 and p1 not in tails) and (not suffix_end or (p2 and p2 not in tails)):
+        return start
     aliases = community_aliases()
-    for k in range(8, 0, -1):
+    # walked outwards: a piece that is no alias's ending cannot grow into an alias, so most
+    # candidates stop after one look-up; the furthest start that is an alias wins (as from 8 down)
+    best = start
+    alive = [True, bool(suffix_end)]
+    for k in range(1, 9):
         s0 = start - k
-        if s0 >= 0 and (text[s0:end] in aliases or (suffix_end and text[s0:suffix_end] in aliases)):
-            return s0
-    return start
+        if s0 < 0:
+            break
+        for n, stop in enumerate((end, suffix_end)):
+            if not alive[n]:
+                continue
+            piece = text[s0:stop]
+            if not piece:
+                continue
+            if piece in tails:
+                if piece in aliases:
+                    best = s0
+            else:
+                alive[n] = False
+        if not (alive[0] or alive[1]):
+            break
+    return best
+
+
+@lru_cache(maxsize=1)
+def _alias_tails() -> frozenset[str]:
+    """Every ending of every community alias (the aliases themselves included)."""
+    return frozenset(a[i:] for a in community_aliases() for i in range(len(a)))
 
 
 def trusted_names(
