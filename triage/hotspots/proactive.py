@@ -49,7 +49,7 @@ class ProactiveParams:
     due_days: int = 7
     # baseline-relative heat (docs/hotspots.md): an event earns a task when its last 7 days are
     # unusual for itself — P(recent voices ≥ observed | its own baseline) ≤ 10^-event_min_surprise
-    event_min_surprise: float = 2.0
+    event_min_surprise: float = 1.3
     event_min_recent: int = 5  # tickets in the last 7 days
     max_new_per_street: int = 3  # new tasks per street and night, strongest first; the rest in the report
 
