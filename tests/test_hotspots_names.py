@@ -114,6 +114,9 @@ def test_organisation_names_and_generic_ones():
         assert extract_orgs(f"举报{brand}平台非法集资") == [brand], brand
     for generic in ("公司不发工资", "学校乱收费", "当地政府", "私立学校", "开发有限公司"):
         assert extract_orgs(generic) == [], generic
+    # a date in front of a kind word is not a name (compact real messages: "2016年11月公司…")
+    for dated in ("2016年11月公司拖欠工资", "根源月24日医院乱收费"):
+        assert extract_orgs(dated) == [], dated
     assert case_words("涉嫌非法集资和诈骗") == ["诈骗", "非法集资"]
 
 

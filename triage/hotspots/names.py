@@ -86,6 +86,7 @@ CASE_WORDS = (
     "催收",
 )
 _CASE_RE = re.compile("|".join(sorted(CASE_WORDS, key=len, reverse=True)))
+_DATE_IN_NAME = re.compile(r"\d\s*[年月日]|月\d")
 _CJK_TAIL = re.compile(r"[A-Za-z0-9\u4e00-\u9fff]{1,12}$")
 
 
@@ -285,8 +286,8 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
     aliases = community_aliases()
     if stem in aliases or head in aliases or stem + "村" in aliases:
         return True, None  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
-    if re.fullmatch(r"[0-9A-Za-z]+", stem):
-        return True, None
+    if re.fullmatch(r"[0-9A-Za-z]+", stem) or _DATE_IN_NAME.search(stem):
+        return True, None  # "2016年11月公司…", "…月24日医院": a date, not a name
     return True, stem
 
 
