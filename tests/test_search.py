@@ -280,8 +280,10 @@ def test_two_character_words_alone_search_the_newest_tickets_and_say_how_many(db
 
     base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     old = seed_item(WANGJING, text="夜里施工噪音", received_at=base)
-    for i in range(4):
+    garbage = [
         seed_item(WANGJING, text=f"门口垃圾没人清 {i}", received_at=base + dt.timedelta(days=1, hours=i))
+        for i in range(4)
+    ]
     monkeypatch.setattr(S, "NEWEST", (2, 3))
     monkeypatch.setattr(S, "NEWEST_STREET", (2, 3))
     for who in (_principal("analyst"), _principal("street", WANGJING)):
@@ -292,4 +294,7 @@ def test_two_character_words_alone_search_the_newest_tickets_and_say_how_many(db
     for who in (_principal("analyst"), _principal("street", WANGJING)):
         wide = S.search_tickets(who, "噪音", limit=5)
         assert [i["ticket_id"] for i in wide["items"]] == [old["ticket_id"]] and wide["searched"] is None
+        # the newest two hold two matches, the older part of the next window the third: newest first
+        both = S.search_tickets(who, "垃圾", limit=3)
+        assert [i["ticket_id"] for i in both["items"]] == [g["ticket_id"] for g in garbage[:0:-1]]
     assert S.search_tickets(_principal("street", WANSHOULU), "噪音", limit=5)["items"] == []

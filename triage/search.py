@@ -126,14 +126,17 @@ def _contains(doc: Any, term: str, dialect: str) -> Any:
     return or_(*[func.strpos(doc, f) > 0 for f in forms])
 
 
-def _newest_matches(conn: Any, terms: list[str], who: Principal, k: int, limit: int) -> list[Any]:
-    """Of the newest ``k`` tickets (a street: the newest ``k`` of its own queue, by arrival), those
-    matching every term, newest first, at most ``limit`` (ticket_id, received_at)."""
+def _newest_matches(
+    conn: Any, terms: list[str], who: Principal, k: int, limit: int, skip: int = 0
+) -> list[Any]:
+    """Of the newest ``k`` tickets after the newest ``skip`` (a street: of its own queue, by
+    arrival), those matching every term, newest first, at most ``limit`` (ticket_id, received_at)."""
     if who.role == "street":
         own = (
             select(_Q.c.ticket_id)
             .where(_Q.c.street_code == who.street_code, _Q.c.queue == "street", _Q.c.kind == "ticket")
             .order_by(_Q.c.id.desc())
+            .offset(skip)
             .limit(k)
             .subquery()
         )
@@ -145,6 +148,7 @@ def _newest_matches(conn: Any, terms: list[str], who: Principal, k: int, limit: 
         recent = (
             select(_T.c.ticket_id, _T.c.received_at, _whole(_T).label("doc"))
             .order_by(_T.c.received_at.desc(), _T.c.ticket_id.desc())
+            .offset(skip)
             .limit(k)
             .subquery()
         )
@@ -250,12 +254,17 @@ def search_tickets(who: Principal, query: str, limit: int = 20) -> dict[str, Any
             if found is not None:
                 cands = found
             else:
+                # the next window's older part only: the newest ``read`` were read in step 1, and
+                # all their matches are in hand (fewer than a page)
+                read = windows[0]
                 for k in windows[1:]:
-                    cands = _newest_matches(conn, terms, who, k, limit)
+                    cands += _newest_matches(conn, terms, who, k - read, limit, skip=read)
+                    read = k
                     if len(cands) >= limit:
                         break
                 else:
                     searched = windows[-1] if _more_than(conn, who, windows[-1]) else None
+                cands = sorted(cands, key=lambda r: (-r.received_at.timestamp(), r.ticket_id))
         top = [r.ticket_id for r in cands][:limit]
         rows = {
             r.ticket_id: r
