@@ -288,7 +288,29 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
         return True, None  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
     if re.fullmatch(r"[0-9A-Za-z]+", stem) or _DATE_IN_NAME.search(stem):
         return True, None  # "2016年11月公司…", "…月24日医院": a date, not a name
+    if kind in _INSTITUTIONS and _type_only(head):
+        # "理工大学", "经济学院", "职业技术学院": a type every city has; with the city or district
+        # written just before it ("A市经济学院", "K2区职业技术学院") it is a name, else no key
+        lead = normalize(text[lo:m_start])
+        pre = _ADMIN_PREFIX.search(lead[: len(lead) - len(head)]) if lead.endswith(head) else None
+        if pre is None:
+            return True, None
+        stem = pre.group(0) + stem
     return True, stem
+
+
+_INSTITUTIONS = frozenset(["学院", "大学", "中学", "小学", "幼儿园", "学校", "医院", "卫生院", "驾校"])
+_ADMIN_PREFIX = re.compile(r"(?:[A-Za-z]\d{0,2}|[\u4e00-\u9fff]{2,3})[省市区县]$")
+
+
+def _type_only(head: str) -> bool:
+    """Ordinary words of two or more characters only (经济, 职业技术, 理工): what a school or
+    hospital teaches or is, not who it is. One-character pieces (湾田 = 湾 + 田) are names jieba
+    does not know."""
+    import rjieba
+
+    tags = rjieba.tag(head)
+    return all(len(w) >= 2 and _has_word(w) and t not in _PROPER for w, t in tags)
 
 
 _org_decision_cached = lru_cache(maxsize=200_000)(_org_decision)
