@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
 from triage.hotspots.events import EventParams, cluster_events, place_digests, places_fingerprint
 from triage.hotspots.scan import ScanParams, space_time_scan
@@ -227,7 +228,9 @@ def cached_places(df: pd.DataFrame, digests: list[str]) -> pd.Series:
                      dtype=object)  # fmt: skip
 
 
-def store_places(df: pd.DataFrame, digests: list[str], places: pd.Series | None, batch: int = 5000) -> int:
+def store_places(
+    conn: Connection, df: pd.DataFrame, digests: list[str], places: pd.Series | None, batch: int = 5000
+) -> int:
     """Keep the places read tonight (``places``, on ``df``'s index) with their digests, replacing
     stale rows; returns how many. Written in ticket order: two nights storing at once lock rows
     in the same order on PostgreSQL."""
@@ -240,9 +243,8 @@ def store_places(df: pd.DataFrame, digests: list[str], places: pd.Series | None,
         ({"ticket_id": i, "digest": d, "places": ks} for i, d, ks in zip(ids, dig, places, strict=True)),
         key=lambda r: r["ticket_id"],
     )
-    with get_engine().begin() as conn:
-        for a in range(0, len(rows), batch):
-            upsert(conn, TicketPlace.__table__, rows[a : a + batch], ["ticket_id"], ["digest", "places"])
+    for a in range(0, len(rows), batch):
+        upsert(conn, TicketPlace.__table__, rows[a : a + batch], ["ticket_id"], ["digest", "places"])
     return len(rows)
 
 
@@ -262,7 +264,8 @@ def run_hotspots(night: dt.date) -> dict[str, Any]:
     res = compute_hotspots(df, night, known_places=known)
     stored = store_hotspots(night, res)
     t0 = time.perf_counter()
-    n_read = store_places(df, digests, res.get("places"))
+    with get_engine().begin() as conn:
+        n_read = store_places(conn, df, digests, res.get("places"))
     store_s = round(time.perf_counter() - t0, 2)
     sig = res["signals"]
     return {
