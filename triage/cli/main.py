@@ -343,7 +343,8 @@ def summarize_stage(stage: str, c: dict) -> str:
         return f"{c['to_street']} to street queues, {c['to_centre']} to the centre"
     if stage == "hotspots":
         return (f"{c['surges']} surges (of {c['series_tested']} series tested), {c['events']} events, "
-                f"{c['scan_clusters']} space-time clusters over {c['tickets_in_window']} tickets in the window"
+                f"{c['scan_clusters']} space-time clusters over {c['tickets_in_window']} tickets in the window "
+                f"({c['places_read']} read for place names, the others' kept from earlier nights)"
                 + (f"; note: {'; '.join(c['notes'][:3])}" if c.get("notes") else ""))  # fmt: skip
     if stage == "proactive":
         return (f"{c['tasks_created']} proactive tasks created, {c['tasks_updated']} updated, "

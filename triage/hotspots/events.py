@@ -302,6 +302,43 @@ def _cut_head(head: str) -> str:
 
 GROWTH_PSEUDO = 5
 
+# The reading rules' version, part of the digest of every ticket's cached places (table
+# ticket_places, triage/hotspots/stage.py). Bump it whenever the places read from a given text
+# change: a regex, a suffix or word list here or in names.py, the way parts are joined. The data
+# the rules read are fingerprinted on their own (:func:`places_fingerprint`).
+PLACES_VERSION = 1
+
+
+def places_fingerprint(exclude_keys: set[str] | frozenset[str] = frozenset()) -> str:
+    """What a ticket's places depend on besides its own text and the code: :data:`PLACES_VERSION`,
+    jieba's dictionary (the rjieba version: names.word_start asks it where words begin), the
+    gazetteer's community aliases (names.extend_to_alias, the separators) and the keys dropped
+    (``exclude_keys``: the stage's district and street names, also from the gazetteer). The data
+    are hashed as read, not the files they come from: a gazetteer edit that changes neither the
+    aliases nor the excluded names changes no ticket's places and keeps the cache."""
+    from importlib.metadata import version
+
+    from triage.hotspots.names import community_aliases
+
+    h = hashlib.md5(f"places v{PLACES_VERSION}|rjieba {version('rjieba')}".encode(), usedforsecurity=False)
+    for group in (community_aliases(), exclude_keys):
+        h.update(("\x1e" + "\x1f".join(sorted(group))).encode())
+    return h.hexdigest()
+
+
+def place_digests(columns: list[pd.Series], body_chars: int, fingerprint: str) -> list[str]:
+    """Per row, a 32-character digest of exactly what :func:`_places_of_rows` reads from it (title,
+    body cut to ``body_chars``, further columns such as the address) and of ``fingerprint``
+    (:func:`places_fingerprint`): rows with equal digests have equal places."""
+    head = fingerprint.encode()
+    out: list[str] = []
+    for title, body, *more in zip(*(c.tolist() for c in columns), strict=True):
+        parts = [_text(title), _text(body)[:body_chars], *map(_text, more)]
+        # each part's length first: no text can pass for another split differently
+        src = ",".join(str(len(x)) for x in parts) + ":" + "".join(parts)
+        out.append(hashlib.md5(head + src.encode(), usedforsecurity=False).hexdigest())
+    return out
+
 
 @dataclass
 class EventParams:
@@ -496,6 +533,7 @@ def cluster_events(
     mode: str = "text",
     exclude_keys: set[str] | frozenset[str] = frozenset(),
     unit_col: str | None = None,
+    known_places: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Events of a ticket table, sorted by heat score, and each row's event id (or None).
 
@@ -507,7 +545,12 @@ def cluster_events(
     (the resolver's community or street) checks learned place names (:func:`names.trusted_names`).
     An event's ``place`` is a trustworthy name or None (then it is shown by category and street).
     Organisation events (``kind='org'``, ``params.orgs``) group tickets naming the same organisation
-    anywhere, whatever their block; one caller counts once (``voices``)."""
+    anywhere, whatever their block; one caller counts once (``voices``).
+
+    ``known_places`` (on ``df``'s index: a row's place keys as read before from the same texts with
+    the same ``max_chars`` and ``exclude_keys``, None or NaN where not known; the nightly stage's
+    cache) spares reading those rows; the rows read are then handed back in ``attrs['places']`` (a
+    Series on ``df``'s index) for the caller to keep. The events are the same either way."""
     p = params or EventParams()
     times = pd.to_datetime(df[time_col], errors="coerce", format="mixed")
     if getattr(times.dt, "tz", None) is not None:
@@ -519,14 +562,28 @@ def cluster_events(
     if data.empty:
         out = _empty_events()
         out.attrs["skipped"] = int((~ok).sum())
+        if known_places is not None:
+            out.attrs["places"] = pd.Series([], dtype=object)
         return out, membership
     n = len(data)
     title = data[title_col].fillna("").astype(str) if title_col else pd.Series([""] * n)
     body = data[text_col]  # cut to max_chars where it is read
     cols = [title, body, *(data[c] for c in place_cols)]
-    places = _in_two_processes(
-        lambda a, b: _places_of_rows([c.iloc[a:b] for c in cols], p.max_chars, exclude_keys), n, p.workers
+    known = None if known_places is None else known_places.reindex(df.index).to_numpy(dtype=object)[ok]
+    todo = np.arange(n) if known is None else np.flatnonzero([not isinstance(x, list) for x in known])
+    if len(todo) < n:  # only the rows not known are read (and split between the processes)
+        cols = [c.iloc[todo] for c in cols]
+    read = _in_two_processes(
+        lambda a, b: _places_of_rows([c.iloc[a:b] for c in cols], p.max_chars, exclude_keys),
+        len(todo),
+        p.workers,
     )
+    places, computed = read, None
+    if known is not None:
+        places = list(known)
+        for i, ks in zip(todo.tolist(), read, strict=True):
+            places[i] = ks
+        computed = pd.Series(read, index=df.index[ok][todo], dtype=object)
     if block_cols:
         blocks = data[block_cols[0]].astype(str).to_numpy()
         for c in block_cols[1:]:
@@ -559,6 +616,8 @@ def cluster_events(
     if not keep.any():
         out = _empty_events()
         out.attrs["skipped"] = int((~ok).sum())
+        if computed is not None:
+            out.attrs["places"] = computed
         return out, membership
     ref = ref_time if ref_time is not None else times.max()
     idx = np.flatnonzero(keep)
@@ -692,6 +751,8 @@ def cluster_events(
     eid = pd.Series(place_ev["event_id"].to_numpy(), index=place_ev["_lab"].to_numpy())
     membership.iloc[np.flatnonzero(ok)[idx]] = eid.reindex(labels[idx]).to_numpy()
     out.attrs["skipped"] = int((~ok).sum())
+    if computed is not None:
+        out.attrs["places"] = computed
     return out, membership
 
 

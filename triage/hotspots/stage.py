@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
-from triage.hotspots.events import EventParams, cluster_events
+from triage.hotspots.events import EventParams, cluster_events, place_digests, places_fingerprint
 from triage.hotspots.scan import ScanParams, space_time_scan
 from triage.hotspots.surges import SurgeParams, detect_surges
 from triage.store import (
@@ -21,8 +22,10 @@ from triage.store import (
     QueueItem,
     ScanCluster,
     Ticket,
+    TicketPlace,
     get_engine,
     read_frame,
+    upsert,
 )
 
 WINDOW_DAYS = 90
@@ -48,7 +51,9 @@ def admin_names() -> frozenset[str]:
 
 def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
     """Tickets received in the ``days`` days up to the night, with their category and codes (the
-    street is where the ticket was located, also when it waits in the centre's queue)."""
+    street is where the ticket was located, also when it waits in the centre's queue), and the
+    places read from them on earlier nights with the digest of what was read then (``places``,
+    ``places_digest``: None where never read)."""
     start = night - dt.timedelta(days=days - 1)
     q = (
         select(
@@ -57,11 +62,12 @@ def load_window(night: dt.date, days: int = WINDOW_DAYS) -> pd.DataFrame:
             func.substr(Ticket.text, 1, DB_TEXT_CHARS).label("text"),
             Ticket.address, Ticket.caller_hash, Ticket.lat, Ticket.lon, Ticket.votes,
             Prediction.category, QueueItem.located_street_code.label("street_code"), QueueItem.district_code,
-            QueueItem.community_code,
+            QueueItem.community_code, TicketPlace.places, TicketPlace.digest.label("places_digest"),
         )
         .select_from(Ticket)
         .outerjoin(Prediction, Prediction.ticket_id == Ticket.ticket_id)
         .outerjoin(QueueItem, (QueueItem.ticket_id == Ticket.ticket_id) & (QueueItem.kind == "ticket"))
+        .outerjoin(TicketPlace, TicketPlace.ticket_id == Ticket.ticket_id)
         .where(Ticket.received_date >= start, Ticket.received_date <= night)
     )  # fmt: skip
     with get_engine().connect() as conn:
@@ -75,8 +81,12 @@ def compute_hotspots(
     surge_params: SurgeParams | None = None,
     event_params: EventParams | None = None,
     scan_params: ScanParams | None = None,
+    known_places: pd.Series | None = None,
 ) -> dict[str, Any]:
-    """Surges, events and the scan of one night from a window of tickets (no database access)."""
+    """Surges, events and the scan of one night from a window of tickets (no database access).
+
+    ``known_places`` (on ``df``'s index, None where unknown) are the rows' places read on earlier
+    nights (:func:`cached_places`); the rows read tonight are then in ``places``."""
     timings: dict[str, float] = {}
     notes: list[str] = []
     t0 = time.perf_counter()
@@ -108,7 +118,10 @@ def compute_hotspots(
         mode="keyed",
         exclude_keys=admin_names(), unit_col="trust_unit",
         ref_time=pd.Timestamp(dt.datetime.combine(night + dt.timedelta(days=1), dt.time())),
+        known_places=known_places,
     )  # fmt: skip
+    # taken off the events at once: pandas deep-copies attrs into every frame derived from them
+    places = events.attrs.pop("places", None)
     timings["events"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     scan = space_time_scan(
@@ -119,7 +132,7 @@ def compute_hotspots(
         c["units"] = cluster_units(df.iloc[c.pop("rows")])
     timings["scan"] = round(time.perf_counter() - t0, 2)
     return {"signals": sr.signals, "events": events, "scan": scan, "notes": notes, "timings": timings,
-            "tested": sr.tested}  # fmt: skip
+            "tested": sr.tested, "places": places}  # fmt: skip
 
 
 def cluster_units(
@@ -199,21 +212,70 @@ def store_hotspots(night: dt.date, result: dict[str, Any], min_signal_count: int
     return {"signals": len(sig_rows), "events": len(ev_rows), "scan_clusters": len(sc_rows)}
 
 
+def place_digests_of(df: pd.DataFrame) -> list[str]:
+    """Each row's digest of what the event stage reads from it (title, text cut to
+    ``DB_TEXT_CHARS``, address) and of the reading rules and their data, as ``ticket_places`` holds
+    it. The stage's events read the text with ``max_chars=DB_TEXT_CHARS`` (:func:`compute_hotspots`)."""
+    cols = [df["title"].fillna("").astype(str), df["text"], df["address"]]
+    return place_digests(cols, DB_TEXT_CHARS, places_fingerprint(admin_names()))
+
+
+def cached_places(df: pd.DataFrame, digests: list[str]) -> pd.Series:
+    """The places read on earlier nights where they were read from the same texts by the same
+    rules (equal digests), else None: those rows are read again."""
+    same = (df["places_digest"] == pd.Series(digests, index=df.index)).to_numpy()
+    return pd.Series([ks if s else None for ks, s in zip(df["places"], same, strict=True)], index=df.index,
+                     dtype=object)  # fmt: skip
+
+
+def store_places(
+    conn: Connection, df: pd.DataFrame, digests: list[str], places: pd.Series | None, batch: int = 5000
+) -> int:
+    """Keep the places read tonight (``places``, on ``df``'s index) with their digests, replacing
+    stale rows; returns how many. Written in ticket order: two nights storing at once lock rows
+    in the same order on PostgreSQL."""
+    if places is None or places.empty:
+        return 0
+    pos = df.index.get_indexer(places.index)
+    ids = df["ticket_id"].to_numpy()[pos]
+    dig = pd.Series(digests).to_numpy()[pos]
+    rows = sorted(
+        ({"ticket_id": i, "digest": d, "places": ks} for i, d, ks in zip(ids, dig, places, strict=True)),
+        key=lambda r: r["ticket_id"],
+    )
+    for a in range(0, len(rows), batch):
+        upsert(conn, TicketPlace.__table__, rows[a : a + batch], ["ticket_id"], ["digest", "places"])
+    return len(rows)
+
+
 def run_hotspots(night: dt.date) -> dict[str, Any]:
-    """Load, compute, store. Returns counts only (what goes through XCom)."""
+    """Load, compute, store. Returns counts only (what goes through XCom).
+
+    The places read from each ticket are kept in ``ticket_places``: a night reads only its new
+    tickets and those whose text or reading rules changed since (the rest of its 90 days were read
+    on earlier nights); the events are the same as from reading every ticket again."""
     t0 = time.perf_counter()
     df = load_window(night)
     load_s = round(time.perf_counter() - t0, 2)
-    res = compute_hotspots(df, night)
+    t0 = time.perf_counter()
+    digests = place_digests_of(df)
+    known = cached_places(df, digests)
+    digest_s = round(time.perf_counter() - t0, 2)
+    res = compute_hotspots(df, night, known_places=known)
     stored = store_hotspots(night, res)
+    t0 = time.perf_counter()
+    with get_engine().begin() as conn:
+        n_read = store_places(conn, df, digests, res.get("places"))
+    store_s = round(time.perf_counter() - t0, 2)
     sig = res["signals"]
     return {
         "tickets_in_window": len(df),
+        "places_read": n_read,
         "series_tested": int(res.get("tested", 0)),
         "surges": int(sig["significant"].sum()) if not sig.empty else 0,
         "events": stored["events"],
         "signals_stored": stored["signals"],
         "scan_clusters": stored["scan_clusters"],
         "notes": res["notes"][:10],
-        "timings": {"load": load_s, **res["timings"]},
+        "timings": {"load": load_s, "places_digest": digest_s, **res["timings"], "places_store": store_s},
     }

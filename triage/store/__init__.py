@@ -27,6 +27,7 @@ from triage.store.models import (
     ScanCluster,
     SourceWatermark,
     Ticket,
+    TicketPlace,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Quarantine",
     "SourceWatermark",
     "Ticket",
+    "TicketPlace",
     "dispose_engines",
     "get_engine",
     "insert_ignore",

@@ -389,6 +389,21 @@ class HotspotEvent(Base):
     surprise: Mapped[float | None] = mapped_column(Float)  # −log10 P(recent ≥ observed | baseline)
 
 
+class TicketPlace(Base):
+    """The place names read from one ticket by the hotspot stage, kept between nights (0013).
+
+    ``digest`` covers what was read (title, cut text, address) and the reader's fingerprint
+    (triage.hotspots.events.place_digests): a row whose digest no longer matches is read again."""
+
+    __tablename__ = "ticket_places"
+
+    ticket_id: Mapped[str] = mapped_column(
+        ForeignKey("tickets.ticket_id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(32))
+    places: Mapped[list[Any]] = mapped_column()  # the keys in the order the reader found them
+
+
 class ScanCluster(Base):
     """The most likely space-time cluster of a night (space-time permutation scan), with p-value."""
 
