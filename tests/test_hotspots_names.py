@@ -284,3 +284,19 @@ def test_name_decisions_per_window_are_the_decisions_on_the_whole_text():
             assert extract_orgs(prefix + text, memo_o) == extract_orgs(text), (prefix, text)
     assert extract_places("家住丽发新城小区", memo_p) == ["丽发新城"]
     assert extract_orgs("市程明物业管理有限公司未经业主同意收费", memo_o) == ["程明物业"]
+
+
+def test_a_two_character_organisation_is_an_event_not_a_failed_night():
+    """Two-character names (华联公司 → 华联) are not searched for again in the texts; with no other
+    organisation the row numbers came back as floats and the whole hotspot stage failed."""
+    import pandas as pd
+
+    from triage.hotspots.events import cluster_events
+
+    texts = ["华联公司拖欠工资三个月", "华联公司拖欠工资不发", "华联公司欠薪", "今天小区门口很干净"]
+    df = pd.DataFrame(
+        {"id": list("abcd"), "text": texts, "t": ["2026-11-18 10:00"] * 4, "caller": list("1234")}
+    )
+    ev, _ = cluster_events(df, "id", "text", "t", caller_col="caller")
+    org = ev[ev["kind"] == "org"]
+    assert org["place"].tolist() == ["华联"] and sorted(org["member_ids"].iloc[0]) == ["a", "b", "c"]

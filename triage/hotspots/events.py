@@ -904,7 +904,10 @@ def _org_events(
                 ends, ks = zip(*found, strict=True)
                 extra_r.extend((a + np.searchsorted(starts, ends, "right") - 1).tolist())
                 extra_k.extend(ks)
-    d = pd.concat([d[["row", "k"]], pd.DataFrame({"row": extra_r, "k": extra_k})], ignore_index=True)
+    # int64 even when nothing extra was found (two-character names are not searched): an empty
+    # float column would make every row number a float and the stage fail
+    extra = pd.DataFrame({"row": np.asarray(extra_r, dtype=np.int64), "k": pd.Series(extra_k, dtype=object)})
+    d = pd.concat([d[["row", "k"]], extra], ignore_index=True)
     rows_of = d.groupby("k")["row"].unique()
     # columns read once for every organisation (a per-organisation read of a million-row column
     # cost seconds each)
