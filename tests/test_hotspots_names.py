@@ -111,6 +111,9 @@ def test_organisation_names_and_generic_ones():
     assert extract_orgs("K2区职业技术学院强制实习") == ["K2区职业技术学院"]
     assert extract_orgs("孩子在理工大学读书被强制实习") == []
     assert extract_orgs("湾田学校乱收费") == ["湾田学校"]  # 湾田: a name jieba does not know
+    # type words jieba tags as names (外国语 nz, 师范 nr)
+    assert extract_orgs("孩子在外国语学校被强制补课") == extract_orgs("师范学校翻新") == []
+    assert extract_orgs("A5区外国语学校强迫学生补课") == ["A5区外国语学校"]
     # the platform and its company are one key
     assert extract_orgs("我在鑫利贷平台投了钱") == extract_orgs("鑫利贷投资管理有限公司跑路") == ["鑫利贷"]
     from triage.synth.generator import _ORG_BRANDS

@@ -310,7 +310,33 @@ def _type_only(head: str) -> bool:
     import rjieba
 
     tags = rjieba.tag(head)
-    return all(len(w) >= 2 and _has_word(w) and t not in _PROPER for w, t in tags)
+    return all(w in _TYPE_WORDS or (len(w) >= 2 and _has_word(w) and t not in _PROPER) for w, t in tags)
+
+
+# what a school or hospital is, which jieba tags as a name or a number (外国语 nz, 师范 nr, 中医药 nt,
+# 第一 m): "外国语学校", "第一人民医院" without their city are types too
+_TYPE_WORDS = frozenset(
+    [
+        "外国语",
+        "师范",
+        "中医药",
+        "中西医",
+        "中西",
+        "结合",
+        "医保",
+        "实验",
+        "附属",
+        "第一",
+        "第二",
+        "第三",
+        "第四",
+        "第五",
+        "第六",
+        "第七",
+        "第八",
+        "第九",
+    ]
+)
 
 
 _org_decision_cached = lru_cache(maxsize=200_000)(_org_decision)
