@@ -170,6 +170,48 @@ def test_a_bulk_ingest_counts_its_rows_once_and_is_searchable(db, tmp_path):
     assert again.rows_new == 0
     tid = df["ticket_id"].iloc[17]
     assert [i["ticket_id"] for i in search_tickets(_principal("analyst"), tid)["items"]][0] == tid
+    phrase = df["text"].iloc[123][5:11]
+    found = search_tickets(_principal("analyst"), phrase, limit=100)["items"]
+    assert df["ticket_id"].iloc[123] in [i["ticket_id"] for i in found]
+    if db == "sqlite":  # indexed in bulk (migration 0014): exactly once, nothing left over
+        from triage.store import get_engine
+
+        with get_engine().begin() as conn:
+            conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')"))
+            assert conn.execute(text("SELECT count(*) FROM search_index_deferred")).scalar() == 0
+
+
+def test_bulk_search_indexing_is_atomic_and_other_inserts_keep_their_trigger(db):
+    """SQLite: the bulk path's marker lives only inside its transaction; a failed batch leaves no
+    marker and no index rows, and a ticket inserted one by one is still indexed by the trigger."""
+    import datetime as dt
+
+    from sqlalchemy import insert as sa_insert
+
+    from triage.store import Ticket, get_engine, search_index_in_bulk
+
+    if db != "sqlite":
+        pytest.skip("PostgreSQL maintains its GIN index itself")
+    engine = get_engine()
+    now = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
+    row = {"received_at": now, "received_date": now.date(), "night": now.date(), "title": "",
+           "content_hash": "x", "shard": 0}  # fmt: skip
+    insert = sa_insert(Ticket)
+    with pytest.raises(RuntimeError), engine.begin() as conn, search_index_in_bulk(conn):
+        conn.execute(insert, {**row, "ticket_id": "B9000001", "text": "批量失败的工单内容"})
+        raise RuntimeError("the batch fails")
+    seed_item(WANGJING, text="单条写入的工单噪声扰民")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM search_index_deferred")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM tickets WHERE ticket_id = 'B9000001'")).scalar() == 0
+        conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')"))
+        with search_index_in_bulk(conn):
+            conn.execute(insert, {**row, "ticket_id": "B9000002", "text": "批量写入的工单油烟扰民"})
+        conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')"))
+    for phrase in ("噪声扰民", "油烟扰民"):
+        with engine.connect() as conn:
+            q = text("SELECT rowid FROM tickets_fts WHERE tickets_fts MATCH :q")
+            assert len(conn.execute(q, {"q": f'"{phrase}"'}).all()) == 1, phrase
 
 
 def test_matches_found_through_the_index_are_the_newest_ones(db, monkeypatch):

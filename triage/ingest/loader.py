@@ -63,7 +63,7 @@ from triage.ingest.schema import (
     masked_text,
     validate_row,
 )
-from triage.store import IngestFile, Quarantine, Ticket, get_engine, insert_ignore
+from triage.store import IngestFile, Quarantine, Ticket, get_engine, insert_ignore, search_index_in_bulk
 from triage.store.models import utcnow
 
 _TICKET_COLS = [c.name for c in Ticket.__table__.columns]
@@ -605,7 +605,8 @@ def _load_batch(
         _take_over(conn, ledger_id, moved)
     if new_rows:
         rows = [{c: v.get(c) for c in _TICKET_COLS} for v in new_rows]
-        inserted = insert_ignore(conn, Ticket.__table__, rows, ["ticket_id"])
+        with search_index_in_bulk(conn):  # one index statement per batch, not a trigger per row
+            inserted = insert_ignore(conn, Ticket.__table__, rows, ["ticket_id"])
         report.rows_new += inserted
         if inserted < len(rows):  # another writer stored some of these ids between lookup and insert
             _settle_lost_races(conn, rows, ledger_id, report, reject)
