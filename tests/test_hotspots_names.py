@@ -128,6 +128,57 @@ def test_organisation_names_and_generic_ones():
     assert case_words("涉嫌非法集资和诈骗") == ["诈骗", "非法集资"]
 
 
+def test_sentence_words_offices_and_former_companies_are_not_names():
+    """Rules from the fresh real-name sample (bench/hotspots_name_sample.py, dev half)."""
+    from triage.hotspots.names import extract_orgs, merge_variants
+
+    # a government office is whom one writes to; "原X公司" is the former X company (航运: a trade)
+    assert extract_orgs("请环保局平台尽快处理") == extract_orgs("原航运公司职工社保问题") == []
+    # people and 开发商 before a name are words of the sentence
+    assert extract_orgs("居民艾恩米国际幼儿园占用绿地") == ["艾恩米国际幼儿园"]
+    assert extract_orgs("开发商燃气公司乱收费") == extract_orgs("第一中标候选人华科技股份有限公司") == []
+    # a hospital's type (中医) is a name only with its county before it
+    assert extract_orgs("投诉中医医院乱收费") == []
+    assert extract_orgs("K3县中医医院违法行为") == ["K3县中医医院"]
+    # keys that are another key with ordinary words in front are that key; a proper name in
+    # front (楚雅) is part of the name; an ordinary word (办法) is no key to merge into
+    keys = {
+        "共识鑫霖",
+        "原则鑫霖",
+        "鑫霖",
+        "楚雅附一医院",
+        "附一医院",
+        "在办分校雅礼中学",
+        "雅礼中学",
+        "新办法",
+        "办法",
+    }
+    assert merge_variants(keys) == {"共识鑫霖": "鑫霖", "原则鑫霖": "鑫霖", "在办分校雅礼中学": "雅礼中学"}
+
+
+def test_an_anonymous_message_posted_twice_is_one_voice():
+    """Without callers, two copies of one message are one voice: a name they share is no
+    organisation case at 2 voices; two different messages are two voices; known callers count
+    as before, however alike their texts (a joint letter)."""
+    import pandas as pd
+
+    from triage.hotspots.events import EventParams, cluster_events
+
+    post = "投诉泰兆建材有限公司夜间生产噪音扰民，粉尘很大，周边居民无法休息，请尽快查处"
+    other = "泰兆建材有限公司的货车天天超载，路面被压坏，希望交通部门管一管"
+    p = EventParams(org_min_voices=2)
+
+    def orgs(texts, callers=None):
+        df = pd.DataFrame({"id": [f"m{i}" for i in range(len(texts))], "t": "2026-11-10 10:00",
+                           "text": texts, "caller": callers or [None] * len(texts)})  # fmt: skip
+        ev, _ = cluster_events(df, "id", "text", "t", caller_col="caller", params=p)
+        return sorted(ev.loc[ev["kind"] == "org", "place"]) if len(ev) else []
+
+    assert orgs([post, post + "。"]) == []  # the same message twice
+    assert orgs([post, other]) == ["泰兆建材"]  # two messages
+    assert orgs([post, post], callers=["c1", "c2"]) == ["泰兆建材"]  # two callers, one text
+
+
 def test_one_caller_is_one_voice_and_no_place_no_event():
     import pandas as pd
 

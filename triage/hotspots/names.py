@@ -6,8 +6,13 @@ a sentence), organisation and case names, and which of them are trustworthy enou
   list), when it starts inside a dictionary word (jieba's dictionary: "住"+"宅" is 住宅), or when it is
   "inside something" (楼道里, 群里, 房里) rather than a 里 estate (花家地西里, 和平里).
 * **Organisations and cases**: names before 公司 / 集团 / 银行 / 平台 / 学院 / 大学 / 中学 / 医院 /
-  开发商 / 物业 / 店 / 贷 …, legal forms removed ("程明物业管理有限公司" → "程明物业"); generic ones
+  物业 / 店 / 贷 …, legal forms removed ("程明物业管理有限公司" → "程明物业"); generic ones
   (公司, 学校, 当地政府, 民办学校) are never keys. Case words (诈骗, 非法集资, 退费 …) label them.
+  "…开发商" is not read as a name: on the real messages the words before it were never the
+  developer's name (房产证开发商, 业主代表开发商, 帝王广场栋开发商: 0 of 6); developers are named as
+  companies (…房地产开发有限公司, …置业). A government office (环保局, 教育厅) is whom a message is
+  addressed to, not what it is about: "环保局平台" is no organisation key. "原航运公司" is the former
+  航运 company: the key is read without 原.
 * **Trust** (:func:`trusted_names`): a name labels an event when it is a community of the gazetteer,
   or when the tickets themselves make it a stable name: named by at least ``min_tickets`` tickets on
   at least 2 days, and — where the router located the tickets — mostly in one community (or street):
@@ -50,15 +55,18 @@ _GENERIC_HEAD = re.compile(
 # organisations: a name and the kind of body it is (longest first)
 _ORG_SUFFIX = (
     "股份有限公司|有限责任公司|有限公司|分公司|公司|集团|银行|平台|金服|车贷|网贷|学院|大学|中学|小学|"
-    "幼儿园|学校|驾校|培训机构|培训学校|培训中心|医院|卫生院|诊所|开发商|物业|4S店|专卖店|旗舰店"
+    "幼儿园|学校|驾校|培训机构|培训学校|培训中心|医院|卫生院|诊所|物业|4S店|专卖店|旗舰店"
 )
 _ORG_RE = re.compile(r"(?:" + _ORG_SUFFIX + r")")
 _LEGAL = re.compile(
     r"(?:股份有限公司|有限责任公司|有限公司|分公司|公司|集团|管理|服务|置业|房地产开发|房地产|开发|投资|科技|实业|"
     r"发展|经营|咨询|网络|信息|贸易|商贸)+$"
 )
+# people a sentence is about (业主, 家长, 候选人 …) and 开发商 end the words before a name:
+# "居民艾恩米国际幼儿园", "开发商燃气公司", "中标候选人华科技股份有限公司"
 _ORG_CUT = re.compile(
     r".*(?:[市区县镇乡省]|街道|路|街|号|在|住|于|的|是|了|和|与|及|对|向|给|从|到|为|被|把|我|你|他|她|们|"
+    r"业主|居民|村民|市民|群众|家长|学生|老师|员工|职工|患者|病人|代表|候选人|开发商|"
     r"该|本|此|这|那|个|位|反映|关于|请|问|投诉|举报|希望|要求|附近|旁边|门口|对面|每|所|家|去|来|据说|"
     r"找|说|跟|让|叫|称|报|过|，|,|。|、|：|:|；|;|“|”|\s)"
 )
@@ -270,7 +278,9 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
 
     head = normalize(text[start:m_start])
     head = _name_tail(_LEGAL.sub("", _CASE_RE.sub("", _ORG_CUT.sub("", head))))
-    if len(head) < 2 or is_fragment(head) or generic_head(head):
+    if head.startswith("原") and len(head) > 2:  # "原航运公司": the former shipping company
+        head = head[1:]
+    if len(head) < 2 or is_fragment(head) or generic_head(head) or _GOV_OFFICE.search(head):
         return True, None
     kind = text[m_start:m_end]
     kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(
@@ -299,6 +309,8 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
     return True, stem
 
 
+# a government office ends the words before the kind: "环保局平台", "教育厅网站" (whom one writes to)
+_GOV_OFFICE = re.compile(r"(?:局|厅|委|政府|部门)$")
 _INSTITUTIONS = frozenset(["学院", "大学", "中学", "小学", "幼儿园", "学校", "医院", "卫生院", "驾校"])
 _ADMIN_PREFIX = re.compile(r"(?:[A-Za-z]\d{0,2}|[\u4e00-\u9fff]{2,3})[省市区县]$")
 
@@ -325,6 +337,21 @@ _TYPE_WORDS = frozenset(
         "结合",
         "医保",
         "实验",
+        # what kind of school or hospital, which jieba tags as a name or an abbreviation
+        "中医",
+        "康复",
+        "中小学",
+        "中小学校",
+        "中等职业",
+        "普惠",
+        "普惠性",
+        "普通",
+        "高等",
+        "民办",
+        "公办",
+        "全日制",
+        "九年制",
+        "妇幼",
         "附属",
         "第一",
         "第二",
@@ -412,6 +439,30 @@ def _common_word(head: str) -> bool:
         and tags[0][1] not in ("nr", "ns", "nz", "nt", "nrt", "nrfg", "eng", "j")
         and _has_word(head)
     )
+
+
+def merge_variants(keys: set[str]) -> dict[str, str]:
+    """Keys that are another key with ordinary words of the sentence in front, mapped to it.
+
+    Text without punctuation (exports whose stopwords were removed) runs the words before a name
+    into it: "达成共识鑫霖公司", "尊重诉求原则鑫霖公司" give the keys 共识鑫霖 and 原则鑫霖 beside
+    the 鑫霖 other messages name. Where the names begin varies from message to message; where they
+    end does not. A key whose front part is only ordinary dictionary words (no proper name, no
+    unknown word: :func:`_all_common`) and whose rest is itself a key, and not one ordinary word
+    (办法, 交流), becomes that key (the longest such rest). "楚雅附一医院" keeps its name: 楚雅 is not an ordinary word."""
+    out: dict[str, str] = {}
+    for k in keys:
+        for i in range(1, len(k) - 1):  # the rest keeps two characters at least
+            rest = k[i:]
+            if rest in keys and _all_common(k[:i]) and not _common_word(rest):
+                out[k] = rest
+                break
+    # a rest may itself be a variant ("在办分校雅礼中学" → "办分校雅礼中学" → "雅礼中学")
+    for k, r in out.items():
+        while r in out:
+            r = out[r]
+        out[k] = r
+    return out
 
 
 def case_words(text: str) -> list[str]:
