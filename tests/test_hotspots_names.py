@@ -354,3 +354,16 @@ def test_a_two_character_organisation_is_an_event_not_a_failed_night():
     ev, _ = cluster_events(df, "id", "text", "t", caller_col="caller")
     org = ev[ev["kind"] == "org"]
     assert org["place"].tolist() == ["华联"] and sorted(org["member_ids"].iloc[0]) == ["a", "b", "c"]
+
+
+def test_a_school_type_is_not_a_trusted_place_name():
+    """Named by 3 tickets on 2 days, 魅力之城 labels an event; 经济学院 (a type every city has)
+    does not, however often it is written; A市经济学院 does."""
+    import numpy as np
+
+    from triage.hotspots.names import trusted_names
+
+    keys = ["魅力之城"] * 3 + ["经济学院"] * 3 + ["A市经济学院"] * 3
+    rows = np.arange(9)
+    days = np.array(["2026-11-01", "2026-11-02", "2026-11-03"] * 3, dtype="datetime64[D]")
+    assert trusted_names(rows, keys, days) == {"魅力之城", "A市经济学院"}

@@ -569,4 +569,11 @@ def trusted_names(
     gaz = gazetteer_place_names()
     out = set(stat.index[ok])
     out |= {k for k in stat.index if k in gaz or k + "社区" in gaz}
-    return {k for k in out if not is_fragment(k)}
+    return {k for k in out if not is_fragment(k) and not institution_type_only(k)}
+
+
+def institution_type_only(name: str) -> bool:
+    """A school or hospital type that every city has (经济学院, 理工大学, 中医医院): it names no
+    place or body without its city before it (see :func:`_org_decision`)."""
+    kind = next((k for k in _INSTITUTIONS if name.endswith(k)), None)
+    return kind is not None and len(name) > len(kind) and _type_only(name[: -len(kind)])
