@@ -23,33 +23,11 @@ import argparse
 import csv
 import hashlib
 import re
-from pathlib import Path
 
 import pandas as pd
+from hotspots_real_names import OUT, print_verdicts, real_frames
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = Path(__file__).resolve().parent / "results"
 SALT = "name-sample-2026-12-03|"
-
-
-def real_frames() -> list[tuple[str, pd.DataFrame, dict]]:
-    """The real corpora as ``bench/hotspots_real_names.py`` clusters them."""
-    sample = ROOT / "data_samples/real/tipdm2020c_sample"
-    raw = pd.concat(
-        [pd.read_csv(sample / f, dtype=str) for f in
-         ("messages_with_votes.csv", "messages_labeled.csv", "messages_with_replies.csv")]
-    ).drop_duplicates("留言编号")  # fmt: skip
-    raw["whole"] = raw["留言主题"].fillna("") + "\n" + raw["留言详情"].fillna("")
-    compact = pd.read_csv(ROOT.parent / "shared/data/tipdm2020c_train/messages_7label.csv", dtype=str)
-    compact = compact.assign(id=range(len(compact)), t="2020-01-06 12:00:00", whole=compact["text"])
-    return [
-        (
-            "raw sample",
-            raw,
-            {"id_col": "留言编号", "text_col": "留言详情", "time_col": "留言时间", "title_col": "留言主题"},
-        ),
-        ("7,239 compact", compact, {"id_col": "id", "text_col": "text", "time_col": "t"}),
-    ]
 
 
 def part_of(name: str) -> tuple[str, str]:
@@ -101,15 +79,7 @@ def main() -> None:
         w.writerows(rows)
     kinds = pd.Series([r["kind"] for r in rows]).value_counts().to_dict()
     print(f"{args.part}: {total} named events not read before; {len(rows)} written to {path} ({kinds})")
-    verdicts = OUT / f"hotspots-name-sample-{args.part}-judged.tsv"
-    if verdicts.exists():
-        verdict = {r["name"]: r["verdict"] for r in csv.DictReader(verdicts.open(), delimiter="\t")}
-        seen = [r["name"] for r in rows if r["name"] in verdict]
-        ok = sum(verdict[n] == "y" for n in seen)
-        print(f"{args.part}: {ok} of {len(seen)} names accepted by the reader")
-        missing = [r["name"] for r in rows if r["name"] not in verdict]
-        if missing:
-            print(f"not yet judged: {', '.join(missing)}")
+    print_verdicts(rows, OUT / f"hotspots-name-sample-{args.part}-judged.tsv", {args.part: rows})
 
 
 if __name__ == "__main__":

@@ -23,25 +23,48 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def named_events() -> list[dict]:
-    from triage.hotspots.events import cluster_events
-
+def real_frames() -> list[tuple[str, pd.DataFrame, dict]]:
+    """(corpus, messages, ``cluster_events`` columns) of the raw sample and the 7,239 compact
+    messages (no time: one day for all); ``whole`` is each message's title and text."""
     sample = ROOT / "data_samples/real/tipdm2020c_sample"
     raw = pd.concat(
         [pd.read_csv(sample / f, dtype=str) for f in
          ("messages_with_votes.csv", "messages_labeled.csv", "messages_with_replies.csv")]
     ).drop_duplicates("留言编号")  # fmt: skip
+    raw["whole"] = raw["留言主题"].fillna("") + "\n" + raw["留言详情"].fillna("")
     compact = pd.read_csv(ROOT.parent / "shared/data/tipdm2020c_train/messages_7label.csv", dtype=str)
-    compact = compact.assign(id=range(len(compact)), t="2020-01-06 12:00:00")
+    compact = compact.assign(id=range(len(compact)), t="2020-01-06 12:00:00", whole=compact["text"])
+    raw_cols = {"id_col": "留言编号", "text_col": "留言详情", "time_col": "留言时间", "title_col": "留言主题"}
+    return [
+        ("raw sample", raw, raw_cols),
+        ("7,239 compact", compact, {"id_col": "id", "text_col": "text", "time_col": "t"}),
+    ]
+
+
+def named_events() -> list[dict]:
+    from triage.hotspots.events import cluster_events
+
     out = []
-    for corpus, ev in (
-        ("raw sample", cluster_events(raw, "留言编号", "留言详情", "留言时间", title_col="留言主题")[0]),
-        ("7,239 compact", cluster_events(compact, "id", "text", "t")[0]),
-    ):
+    for corpus, df, cols in real_frames():
+        ev = cluster_events(df, **cols)[0]
         ev = ev[ev["place"].notna()].sort_values(["size", "event_id"], ascending=[False, True])
         out += [{"corpus": corpus, "kind": r.kind, "name": r.place, "size": int(r.size), "title": r.title[:60]}
                 for r in ev.itertuples()]  # fmt: skip
     return out
+
+
+def print_verdicts(rows: list[dict], judged: Path, groups: dict[str, list[dict]]) -> None:
+    """The reader's share of accepted names per group of ``rows``, and the names not yet read."""
+    if not judged.exists():
+        return
+    verdict = {r["name"]: r["verdict"] for r in csv.DictReader(judged.open(), delimiter="\t")}
+    for label, part in groups.items():
+        seen = [r for r in part if r["name"] in verdict]
+        ok = sum(verdict[r["name"]] == "y" for r in seen)
+        print(f"{label}: {ok} of {len(seen)} names accepted by the reader")
+    missing = [r["name"] for r in rows if r["name"] not in verdict]
+    if missing:
+        print(f"not yet judged: {', '.join(missing)}")
 
 
 def main() -> None:
@@ -52,17 +75,9 @@ def main() -> None:
         w.writeheader()
         w.writerows(rows)
     print(f"{len(rows)} named events written to {OUT / 'hotspots-real-names.tsv'}")
-    judged = OUT / "hotspots-real-names-judged.tsv"
-    if judged.exists():
-        verdict = {r["name"]: r["verdict"] for r in csv.DictReader(judged.open(), delimiter="\t")}
-        seen = [r for r in rows if r["name"] in verdict]
-        for corpus in ("raw sample", "7,239 compact"):
-            part = [r for r in seen if r["corpus"] == corpus]
-            ok = sum(verdict[r["name"]] == "y" for r in part)
-            print(f"{corpus}: {ok} of {len(part)} names accepted by the reader")
-        missing = [r["name"] for r in rows if r["name"] not in verdict]
-        if missing:
-            print(f"not yet judged: {', '.join(missing)}")
+    corpora = ("raw sample", "7,239 compact")
+    groups = {c: [r for r in rows if r["corpus"] == c] for c in corpora}
+    print_verdicts(rows, OUT / "hotspots-real-names-judged.tsv", groups)
 
 
 if __name__ == "__main__":
