@@ -140,6 +140,10 @@ def test_sentence_words_offices_and_former_companies_are_not_names():
     # a hospital's type (中医) is a name only with its county before it
     assert extract_orgs("投诉中医医院乱收费") == []
     assert extract_orgs("K3县中医医院违法行为") == ["K3县中医医院"]
+    # an affiliated hospital is named with its university, and is no name without it
+    assert extract_orgs("D市南华大学附一医院导致瘫痪") == ["南华大学", "南华大学附一医院"]
+    assert extract_orgs("中南大学楚雅附一医院诊断") == ["中南大学", "楚雅附一医院"]
+    assert extract_orgs("投诉附一医院") == []
     # keys that are another key with ordinary words in front are that key; a proper name in
     # front (楚雅) is part of the name; an ordinary word (办法) is no key to merge into
     keys = {

@@ -286,6 +286,13 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
     kind = {"股份有限公司": "公司", "有限责任公司": "公司", "有限公司": "公司", "分公司": "公司"}.get(
         kind, kind
     )
+    if kind in _INSTITUTIONS and (_AFFILIATED.match(head) or _type_only(head)):
+        # a hospital or school of a university: "南华大学附一医院", "南华大学附二医院"
+        before = normalize(text[:m_start])
+        parent = _PARENT.search(before[: len(before) - len(head)]) if before.endswith(head) else None
+        name = _ORG_CUT.sub("", parent.group(1)) if parent is not None else ""
+        if len(name) >= 2 and not _type_only(name):
+            return True, name + parent.group(0)[len(parent.group(1)) :] + head + kind
     if kind not in ("学院", "大学", "平台", "车贷", "网贷", "金服") and _common_word(head):
         return True, None  # "烧烤店", "装修公司", "配套小学": a trade, not a name
     if kind in ("店", "专卖店", "旗舰店") and _all_common(head):
@@ -298,9 +305,9 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
         return True, None  # 小鲁店, 马连店, 半壁店: villages and estates, places not shops
     if re.fullmatch(r"[0-9A-Za-z]+", stem) or _DATE_IN_NAME.search(stem):
         return True, None  # "2016年11月公司…", "…月24日医院": a date, not a name
-    if kind in _INSTITUTIONS and _type_only(head):
-        # "理工大学", "经济学院", "职业技术学院": a type every city has; with the city or district
-        # written just before it ("A市经济学院", "K2区职业技术学院") it is a name, else no key
+    if kind in _INSTITUTIONS and (_type_only(head) or _AFFILIATED.match(head)):
+        # "理工大学", "经济学院", "职业技术学院", "附一医院" without its university: a type every city
+        # has; with the city or district written just before it ("A市经济学院") a name, else no key
         lead = normalize(text[lo:m_start])
         pre = _ADMIN_PREFIX.search(lead[: len(lead) - len(head)]) if lead.endswith(head) else None
         if pre is None:
@@ -311,6 +318,9 @@ def _org_decision(text: str, lo: int, m_start: int, m_end: int) -> tuple[bool, s
 
 # a government office ends the words before the kind: "环保局平台", "教育厅网站" (whom one writes to)
 _GOV_OFFICE = re.compile(r"(?:局|厅|委|政府|部门)$")
+# an affiliated body's type ("附一医院" = the first affiliated hospital) and the university it belongs to
+_AFFILIATED = re.compile(r"附(?:属|[一二三四五六七八九])")
+_PARENT = re.compile(r"([\u4e00-\u9fff]{2,8})(?:大学|学院)$")
 _INSTITUTIONS = frozenset(["学院", "大学", "中学", "小学", "幼儿园", "学校", "医院", "卫生院", "驾校"])
 _ADMIN_PREFIX = re.compile(r"(?:[A-Za-z]\d{0,2}|[\u4e00-\u9fff]{2,3})[省市区县]$")
 
