@@ -1,5 +1,5 @@
-"""The vectorised TF-IDF transform must give scikit-learn's matrix exactly: the model was fitted
-with scikit-learn's features, and any difference would silently change predictions."""
+"""The vectorised TF-IDF fit and transform must give scikit-learn's vocabulary, IDF and matrix
+exactly: any difference would silently change the features and the predictions."""
 
 from pathlib import Path
 
@@ -81,6 +81,67 @@ def test_any_batch_equals_sklearn(docs):
     vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, dtype=np.float32)
     vec.fit(["小区物业 垃圾", "路灯 A 😡", "aab\n\n小区"])
     _same(vec, docs)
+
+
+def _same_fit(params: dict, docs: list[str]) -> None:
+    from sklearn.base import clone
+
+    ours = TfidfVectorizer(**params)
+    theirs = clone(ours)
+    expected = theirs.fit_transform(docs)
+    got = fast_tfidf.fit_transform(ours, docs)
+    assert ours.vocabulary_ == theirs.vocabulary_
+    if theirs.use_idf:
+        assert np.array_equal(ours.idf_, theirs.idf_) and ours.idf_.dtype == theirs.idf_.dtype
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert (got != expected).nnz == 0
+    _same(ours, docs[:50] + AWKWARD)  # the fitted vectoriser transforms as scikit-learn's does
+    assert ours.fixed_vocabulary_ is False
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"analyzer": "char", "ngram_range": (1, 3), "min_df": 2},
+        {"analyzer": "char", "ngram_range": (1, 3), "min_df": 2, "max_features": 3_000},  # ties cut as sklearn
+        {"analyzer": "char", "ngram_range": (2, 3), "min_df": 0.01, "max_df": 0.5},
+        {"analyzer": "char", "ngram_range": (1, 1), "use_idf": False, "binary": True, "lowercase": False},
+        {"analyzer": "word", "token_pattern": r"(?u)\S+", "lowercase": False, "ngram_range": (1, 2), "min_df": 2},
+        {"analyzer": "word", "token_pattern": r"(?u)\S+", "lowercase": False, "ngram_range": (1, 3),
+         "max_features": 500},
+    ],
+)  # fmt: skip
+def test_fit_equals_sklearn(params):
+    texts = _real_texts()
+    docs = texts + AWKWARD
+    if params["analyzer"] == "word":
+        docs = ticket_views(np.array(docs, dtype=object), user_words=("物业管理",))["words"]
+    _same_fit({"sublinear_tf": True, "dtype": np.float32} | params, docs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(list("小区物业垃圾 \n\tAaB路灯😡İ")), min_size=1, max_size=30),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_any_fit_equals_sklearn(docs):
+    params = {"analyzer": "char", "ngram_range": (1, 3), "sublinear_tf": True, "dtype": np.float32}
+    if not any(d.strip() for d in docs):
+        return  # scikit-learn's "empty vocabulary" error: tested below
+    _same_fit(params | {"max_features": 7}, docs)
+
+
+def test_fit_errors_are_scikit_learns():
+    cases = ((["", ""], {}), (["ab", "cd"], {"min_df": 2}), (["ab", "cd"], {"min_df": 2, "max_df": 1}))
+    for docs, params in cases:
+        with pytest.raises(ValueError) as theirs:
+            TfidfVectorizer(analyzer="char", **params).fit_transform(docs)
+        with pytest.raises(ValueError) as ours:
+            fast_tfidf.fit_transform(TfidfVectorizer(analyzer="char", **params), docs)
+        assert str(ours.value) == str(theirs.value)
 
 
 def test_unsupported_settings_fall_back_to_sklearn():

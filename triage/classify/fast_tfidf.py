@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import weakref
 from itertools import repeat
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # what scikit-learn's char analyzer collapses
@@ -70,6 +71,136 @@ def transform(vec: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
     )
     counts.sum_duplicates()  # one entry per (ticket, n-gram) holding its count, indices sorted
     return _weight(vec, counts)
+
+
+def fit_transform(vec: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
+    """Same fitted vectoriser and matrix as ``vec.fit_transform(docs)``: the n-grams of the whole
+    batch are counted as integer keys (as in :func:`transform`), the vocabulary is pruned by
+    document frequency before any term is spelled out, and the kept terms are ordered and limited
+    (``max_features``) exactly as scikit-learn's ``_sort_features`` / ``_limit_features`` do.
+    scikit-learn's own fit spent most of a training run sorting and pruning millions of n-grams
+    in Python."""
+    if not _fit_supported(vec):
+        return sp.csr_matrix(vec.fit_transform(docs))
+    vec._check_params()
+    vec._validate_ngram_range()
+    vec._warn_for_unused_params()
+    vec._validate_vocabulary()  # no fixed vocabulary: fixed_vocabulary_ = False
+    try:
+        rows, keys, spell = (_char_keys if vec.analyzer == "char" else _word_keys)(vec, docs)
+    except OverflowError:  # too many distinct words for integer keys
+        return sp.csr_matrix(vec.fit_transform(docs))
+    if len(keys) == 0:  # scikit-learn raises its own clear error
+        return sp.csr_matrix(vec.fit_transform(docs))
+    n_doc = len(docs)
+    inv, uniq = pd.factorize(keys)  # hashing, not sorting: the terms are ordered later
+    pairs = pd.unique(rows.astype(np.int64) * len(uniq) + inv)  # one (document, n-gram) each
+    dfs = np.bincount(pairs % len(uniq), minlength=len(uniq))
+    high = vec.max_df if isinstance(vec.max_df, Integral) else vec.max_df * n_doc
+    low = vec.min_df if isinstance(vec.min_df, Integral) else vec.min_df * n_doc
+    if high < low:
+        raise ValueError("max_df corresponds to < documents than min_df")
+    kept = np.flatnonzero((dfs <= high) & (dfs >= low))
+    if len(kept) == 0:  # scikit-learn raises its own clear error
+        return sp.csr_matrix(vec.fit_transform(docs))
+    terms = [spell(k) for k in uniq[kept].tolist()]
+    order = sorted(range(len(terms)), key=terms.__getitem__)  # scikit-learn's column order
+    kept = kept[order]
+    if vec.max_features is not None and len(kept) > vec.max_features:
+        tfs = np.bincount(inv, minlength=len(uniq))[kept].astype(vec.dtype)
+        chosen = np.zeros(len(kept), dtype=bool)
+        chosen[(-tfs).argsort()[: vec.max_features]] = True  # the same call as _limit_features
+        kept, order = kept[chosen], [o for o, c in zip(order, chosen, strict=True) if c]
+    column = np.full(len(uniq), -1, dtype=np.int64)
+    column[kept] = np.arange(len(kept))
+    vec.vocabulary_ = {terms[o]: i for i, o in enumerate(order)}
+    hit = column[inv] >= 0
+    counts = sp.csr_matrix(
+        (np.ones(int(hit.sum()), dtype=vec.dtype), (rows[hit], column[inv[hit]])), shape=(n_doc, len(kept))
+    )
+    counts.sum_duplicates()
+    if vec.binary:
+        counts.data.fill(1)
+    vec._tfidf = TfidfTransformer(
+        norm=vec.norm, use_idf=vec.use_idf, smooth_idf=vec.smooth_idf, sublinear_tf=vec.sublinear_tf
+    )
+    vec._tfidf.fit(counts)
+    return vec._tfidf.transform(counts, copy=False)
+
+
+def _fit_supported(vec: TfidfVectorizer) -> bool:
+    plain = (
+        vec.input == "content" and vec.preprocessor is None and vec.tokenizer is None
+        and vec.strip_accents is None and vec.stop_words is None and vec.vocabulary is None
+    )  # fmt: skip
+    if not plain or callable(vec.analyzer):
+        return False
+    if vec.analyzer == "char":
+        return vec.ngram_range[1] <= 3
+    return vec.analyzer == "word" and vec.token_pattern == _WORD_PATTERN and not vec.lowercase
+
+
+def _char_keys(vec: TfidfVectorizer, docs: list[str]):
+    """(document of each n-gram, its key, key → term) for a character vectoriser."""
+    if vec.lowercase:
+        docs = [d.lower() for d in docs]
+    docs = [_WHITE_SPACES.sub(" ", d) for d in docs]
+    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    codes = np.frombuffer("".join(docs).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = codes.astype(np.uint64) + 1
+    doc_of, left = _positions(lengths)
+    total = len(codes)
+    keys = np.zeros(total, dtype=np.uint64)
+    rows, found = [], []
+    min_n, max_n = vec.ngram_range
+    for n in range(1, max_n + 1):
+        keys[: total - n + 1] += codes[n - 1 :] << np.uint64(_CODE_BITS * (n - 1))
+        if n >= min_n:
+            starts = np.flatnonzero(left >= n)
+            rows.append(doc_of[starts])
+            found.append(keys[starts])
+    mask = (1 << _CODE_BITS) - 1
+
+    def spell(key: int) -> str:
+        out = []
+        while key:
+            out.append(chr((key & mask) - 1))
+            key >>= _CODE_BITS
+        return "".join(out)
+
+    return _concat(rows), np.concatenate(found) if found else np.zeros(0, np.uint64), spell
+
+
+def _word_keys(vec: TfidfVectorizer, docs: list[str]):
+    """(document of each n-gram, its key, key → term) for a whitespace-token word vectoriser."""
+    split = [d.split() for d in docs]
+    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+    ids, tokens = pd.factorize(pd.Series([t for toks in split for t in toks], dtype=object))
+    ids = ids.astype(np.int64)
+    doc_of, left = _positions(lengths)
+    base = len(tokens) + 1
+    total = len(ids)
+    keys = np.zeros(total, dtype=np.int64)
+    rows, found = [], []
+    min_n, max_n = vec.ngram_range
+    if base**max_n >= 2**63:  # keys would overflow: scikit-learn's own fit
+        raise OverflowError
+    for n in range(1, max_n + 1):
+        keys[: total - n + 1] += (ids[n - 1 :] + 1) * base ** (n - 1)
+        if n >= min_n:
+            starts = np.flatnonzero(left >= n)
+            rows.append(doc_of[starts])
+            found.append(keys[starts])
+    words = list(tokens)
+
+    def spell(key: int) -> str:
+        out = []
+        while key:
+            key, r = divmod(key, base)
+            out.append(words[r - 1])
+        return " ".join(out)
+
+    return _concat(rows), np.concatenate(found) if found else np.zeros(0, np.int64), spell
 
 
 def _weight(vec: TfidfVectorizer, X: sp.csr_matrix) -> sp.csr_matrix:

@@ -342,7 +342,9 @@ class TicketClassifier(ClassifierMixin, BaseEstimator):
         self.vectorizers_ = self._vectorizers()
         if not any(views["title"]):  # no titles and no opening lines (lead_chars=0): no title block
             self.vectorizers_ = [v for v in self.vectorizers_ if v[0] != "title"]
-        blocks = [vec.fit_transform(views[name]) * np.float32(w) for name, vec, w in self.vectorizers_]
+        blocks = [
+            fast_tfidf.fit_transform(vec, views[name]) * np.float32(w) for name, vec, w in self.vectorizers_
+        ]
         _plain_int_vocabularies(self.vectorizers_)
         self._fit_keyword_groups()
         blocks += self._keyword_block(views)
