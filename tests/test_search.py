@@ -340,3 +340,95 @@ def test_two_character_words_alone_search_the_newest_tickets_and_say_how_many(db
         both = S.search_tickets(who, "垃圾", limit=3)
         assert [i["ticket_id"] for i in both["items"]] == [g["ticket_id"] for g in garbage[:0:-1]]
     assert S.search_tickets(_principal("street", WANSHOULU), "噪音", limit=5)["items"] == []
+
+
+def _ingest_night(tmp_path, n: int = 300, seed: int = 5):
+    import datetime as dt
+
+    from triage.ingest import ingest_file
+    from triage.synth import generate_tickets
+    from triage.tables import write_table
+
+    night = dt.date(2026, 11, 20)
+    df = generate_tickets(n, seed=seed, start=night, end=night).tickets
+    f = tmp_path / "night.csv"
+    write_table(df.drop(columns=["category", "true_street_code", "true_community_code"]), f)
+    assert ingest_file(f, night=night).rows_new == n
+    return df
+
+
+def _answers(df) -> list[list[str]]:
+    from triage import search
+
+    queries = [df["ticket_id"].iloc[i] for i in (3, 77, 250)]
+    queries += [df["text"].iloc[i][4:9] for i in (10, 123, 299)] + [df["address"].iloc[42][-6:], "噪音"]
+    return [
+        [i["ticket_id"] for i in search.search_tickets(_principal("analyst"), q, limit=100)["items"]]
+        for q in queries
+    ]
+
+
+def test_ingest_leaves_the_search_index_tuned_and_clean(db, tmp_path):
+    """Migration 0015 / search_index_in_bulk: SQLite's FTS5 table buffers 64 MB of entries (its
+    own config row, so every connection); PostgreSQL raises the GIN pending-list limit only inside
+    ingest's transactions and merges the pending list at the end of the file, so searches after a
+    night do not scan it (gin_clean_pending_list finds nothing left)."""
+    from triage.store import get_engine, search_index_in_bulk
+    from triage.store.db import BULK_GIN_PENDING
+
+    _ingest_night(tmp_path)
+    engine = get_engine()
+    with engine.begin() as conn:
+        if db == "sqlite":
+            q = text("SELECT v FROM tickets_fts_config WHERE k = 'hashsize'")
+            assert conn.execute(q).scalar() == 64 * 1024 * 1024
+            conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')"))
+            return
+        assert (
+            conn.execute(text("SELECT gin_clean_pending_list('ix_tickets_search_trgm'::regclass)")).scalar()
+            == 0
+        )
+        default = conn.execute(text("SHOW gin_pending_list_limit")).scalar()
+    with engine.begin() as conn, search_index_in_bulk(conn):
+        assert conn.execute(text("SHOW gin_pending_list_limit")).scalar() == BULK_GIN_PENDING
+        assert conn.execute(text("SHOW work_mem")).scalar() == BULK_GIN_PENDING
+    with engine.connect() as conn:  # SET LOCAL: the next transaction has the defaults again
+        assert conn.execute(text("SHOW gin_pending_list_limit")).scalar() == default
+
+
+def test_search_answers_the_same_whatever_the_index_settings(db, tmp_path, monkeypatch):
+    """The settings change how the index is written, never what it answers. SQLite: a night
+    indexed under migration 0014's settings, then the index rebuilt under 0015's (and back down):
+    the same answers, integrity-check passes. PostgreSQL: the same answers with the night's entries
+    still in GIN's pending list and after it is merged into the index."""
+    import triage.store.db as store_db
+    from triage.store import get_engine, upgrade
+    from triage.store.db import current_revision, downgrade
+
+    engine = get_engine()
+    if db == "sqlite":
+        downgrade(revision="0014")
+        df = _ingest_night(tmp_path)
+        before = _answers(df)
+        upgrade()
+        assert current_revision() == "0015"
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('rebuild')"))
+            conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')"))
+        assert _answers(df) == before
+        downgrade(revision="0014")
+        with engine.connect() as conn:
+            q = text("SELECT v FROM tickets_fts_config WHERE k = 'hashsize'")
+            assert conn.execute(q).scalar() == 1024 * 1024
+        assert _answers(df) == before
+        return
+    monkeypatch.setattr(store_db, "BULK_GIN_PENDING", None)  # no cleanup: entries stay pending
+    df = _ingest_night(tmp_path)
+    before = _answers(df)
+    assert all(before[:3])  # each 工单编号 is found
+    with engine.begin() as conn:
+        assert (
+            conn.execute(text("SELECT gin_clean_pending_list('ix_tickets_search_trgm'::regclass)")).scalar()
+            > 0
+        )
+    assert _answers(df) == before

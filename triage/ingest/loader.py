@@ -63,7 +63,15 @@ from triage.ingest.schema import (
     masked_text,
     validate_row,
 )
-from triage.store import IngestFile, Quarantine, Ticket, get_engine, insert_ignore, search_index_in_bulk
+from triage.store import (
+    IngestFile,
+    Quarantine,
+    Ticket,
+    clean_search_index,
+    get_engine,
+    insert_ignore,
+    search_index_in_bulk,
+)
 from triage.store.models import utcnow
 
 _TICKET_COLS = [c.name for c in Ticket.__table__.columns]
@@ -322,6 +330,9 @@ def _ingest_open_file(
             _close_ledger(engine, report, "failed")
         raise
 
+    if report.rows_new:  # PostgreSQL: merge the search index's pending list now (search_index_in_bulk)
+        with engine.begin() as conn:
+            clean_search_index(conn)
     changed = _changed_while_read(path, fh, before)
     if changed:  # the rows read so far are stored; the ledger must not call the file done
         report.message = changed

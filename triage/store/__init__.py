@@ -2,6 +2,7 @@
 
 from triage.store.db import (
     DatabaseError,
+    clean_search_index,
     dispose_engines,
     get_engine,
     insert_ignore,
@@ -54,6 +55,7 @@ __all__ = [
     "read_frame",
     "refresh_statistics",
     "require_schema",
+    "clean_search_index",
     "search_index_in_bulk",
     "session_scope",
     "upgrade",
