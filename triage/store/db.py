@@ -330,8 +330,12 @@ def _bulk_rows(
 
 # PostgreSQL, ingest's transactions only: GIN's pending list (fastupdate, on by default) may grow
 # to this before the inserting session merges it into the index, and the merge sorts this much in
-# memory (work_mem). The defaults (4 MB each) merge ~1,500 tickets at a time. None: the defaults.
-BULK_GIN_PENDING = "256MB"
+# memory (work_mem). None (the default): PostgreSQL's 4 MB, merged ~1,500 tickets at a time.
+# "256MB" cut the database's CPU for a 200k ingest by ~20 % (wall time within the noise,
+# docs/benchmarks.md) but is off: while such a list is pending, any other session's insert (an
+# intra-day ticket through Open311) finds it over its own 4 MB limit and merges all of it itself,
+# stalling that request for seconds. The end-of-file merge (clean_search_index) runs either way.
+BULK_GIN_PENDING: str | None = None
 
 
 @contextmanager
@@ -339,8 +343,8 @@ def search_index_in_bulk(conn: Connection) -> Iterator[None]:
     """Inside: tickets inserted on ``conn`` are not indexed one by one for search; on leaving,
     every ticket inserted since entering is indexed with one statement (SQLite's FTS5 table of
     migration 0006; half the cost of its per-row trigger, migration 0014). Must run inside the
-    caller's transaction, which makes it atomic. PostgreSQL: the GIN index's pending list may grow
-    to ``BULK_GIN_PENDING`` in this transaction (``SET LOCAL``), so it is merged into the index
+    caller's transaction, which makes it atomic. PostgreSQL: with ``BULK_GIN_PENDING`` set, the GIN
+    index's pending list may grow to it in this transaction (``SET LOCAL``), merged into the index
     in fewer, larger steps; ``clean_search_index`` merges what is left at the end of the load."""
     if conn.dialect.name != "sqlite":
         if conn.dialect.name == "postgresql" and BULK_GIN_PENDING:
@@ -365,11 +369,13 @@ def search_index_in_bulk(conn: Connection) -> Iterator[None]:
 
 def clean_search_index(conn: Connection) -> int:
     """PostgreSQL: merge the GIN index's pending list into the index now (``gin_clean_pending_list``),
-    so searches after a bulk load do not scan up to ``BULK_GIN_PENDING`` of unsorted entries until
-    autovacuum gets to it. Returns the pending-list pages removed. SQLite: nothing (0)."""
-    if conn.dialect.name != "postgresql" or not BULK_GIN_PENDING:
+    so searches after a bulk load do not scan its unsorted entries until autovacuum gets to it
+    (measured at 200k: ticket-id search p95 31–35 ms instead of 69–80 ms). Returns the pending-list
+    pages removed. SQLite: nothing (0)."""
+    if conn.dialect.name != "postgresql":
         return 0
-    conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BULK_GIN_PENDING}'"))
+    if BULK_GIN_PENDING:
+        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BULK_GIN_PENDING}'"))
     return int(
         conn.execute(text("SELECT gin_clean_pending_list('ix_tickets_search_trgm'::regclass)")).scalar_one()
     )
