@@ -142,23 +142,10 @@ def _fit_supported(vec: TfidfVectorizer) -> bool:
 
 def _char_keys(vec: TfidfVectorizer, docs: list[str]):
     """(document of each n-gram, its key, key → term) for a character vectoriser."""
-    if vec.lowercase:
-        docs = [d.lower() for d in docs]
-    docs = [_WHITE_SPACES.sub(" ", d) for d in docs]
-    lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-    codes = np.frombuffer("".join(docs).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    codes = codes.astype(np.uint64) + 1
-    doc_of, left = _positions(lengths)
-    total = len(codes)
-    keys = np.zeros(total, dtype=np.uint64)
     rows, found = [], []
-    min_n, max_n = vec.ngram_range
-    for n in range(1, max_n + 1):
-        keys[: total - n + 1] += codes[n - 1 :] << np.uint64(_CODE_BITS * (n - 1))
-        if n >= min_n:
-            starts = np.flatnonzero(left >= n)
-            rows.append(doc_of[starts])
-            found.append(keys[starts])
+    for doc_of, keys in _char_ngrams(vec, docs):
+        rows.append(doc_of)
+        found.append(keys)
     mask = (1 << _CODE_BITS) - 1
 
     def spell(key: int) -> str:
@@ -249,9 +236,8 @@ def _positions(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return doc_of, left
 
 
-def _char_hits(
-    vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
+def _char_ngrams(vec: TfidfVectorizer, docs: list[str]):
+    """For each n of the vectoriser's range: (document of each n-gram, its integer key)."""
     if vec.lowercase:
         docs = [d.lower() for d in docs]
     docs = [_WHITE_SPACES.sub(" ", d) for d in docs]
@@ -261,16 +247,22 @@ def _char_hits(
     doc_of, left = _positions(lengths)
     total = len(codes)
     keys = np.zeros(total, dtype=np.uint64)
-    rows, cols = [], []
     min_n, max_n = vec.ngram_range
     for n in range(1, max_n + 1):
         # key of the n-gram starting at each position: the previous key plus the n-th character
         keys[: total - n + 1] += codes[n - 1 :] << np.uint64(_CODE_BITS * (n - 1))
-        if n < min_n:
-            continue
-        starts = np.flatnonzero(left >= n)
-        hit, c = index.lookup(keys[starts])
-        rows.append(doc_of[starts[hit]])
+        if n >= min_n:
+            starts = np.flatnonzero(left >= n)
+            yield doc_of[starts], keys[starts]
+
+
+def _char_hits(
+    vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = [], []
+    for doc_of, keys in _char_ngrams(vec, docs):
+        hit, c = index.lookup(keys)
+        rows.append(doc_of[hit])
         cols.append(c)
     return _concat(rows), _concat(cols)
 
