@@ -163,21 +163,13 @@ def _word_keys(vec: TfidfVectorizer, docs: list[str]):
     split = [d.split() for d in docs]
     lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
     ids, tokens = pd.factorize(pd.Series([t for toks in split for t in toks], dtype=object))
-    ids = ids.astype(np.int64)
-    doc_of, left = _positions(lengths)
     base = len(tokens) + 1
-    total = len(ids)
-    keys = np.zeros(total, dtype=np.int64)
-    rows, found = [], []
-    min_n, max_n = vec.ngram_range
-    if base**max_n >= 2**63:  # keys would overflow: scikit-learn's own fit
+    if base ** vec.ngram_range[1] >= 2**63:  # keys would overflow: scikit-learn's own fit
         raise OverflowError
-    for n in range(1, max_n + 1):
-        keys[: total - n + 1] += (ids[n - 1 :] + 1) * base ** (n - 1)
-        if n >= min_n:
-            starts = np.flatnonzero(left >= n)
-            rows.append(doc_of[starts])
-            found.append(keys[starts])
+    rows, found = [], []
+    for doc_of, keys in _word_ngrams(vec, lengths, ids.astype(np.int64), base):
+        rows.append(doc_of)
+        found.append(keys)
     words = list(tokens)
 
     def spell(key: int) -> str:
@@ -267,6 +259,23 @@ def _char_hits(
     return _concat(rows), _concat(cols)
 
 
+def _word_ngrams(vec: TfidfVectorizer, lengths: np.ndarray, ids: np.ndarray, base: int):
+    """For each n of the vectoriser's range: (document of each word n-gram, its integer key), the
+    documents' tokens given as ``ids`` (concatenated, ``lengths`` per document; -1: a token no
+    key can hold, which leaves out every n-gram containing it)."""
+    doc_of, left = _positions(lengths)
+    total = len(ids)
+    keys = np.zeros(total, dtype=np.int64)
+    known = np.ones(total, dtype=bool)  # every token of the n-gram has an id
+    min_n, max_n = vec.ngram_range
+    for n in range(1, max_n + 1):
+        keys[: total - n + 1] += (ids[n - 1 :] + 1) * base ** (n - 1)
+        known[: total - n + 1] &= ids[n - 1 :] >= 0
+        if n >= min_n:
+            starts = np.flatnonzero((left >= n) & known)
+            yield doc_of[starts], keys[starts]
+
+
 def _word_hits(
     vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -274,21 +283,10 @@ def _word_hits(
     lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
     flat = [tok for toks in split for tok in toks]
     ids = np.fromiter(map(index.tokens.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-    doc_of, left = _positions(lengths)
-    base = len(index.tokens) + 1
-    total = len(ids)
-    keys = np.zeros(total, dtype=np.int64)
-    known = np.ones(total, dtype=bool)  # every token of the n-gram is in the vocabulary's tokens
     rows, cols = [], []
-    min_n, max_n = vec.ngram_range
-    for n in range(1, max_n + 1):
-        keys[: total - n + 1] += (ids[n - 1 :] + 1) * base ** (n - 1)
-        known[: total - n + 1] &= ids[n - 1 :] >= 0
-        if n < min_n:
-            continue
-        starts = np.flatnonzero((left >= n) & known)
-        hit, c = index.lookup(keys[starts])
-        rows.append(doc_of[starts[hit]])
+    for doc_of, keys in _word_ngrams(vec, lengths, ids, len(index.tokens) + 1):
+        hit, c = index.lookup(keys)
+        rows.append(doc_of[hit])
         cols.append(c)
     return _concat(rows), _concat(cols)
 

@@ -915,7 +915,7 @@ def _org_events(
     if len(near) and d["caller"].isna().any():
         # anonymous messages posted again (the same text twice) are one voice, not two
         rows_of_k = d[d["k"].isin(near)].groupby("k")
-        v.loc[near] = [_voices_without_reposts(g, title, body, p.max_chars) for _, g in rows_of_k]
+        v.update(pd.Series({k: _voices_without_reposts(g, title, body, p.max_chars) for k, g in rows_of_k}))
     keep = [k for k in v[(v >= p.org_min_voices) & ~v.index.isin(named)].index]
     # "查处鑫利贷" and "鑫利贷": the shorter name is the organisation
     keep = sorted(k for k in keep if not any(o != k and o in k for o in keep))
