@@ -179,3 +179,18 @@ def test_keyword_vectorizer_matches_scikit_learn():
     words = ticket_views(np.array(texts + AWKWARD, dtype=object), user_words_for("none"))["words"]
     _same(vec, words)
     assert vec.transform(words).nnz > 100  # real messages do contain taxonomy keywords
+
+
+@pytest.mark.parametrize("stopwords", [(), ("的", "了", "，")])
+def test_word_view_keeps_the_tokens_that_splitting_would_give(stopwords):
+    # the word vectorisers read the tokens kept by ticket_views instead of splitting the joined
+    # strings again: the two must agree on every kind of whitespace and control character
+    hostile = ["a\u2028b\u00a0c\x1cd\u3000e\u200bf", "\x00物业\x85费\r\n\t了", "的 的 ，", "\u2003"]
+    texts = _real_texts()[:50] + AWKWARD + hostile
+    words = ticket_views(np.array(texts, dtype=object), ("物业管理",), stopwords=stopwords)["words"]
+    assert isinstance(words, fast_tfidf.SplitDocs)
+    assert words.flat == [t for d in words for t in d.split()]
+    assert words.lengths.tolist() == [len(d.split()) for d in words]
+    vec = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", lowercase=False, ngram_range=(1, 2))
+    vec.fit(list(words))
+    _same(vec, words)

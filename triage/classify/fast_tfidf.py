@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from itertools import repeat
+from itertools import chain, repeat
 from numbers import Integral
 
 import numpy as np
@@ -43,6 +43,26 @@ class _VocabularyIndex:
         return hit, self.columns[pos[hit]]
 
 
+class SplitDocs(list):
+    """Documents of space-separated tokens: the joined strings (what scikit-learn reads) that also
+    keep their tokens, so the word vectorisers of one batch need not split the same strings again
+    (``str.split`` made ~2 M string objects per 12,000 tickets, once per word vectoriser). Every
+    token must be non-empty and free of whitespace: then ``doc.split()`` gives back its tokens."""
+
+    def __init__(self, token_lists: list[list[str]]):
+        super().__init__(" ".join(ts) for ts in token_lists)
+        self.lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        self.flat = list(chain.from_iterable(token_lists))
+
+
+def _split(docs: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(tokens per document, every token in order) of whitespace-separated documents."""
+    if isinstance(docs, SplitDocs):
+        return docs.lengths, docs.flat
+    split = [d.split() for d in docs]  # str.split and (?u)\S+ agree on what whitespace is
+    return np.fromiter(map(len, split), dtype=np.int64, count=len(split)), list(chain.from_iterable(split))
+
+
 def supported(vec: TfidfVectorizer) -> bool:
     """True when this module reproduces ``vec.transform`` exactly."""
     plain = (
@@ -65,12 +85,18 @@ def transform(vec: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
     index = _index_cache.get(vec)
     if index is None:
         index = _index_cache[vec] = _build_index(vec)
-    rows, cols = (_char_hits if vec.analyzer == "char" else _word_hits)(vec, index, docs)
-    counts = sp.csr_matrix(
-        (np.ones(len(rows), dtype=vec.dtype), (rows, cols)), shape=(len(docs), len(vec.vocabulary_))
-    )
-    counts.sum_duplicates()  # one entry per (ticket, n-gram) holding its count, indices sorted
-    return _weight(vec, counts)
+    if vec.analyzer == "char":
+        ngrams = _char_ngrams(vec, docs)
+    else:
+        lengths, flat = _split(docs)
+        ids = np.fromiter(map(index.tokens.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        ngrams = _word_ngrams(vec, lengths, ids, len(index.tokens) + 1)
+    n_cols = len(vec.vocabulary_)
+    pairs = []  # document × n_cols + column of every n-gram in the vocabulary
+    for doc_of, keys in ngrams:
+        hit, cols = index.lookup(keys)
+        pairs.append(doc_of[hit] * n_cols + cols)
+    return _weight(vec, _count_matrix(_concat(pairs), (len(docs), n_cols), vec.dtype))
 
 
 def fit_transform(vec: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
@@ -115,10 +141,9 @@ def fit_transform(vec: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
     column[kept] = np.arange(len(kept))
     vec.vocabulary_ = {terms[o]: i for i, o in enumerate(order)}
     hit = column[inv] >= 0
-    counts = sp.csr_matrix(
-        (np.ones(int(hit.sum()), dtype=vec.dtype), (rows[hit], column[inv[hit]])), shape=(n_doc, len(kept))
+    counts = _count_matrix(
+        rows[hit].astype(np.int64) * len(kept) + column[inv[hit]], (n_doc, len(kept)), vec.dtype
     )
-    counts.sum_duplicates()
     if vec.binary:
         counts.data.fill(1)
     vec._tfidf = TfidfTransformer(
@@ -160,9 +185,8 @@ def _char_keys(vec: TfidfVectorizer, docs: list[str]):
 
 def _word_keys(vec: TfidfVectorizer, docs: list[str]):
     """(document of each n-gram, its key, key → term) for a whitespace-token word vectoriser."""
-    split = [d.split() for d in docs]
-    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
-    ids, tokens = pd.factorize(pd.Series([t for toks in split for t in toks], dtype=object))
+    lengths, flat = _split(docs)
+    ids, tokens = pd.factorize(pd.Series(flat, dtype=object))
     base = len(tokens) + 1
     if base ** vec.ngram_range[1] >= 2**63:  # keys would overflow: scikit-learn's own fit
         raise OverflowError
@@ -248,17 +272,6 @@ def _char_ngrams(vec: TfidfVectorizer, docs: list[str]):
             yield doc_of[starts], keys[starts]
 
 
-def _char_hits(
-    vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = [], []
-    for doc_of, keys in _char_ngrams(vec, docs):
-        hit, c = index.lookup(keys)
-        rows.append(doc_of[hit])
-        cols.append(c)
-    return _concat(rows), _concat(cols)
-
-
 def _word_ngrams(vec: TfidfVectorizer, lengths: np.ndarray, ids: np.ndarray, base: int):
     """For each n of the vectoriser's range: (document of each word n-gram, its integer key), the
     documents' tokens given as ``ids`` (concatenated, ``lengths`` per document; -1: a token no
@@ -276,19 +289,21 @@ def _word_ngrams(vec: TfidfVectorizer, lengths: np.ndarray, ids: np.ndarray, bas
             yield doc_of[starts], keys[starts]
 
 
-def _word_hits(
-    vec: TfidfVectorizer, index: _VocabularyIndex, docs: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    split = [d.split() for d in docs]  # str.split and (?u)\S+ agree on what whitespace is
-    lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
-    flat = [tok for toks in split for tok in toks]
-    ids = np.fromiter(map(index.tokens.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-    rows, cols = [], []
-    for doc_of, keys in _word_ngrams(vec, lengths, ids, len(index.tokens) + 1):
-        hit, c = index.lookup(keys)
-        rows.append(doc_of[hit])
-        cols.append(c)
-    return _concat(rows), _concat(cols)
+def _count_matrix(pair: np.ndarray, shape: tuple[int, int], dtype) -> sp.csr_matrix:
+    """CSR matrix of how often each (row, column) pair occurs — ``pair`` holds row × n_columns +
+    column, and is sorted in place — one entry per pair, indices sorted. One sort of int64 keys:
+    ~30 % faster than building it from COO and summing duplicates (scipy sorts row by row)."""
+    n_rows, n_cols = shape
+    pair.sort()
+    first = np.ones(len(pair), dtype=bool)  # the first of each run of equal pairs
+    np.not_equal(pair[1:], pair[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(pair)).astype(dtype)
+    pair = pair[starts]
+    row_of = pair // n_cols
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_of, minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((counts, pair - row_of * n_cols, indptr), shape=shape)
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
