@@ -105,14 +105,21 @@ def main() -> None:
     def fit(v: str, real: pd.DataFrame, exclude_pos: set[int]):
         parts = [synth[["title", "text", "category"]].assign(src="synthetic"),
                  real[["title", "text", "category"]].assign(src="real")]  # fmt: skip
-        if v == "weak":
+        pool = weak
+        if v == "weak_real":  # the coder also learns from this fold's real 29-code rows
+            df = pd.concat(parts, ignore_index=True)
+            coder = TicketClassifier(**params).fit(X2(df["title"], df["text"]), df["category"].to_numpy())
+            c_r, p_r = constrained_labels(coder, X2([""] * len(weak), weak["text"]),
+                                          t7["label"].to_numpy()[weak["pos"]], compat)  # fmt: skip
+            pool = weak.assign(category=c_r, conf=p_r)
+        if v in ("weak", "weak_real"):
             parts.append(
-                weak[~weak["pos"].isin(exclude_pos)][["title", "text", "category"]].assign(src="weak")
+                pool[~pool["pos"].isin(exclude_pos)][["title", "text", "category"]].assign(src="weak")
             )
         df = pd.concat(parts, ignore_index=True)
         sw = (
             source_weights(df["src"], {"weak": args.weak_weight})
-            if v == "weak" and args.weak_weight != 1
+            if v != "base" and args.weak_weight != 1
             else None
         )
         return TicketClassifier(**params).fit(
