@@ -194,3 +194,18 @@ def test_word_view_keeps_the_tokens_that_splitting_would_give(stopwords):
     vec = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\S+", lowercase=False, ngram_range=(1, 2))
     vec.fit(list(words))
     _same(vec, words)
+
+
+def test_prediction_in_chunks_equals_one_pass(monkeypatch):
+    # predict_proba works through PREDICT_CHUNK tickets at a time (cache-sized arrays): every
+    # feature is per ticket, so the chunks must give exactly the probabilities of one pass
+    from triage.classify import model as model_module
+
+    texts = _real_texts()
+    labels = pd.read_csv(REAL)["一级分类"].tolist()
+    clf = TicketClassifier(calibration_folds=2).fit(np.array(texts[:300], dtype=object), labels[:300])
+    X = np.array(texts[300:] + AWKWARD, dtype=object)
+    monkeypatch.setattr(model_module, "PREDICT_CHUNK", 7)  # many chunks, the last one short
+    chunked = clf.predict_proba(X)
+    assert len(X) % 7 != 0 and len(chunked) == len(X)
+    assert np.array_equal(chunked, clf._predict_proba(X))
