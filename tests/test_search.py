@@ -370,10 +370,11 @@ def _answers(df) -> list[list[str]]:
 
 def test_ingest_leaves_the_search_index_tuned_and_clean(db, tmp_path, monkeypatch):
     """Migration 0015 / search_index_in_bulk: SQLite's FTS5 table buffers 64 MB of entries (its
-    own config row, so every connection); PostgreSQL merges the pending list at the end of the
-    file, so searches after a night do not scan it (gin_clean_pending_list finds nothing left),
-    and raises the GIN pending-list limit only inside ingest's transactions when asked to
-    (``BULK_GIN_PENDING``; off by default: the defaults hold inside too)."""
+    own config row, so every connection). PostgreSQL: the GIN index's pending list may hold 256 MB
+    in every session (migration 0016: the index's own storage parameter), ingest's merges sort in
+    ``BULK_GIN_PENDING`` of memory inside its transactions only, and the pending list is merged at
+    the end of the file, so searches after a night do not scan it (gin_clean_pending_list finds
+    nothing left)."""
     import triage.store.db as store_db
     from triage.store import get_engine, search_index_in_bulk
 
@@ -389,15 +390,60 @@ def test_ingest_leaves_the_search_index_tuned_and_clean(db, tmp_path, monkeypatc
             conn.execute(text("SELECT gin_clean_pending_list('ix_tickets_search_trgm'::regclass)")).scalar()
             == 0
         )
-        default = conn.execute(text("SHOW gin_pending_list_limit")).scalar()
+        q = text("SELECT reloptions FROM pg_class WHERE oid = 'ix_tickets_search_trgm'::regclass")
+        assert conn.execute(q).scalar() == ["gin_pending_list_limit=262144"]
+        default = conn.execute(text("SHOW work_mem")).scalar()
+    assert default != "256MB"
     with engine.begin() as conn, search_index_in_bulk(conn):
-        assert conn.execute(text("SHOW gin_pending_list_limit")).scalar() == default
-    monkeypatch.setattr(store_db, "BULK_GIN_PENDING", "64MB")
-    with engine.begin() as conn, search_index_in_bulk(conn):
-        assert conn.execute(text("SHOW gin_pending_list_limit")).scalar() == "64MB"
-        assert conn.execute(text("SHOW work_mem")).scalar() == "64MB"
+        assert conn.execute(text("SHOW work_mem")).scalar() == "256MB"
     with engine.connect() as conn:  # SET LOCAL: the next transaction has the defaults again
-        assert conn.execute(text("SHOW gin_pending_list_limit")).scalar() == default
+        assert conn.execute(text("SHOW work_mem")).scalar() == default
+    monkeypatch.setattr(store_db, "BULK_GIN_PENDING", None)
+    with engine.begin() as conn, search_index_in_bulk(conn):
+        assert conn.execute(text("SHOW work_mem")).scalar() == default
+
+
+def test_intraday_run_merges_the_search_entries_of_tickets_inserted_since(db, tmp_path):
+    """Migration 0016: an insert outside ingest (an Open311 ticket) no longer merges GIN's pending
+    list every 4 MB; its entries wait there, and the intra-day run (every 10 minutes) merges them,
+    so searches never scan more than ~10 minutes of them. The tickets are found either way."""
+    import datetime as dt
+
+    from sqlalchemy import insert
+
+    from triage import search
+    from triage.pipeline import dispatch_stage
+    from triage.store import Ticket, get_engine
+
+    engine = get_engine()
+
+    def put(ticket_id: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        with engine.begin() as conn:
+            conn.execute(insert(Ticket), [{"ticket_id": ticket_id, "received_at": now, "received_date": now.date(),
+                                           "night": now.date(), "title": "垃圾", "text": "小区门口垃圾堆放无人清理",
+                                           "content_hash": ticket_id, "shard": 0}])  # fmt: skip
+
+    def pending_merged_now() -> int:
+        with engine.begin() as conn:
+            return conn.execute(
+                text("SELECT gin_clean_pending_list('ix_tickets_search_trgm'::regclass)")
+            ).scalar()
+
+    put("OPEN311-A")
+    if db == "postgresql":
+        assert pending_merged_now() > 0  # the insert left its entries pending: no merge of its own
+    put("OPEN311-B")
+    (tmp_path / "inbox").mkdir()  # no file arrived: only the Open311 tickets are new
+    out = dispatch_stage(tmp_path / "inbox")
+    if db == "postgresql":
+        assert out["search_pages_merged"] > 0
+        assert pending_merged_now() == 0
+    else:
+        assert out["search_pages_merged"] == 0
+    for ticket_id in ("OPEN311-A", "OPEN311-B"):
+        found = search.search_tickets(_principal("analyst"), ticket_id, limit=10)["items"]
+        assert [i["ticket_id"] for i in found] == [ticket_id]
 
 
 def test_search_answers_the_same_whatever_the_index_settings(db, tmp_path, monkeypatch):
@@ -415,7 +461,7 @@ def test_search_answers_the_same_whatever_the_index_settings(db, tmp_path, monke
         df = _ingest_night(tmp_path)
         before = _answers(df)
         upgrade()
-        assert current_revision() == "0015"
+        assert current_revision() == "0016"
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('rebuild')"))
             conn.execute(text("INSERT INTO tickets_fts(tickets_fts) VALUES ('integrity-check')"))

@@ -17,7 +17,7 @@ from typing import Any
 
 from triage.config import get_settings
 from triage.ingest import FileChangedError, FileSchemaError, InputFileError, expand_paths, ingest_file
-from triage.store import PipelineRun, get_engine, refresh_statistics, upsert
+from triage.store import PipelineRun, clean_search_index, get_engine, refresh_statistics, upsert
 from triage.store.models import utcnow
 
 # the tables each stage bulk-loads: their planner statistics are refreshed when it finishes, so the
@@ -291,7 +291,7 @@ def dispatch_stage(inbox: Path | str | None = None, today: dt.date | None = None
                       "to_street": r["to_street"], "to_centre": r["to_centre"]}  # fmt: skip
         alerts = notify.emergencies_dispatched(since)
         by = lambda st: sum(r["status"] == st for r in reports)  # noqa: E731
-        return {
+        out = {
             "folders": [str(f) for _, f in folders],
             "files": len(files),
             "ingested_files": by("ingested") + by("empty"),
@@ -304,6 +304,11 @@ def dispatch_stage(inbox: Path | str | None = None, today: dt.date | None = None
             "alerts": {**alerts, **notify_sweep()},
             "reports": [r for r in reports if r["status"] != "skipped"],
         }
+        # PostgreSQL, after the dispatch: merge the search entries of the tickets inserted since the
+        # last run (Open311) out of the GIN pending list, which may hold 256 MB (migration 0016)
+        with get_engine().begin() as conn:
+            out["search_pages_merged"] = clean_search_index(conn)
+        return out
 
     return record_stage(folders[-1][0], "dispatch", -1, run)
 

@@ -328,14 +328,11 @@ def _bulk_rows(
     return ", ".join(f'"{c.name}"' for c in columns), len(columns), values
 
 
-# PostgreSQL, ingest's transactions only: GIN's pending list (fastupdate, on by default) may grow
-# to this before the inserting session merges it into the index, and the merge sorts this much in
-# memory (work_mem). None (the default): PostgreSQL's 4 MB, merged ~1,500 tickets at a time.
-# "256MB" cut the database's CPU for a 200k ingest by ~20 % (wall time within the noise,
-# docs/benchmarks.md) but is off: while such a list is pending, any other session's insert (an
-# intra-day ticket through Open311) finds it over its own 4 MB limit and merges all of it itself,
-# stalling that request for seconds. The end-of-file merge (clean_search_index) runs either way.
-BULK_GIN_PENDING: str | None = None
+# PostgreSQL, ingest's transactions: the memory GIN's pending-list merges may sort in (work_mem
+# for the merges ingest's inserts start, maintenance_work_mem for the end-of-file merge). The list
+# itself may grow to 256 MB in every session: the index's own limit (migration 0016). None: the
+# server's defaults.
+BULK_GIN_PENDING: str | None = "256MB"
 
 
 @contextmanager
@@ -343,12 +340,12 @@ def search_index_in_bulk(conn: Connection) -> Iterator[None]:
     """Inside: tickets inserted on ``conn`` are not indexed one by one for search; on leaving,
     every ticket inserted since entering is indexed with one statement (SQLite's FTS5 table of
     migration 0006; half the cost of its per-row trigger, migration 0014). Must run inside the
-    caller's transaction, which makes it atomic. PostgreSQL: with ``BULK_GIN_PENDING`` set, the GIN
-    index's pending list may grow to it in this transaction (``SET LOCAL``), merged into the index
-    in fewer, larger steps; ``clean_search_index`` merges what is left at the end of the load."""
+    caller's transaction, which makes it atomic. PostgreSQL: the GIN index's pending list takes the
+    tickets (up to its 256 MB limit, migration 0016); with ``BULK_GIN_PENDING`` set, a merge this
+    transaction starts sorts in that much memory (``SET LOCAL work_mem``); ``clean_search_index``
+    merges what is left at the end of the load."""
     if conn.dialect.name != "sqlite":
         if conn.dialect.name == "postgresql" and BULK_GIN_PENDING:
-            conn.execute(text(f"SET LOCAL gin_pending_list_limit = '{BULK_GIN_PENDING}'"))
             conn.execute(text(f"SET LOCAL work_mem = '{BULK_GIN_PENDING}'"))
         yield
         return
@@ -369,9 +366,10 @@ def search_index_in_bulk(conn: Connection) -> Iterator[None]:
 
 def clean_search_index(conn: Connection) -> int:
     """PostgreSQL: merge the GIN index's pending list into the index now (``gin_clean_pending_list``),
-    so searches after a bulk load do not scan its unsorted entries until autovacuum gets to it
-    (measured at 200k: ticket-id search p95 31–35 ms instead of 69–80 ms). Returns the pending-list
-    pages removed. SQLite: nothing (0)."""
+    so searches do not scan its unsorted entries (measured at 200k: ticket-id search p95 31–35 ms
+    instead of 69–80 ms with 3.7 MB pending). Ingest calls it at the end of each file, the intra-day
+    run every 10 minutes (Open311 tickets); the list's own limit is 256 MB (migration 0016).
+    Returns the pending-list pages removed. SQLite: nothing (0)."""
     if conn.dialect.name != "postgresql":
         return 0
     if BULK_GIN_PENDING:
