@@ -167,7 +167,7 @@ def run_once(args, inbox: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="fts-bench-"))
     schema = _configure(args.db, work, inbox)
     revision = "0014" if args.before else args.revision
-    store_db.BULK_GIN_PENDING = None if args.before else _GIN_PENDING
+    store_db.GIN_MERGE_MEMORY = None if args.before else _GIN_PENDING
     backends: list[int] = []
     try:
         upgrade(revision=revision)
@@ -262,7 +262,7 @@ def main() -> None:
     import triage.store.db as store_db
 
     global _GIN_PENDING
-    _GIN_PENDING = store_db.BULK_GIN_PENDING
+    _GIN_PENDING = store_db.GIN_MERGE_MEMORY
     inbox = _inbox(args.n)
     for _ in range(args.runs):
         print(json.dumps(run_once(args, inbox), ensure_ascii=False), flush=True)

@@ -372,7 +372,7 @@ def test_ingest_leaves_the_search_index_tuned_and_clean(db, tmp_path, monkeypatc
     """Migration 0015 / search_index_in_bulk: SQLite's FTS5 table buffers 64 MB of entries (its
     own config row, so every connection). PostgreSQL: the GIN index's pending list may hold 256 MB
     in every session (migration 0016: the index's own storage parameter), ingest's merges sort in
-    ``BULK_GIN_PENDING`` of memory inside its transactions only, and the pending list is merged at
+    ``GIN_MERGE_MEMORY`` of memory inside its transactions only, and the pending list is merged at
     the end of the file, so searches after a night do not scan it (gin_clean_pending_list finds
     nothing left)."""
     import triage.store.db as store_db
@@ -398,7 +398,7 @@ def test_ingest_leaves_the_search_index_tuned_and_clean(db, tmp_path, monkeypatc
         assert conn.execute(text("SHOW work_mem")).scalar() == "256MB"
     with engine.connect() as conn:  # SET LOCAL: the next transaction has the defaults again
         assert conn.execute(text("SHOW work_mem")).scalar() == default
-    monkeypatch.setattr(store_db, "BULK_GIN_PENDING", None)
+    monkeypatch.setattr(store_db, "GIN_MERGE_MEMORY", None)
     with engine.begin() as conn, search_index_in_bulk(conn):
         assert conn.execute(text("SHOW work_mem")).scalar() == default
 
@@ -451,7 +451,6 @@ def test_search_answers_the_same_whatever_the_index_settings(db, tmp_path, monke
     indexed under migration 0014's settings, then the index rebuilt under 0015's (and back down):
     the same answers, integrity-check passes. PostgreSQL: the same answers with the night's entries
     still in GIN's pending list and after it is merged into the index."""
-    import triage.store.db as store_db
     from triage.store import get_engine, upgrade
     from triage.store.db import current_revision, downgrade
 
@@ -472,7 +471,7 @@ def test_search_answers_the_same_whatever_the_index_settings(db, tmp_path, monke
             assert conn.execute(q).scalar() == 1024 * 1024
         assert _answers(df) == before
         return
-    monkeypatch.setattr(store_db, "BULK_GIN_PENDING", "64MB")  # a list large enough to hold the night
+    # the index's 256 MB pending list (migration 0016) holds the night's entries
     monkeypatch.setattr("triage.ingest.loader.clean_search_index", lambda conn: 0)  # entries stay pending
     df = _ingest_night(tmp_path)
     before = _answers(df)

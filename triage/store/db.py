@@ -328,11 +328,11 @@ def _bulk_rows(
     return ", ".join(f'"{c.name}"' for c in columns), len(columns), values
 
 
-# PostgreSQL, ingest's transactions: the memory GIN's pending-list merges may sort in (work_mem
-# for the merges ingest's inserts start, maintenance_work_mem for the end-of-file merge). The list
-# itself may grow to 256 MB in every session: the index's own limit (migration 0016). None: the
-# server's defaults.
-BULK_GIN_PENDING: str | None = "256MB"
+# PostgreSQL: the memory GIN's pending-list merges sort in when ingest starts them (work_mem inside
+# its transactions) and at each clean_search_index (maintenance_work_mem). How large the list may
+# grow is the index's own limit, 256 MB for every session (migration 0016). None: the server's
+# defaults.
+GIN_MERGE_MEMORY: str | None = "256MB"
 
 
 @contextmanager
@@ -341,12 +341,12 @@ def search_index_in_bulk(conn: Connection) -> Iterator[None]:
     every ticket inserted since entering is indexed with one statement (SQLite's FTS5 table of
     migration 0006; half the cost of its per-row trigger, migration 0014). Must run inside the
     caller's transaction, which makes it atomic. PostgreSQL: the GIN index's pending list takes the
-    tickets (up to its 256 MB limit, migration 0016); with ``BULK_GIN_PENDING`` set, a merge this
+    tickets (up to its 256 MB limit, migration 0016); with ``GIN_MERGE_MEMORY`` set, a merge this
     transaction starts sorts in that much memory (``SET LOCAL work_mem``); ``clean_search_index``
     merges what is left at the end of the load."""
     if conn.dialect.name != "sqlite":
-        if conn.dialect.name == "postgresql" and BULK_GIN_PENDING:
-            conn.execute(text(f"SET LOCAL work_mem = '{BULK_GIN_PENDING}'"))
+        if conn.dialect.name == "postgresql" and GIN_MERGE_MEMORY:
+            conn.execute(text(f"SET LOCAL work_mem = '{GIN_MERGE_MEMORY}'"))
         yield
         return
     # one statement takes the write lock and reads the largest rowid: no other writer can add a
@@ -372,8 +372,8 @@ def clean_search_index(conn: Connection) -> int:
     Returns the pending-list pages removed. SQLite: nothing (0)."""
     if conn.dialect.name != "postgresql":
         return 0
-    if BULK_GIN_PENDING:
-        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{BULK_GIN_PENDING}'"))
+    if GIN_MERGE_MEMORY:
+        conn.execute(text(f"SET LOCAL maintenance_work_mem = '{GIN_MERGE_MEMORY}'"))
     return int(
         conn.execute(text("SELECT gin_clean_pending_list('ix_tickets_search_trgm'::regclass)")).scalar_one()
     )
