@@ -46,7 +46,7 @@ def test_champion_never_trained_on_a_locked_message():
     locked = load_labeled29("locked")
     assert not set(locked["text"]) & set(train["text"])
     raw = [f"{t}\n{b}" for t, b in zip(locked["title"], locked["text"], strict=True)]
-    weak = train[train["source"] == "tipdm7-weak"]["text"].tolist()
+    weak = train[train["source"].isin(["tipdm7-weak", "tipdm7-read"])]["text"].tolist()
     assert (twins(raw, weak) < 0).all()  # no compact twin (nor near-duplicate twin) of a locked message
     assert not set(load_tipdm7("locked")["text"]) & set(weak)
 
@@ -68,3 +68,39 @@ def test_card_reports_real_text_figures(scored):
         s["set"].startswith("tuning") for s in sets
     )
     assert all({"n", "accuracy", "coverage", "precision"} <= set(s) for s in sets)
+
+
+def _read_file(tmp_path, rows: list[str]):
+    p = tmp_path / "read.csv"
+    p.write_text("row,label7,code,clear\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return p
+
+
+def test_read_labels_are_checked_on_load(tmp_path):
+    from triage.classify.realdata import load_read29, load_tipdm7
+
+    t7 = load_tipdm7("tuning")
+    r, lab = int(t7.index[0]), t7["label"].iloc[0]
+    ok = load_read29(_read_file(tmp_path, [f"{r},{lab},other,false"]))
+    assert ok["text"].iloc[0] == t7["text"].iloc[0] and not ok["clear"].iloc[0]
+    locked_row = int(load_tipdm7("locked").index[0])
+    other_label = next(x for x in t7["label"].unique() if x != lab)
+    cases = {
+        f"{locked_row},{lab},other,true": "not a tuning row",
+        f"{r},{other_label},other,true": "differs from the message's",
+        f"{r},{lab},no_such_code,true": "not allowed for label7",
+        f"{r},{lab},other,yes": "clear must be true or false",
+    }
+    for row, msg in cases.items():
+        with pytest.raises(ValueError, match=msg) as e:
+            load_read29(_read_file(tmp_path, [row]))
+        assert "read.csv:2" in str(e.value)
+    with pytest.raises(ValueError, match=r"read.csv:3: row .* repeated"):
+        load_read29(_read_file(tmp_path, [f"{r},{lab},other,true"] * 2))
+
+
+def test_shipped_read_labels_load():
+    from triage.classify.realdata import READ29, load_read29
+
+    df = load_read29(READ29)
+    assert len(df) >= 1000 and df["clear"].any()

@@ -16,6 +16,8 @@ import pandas as pd
 
 REAL_DIR = Path(__file__).resolve().parents[2] / "data_samples" / "real"
 SPLIT = REAL_DIR / "locked_split.json"
+# 29-code readings of tuning messages of the 7,239 (row = their row in messages_7label.csv)
+READ29 = REAL_DIR / "tipdm7_read29.csv"
 
 
 def _split() -> dict:
@@ -52,6 +54,39 @@ def load_tipdm7(part: str = "tuning") -> pd.DataFrame:
     s = _split()["tipdm7"]
     df = pd.read_csv(_checked(REAL_DIR.parent.parent / s["file"], s["sha256"]))
     return _select(df, df.index.isin(s["locked_row_indices"]), part)
+
+
+def load_read29(path: Path = READ29) -> pd.DataFrame:
+    """29-code labels given by reading tuning messages of the 7,239 (``tipdm7_read29.csv``: row,
+    label7, code, clear), joined to their text. Checked on load: a row that is not a tuning row of
+    the 7,239, a label7 that differs from the publisher's, a code its label7 does not allow or a
+    repeated row is a ``ValueError`` naming the file, line and field."""
+    from triage.classify.compat import load_compat
+
+    df = pd.read_csv(path, dtype={"row": "int64", "label7": str, "code": str, "clear": str})
+    missing = {"row", "label7", "code", "clear"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+    t7 = load_tipdm7("tuning")
+    compat = load_compat(REAL_DIR.parents[1] / "taxonomy" / "label_compat_tipdm7.yaml")
+    for line, r in zip(range(2, len(df) + 2), df.itertuples(), strict=True):
+        where = f"{path.name}:{line}"
+        if r.row not in t7.index:
+            raise ValueError(f"{where}: row {r.row} is not a tuning row of the 7,239 (locked or absent)")
+        if r.label7 != t7.at[r.row, "label"]:
+            raise ValueError(
+                f"{where}: label7 {r.label7!r} differs from the message's {t7.at[r.row, 'label']!r}"
+            )
+        if r.code not in compat.codes.get(r.label7, ()):
+            raise ValueError(f"{where}: code {r.code!r} is not allowed for label7 {r.label7!r}")
+        if r.clear not in ("true", "false"):
+            raise ValueError(f"{where}: clear must be true or false, not {r.clear!r}")
+    dup = df["row"].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"{path.name}:{int(dup.to_numpy().argmax()) + 2}: row {df['row'][dup].iloc[0]} repeated"
+        )
+    return df.assign(clear=df["clear"].eq("true"), text=t7.loc[df["row"], "text"].to_numpy())
 
 
 def twins(raw: list[str], compact: list[str], min_cosine: float = 0.5) -> np.ndarray:
