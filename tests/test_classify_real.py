@@ -12,9 +12,10 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-# measured on the locked part with builtin-v5 (docs/classifier.md, *Real register*)
-FLOOR_ACCURACY_CLEAR = 0.79  # measured 0.823 on the 203 clear locked messages
-FLOOR_PRECISION_AUTO = 0.90  # measured 0.936 on the 109 auto-dispatched clear ones (target 0.95)
+# measured on the locked part with builtin-v6 (docs/classifier.md, *Read labels*)
+FLOOR_ACCURACY_CLEAR = 0.86  # measured 0.887 on the 203 clear locked messages (target 0.85)
+FLOOR_COVERAGE_AUTO = 0.72  # measured 0.769 of the clear ones auto-dispatched (target 0.65)
+FLOOR_PRECISION_AUTO = 0.93  # measured 0.955 on the 156 auto-dispatched clear ones (target 0.95)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,8 @@ def test_real_text_floor_on_locked_clear_messages(scored):
     ok = pred == locked["category"].to_numpy()
     assert ok[clear].mean() >= FLOOR_ACCURACY_CLEAR, ok[clear].mean()
     auto = clear & (conf >= m.threshold)
-    assert ok[auto].mean() >= FLOOR_PRECISION_AUTO
+    assert auto.sum() / clear.sum() >= FLOOR_COVERAGE_AUTO, auto.sum() / clear.sum()
+    assert ok[auto].mean() >= FLOOR_PRECISION_AUTO, ok[auto].mean()
 
 
 def test_card_reports_real_text_figures(scored):
@@ -104,3 +106,26 @@ def test_shipped_read_labels_load():
 
     df = load_read29(READ29)
     assert len(df) >= 1000 and df["clear"].any()
+
+
+def test_threshold_with_a_margin_keeps_the_wilson_bound_above_the_target():
+    """The edge threshold keeps exactly ≥ 95 % right on the scored rows; with z the Wilson lower
+    bound of the kept rows' precision must reach 95 %, so the threshold is higher and fewer are kept."""
+    from triage.classify.train import choose_threshold
+
+    rng = np.random.default_rng(0)
+    n = 300
+    conf = rng.uniform(0.5, 1.0, n)  # the first class is always the prediction
+    right = rng.uniform(size=n) < conf + 0.1  # more often right when more confident
+    classes = np.array(["a", "b"])
+    proba = np.column_stack([conf, 1 - conf])
+    y = np.where(right, "a", "b")
+    t0, cov0, p0 = choose_threshold(y, proba, classes)
+    t1, cov1, p1 = choose_threshold(y, proba, classes, z=1.2816)
+    assert p0 >= 0.95 and p1 >= 0.95
+    assert t1 > t0 and cov1 < cov0
+    kept = conf >= t1
+    k, m, z = right[kept].sum(), kept.sum(), 1.2816
+    ph = k / m
+    wilson = (ph + z * z / (2 * m) - z * np.sqrt(ph * (1 - ph) / m + z * z / (4 * m * m))) / (1 + z * z / m)
+    assert wilson >= 0.95

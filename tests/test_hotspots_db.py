@@ -65,7 +65,7 @@ def test_hotspots_find_injected_surges_and_events_and_tasks_deduplicate(loaded):
         # tickets must mostly share one predicted category (the classifier's part) …
         cats = Counter(predicted[t] for t in e["ticket_ids"])
         category, n = cats.most_common(1)[0]
-        # (0.6: builtin-v5, trained on real messages too, files some generated mixing-plant noise
+        # (0.6: builtin-v5 and later, trained on real messages too, file some generated mixing-plant noise
         # under environment_nuisance rather than construction_site — 14 of 22; both are defensible)
         assert n / len(e["ticket_ids"]) >= 0.6, (e["event_key"], cats)
         # … and the clustering must gather most of those (its part)

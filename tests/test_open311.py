@@ -182,9 +182,9 @@ UNCERTAIN = {
     "description": "那个事情还是没人管，烦死了",
     "address_string": "我家楼下",
 }
-# a real message (TipDM sample) the champion puts first under construction_site, below its threshold
-# builtin-v5: construction_site first at 0.78, under the 0.79 threshold and above half of it
-BORDERLINE = "楼下工地围挡倒了一半，晚上也在施工，围墙占用人行道。"
+# a message the champion puts first under construction_site, below its threshold and above half of it
+# (builtin-v6: 0.44 against the 0.65 threshold; v5's message now reads 0.83, over it)
+BORDERLINE = "小区旁边在盖楼，围挡占了半条路。"
 
 
 def test_the_submitter_always_reads_back_what_it_submitted(live):
