@@ -6,7 +6,7 @@ k-fold over the read messages: each fold's model is trained as ``scripts/train_c
 trains the champion (generated rows + the 386 tuning hand-labelled messages + the other folds'
 read messages + the pseudo-coded rest), and scores the held-out fold. The messages are in the
 compact form (word-segmented, stopwords and punctuation removed, no title), not as tickets arrive:
-a larger real set than the 386, in another form. Out-of-fold probabilities: ``--save-oof``.
+a larger real set than the 386, in another form. Out-of-fold probabilities: ``--save-oof FILE``.
 
     .venv/bin/python bench/classify_read_cv.py [--folds 5] [--out bench/results/classify_read_cv.json]
 """
@@ -42,17 +42,16 @@ def main() -> None:
     from triage.classify.train import choose_threshold, default_params
 
     t0 = time.perf_counter()
-    frame = training_frame()  # the champion's rows; the read ones are matched back by text
+    frame = training_frame()  # the champion's rows; each fold puts back the read ones it trains on
     read = load_read29().reset_index(drop=True)
-    is_read = (frame["source"] == "tipdm7-read").to_numpy()
-    fixed = frame[~is_read]
+    fixed = frame[frame["source"] != "tipdm7-read"]
     out: dict = {"loadavg_start": os.getloadavg(), "n_read": len(read), "folds": args.folds}
     oof, classes = None, None
     for k, (tr, te) in enumerate(
         StratifiedKFold(args.folds, shuffle=True, random_state=0).split(read, read["code"])
     ):
-        rows = pd.concat([fixed, read.iloc[tr].assign(title="", category=read["code"].iloc[tr])[fixed.columns.drop("source")]
-                          .assign(source="tipdm7-read")], ignore_index=True)  # fmt: skip
+        fold = read.iloc[tr].assign(title="", category=read["code"].iloc[tr], source="tipdm7-read")
+        rows = pd.concat([fixed, fold[fixed.columns]], ignore_index=True)
         est = TicketClassifier(**default_params("builtin")).fit(
             X2(rows["title"], rows["text"]), rows["category"].to_numpy()
         )

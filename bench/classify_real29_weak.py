@@ -155,8 +155,9 @@ def main() -> None:
                 category=[code_of.get(p, c) for p, c in zip(wk["pos"], wk["category"], strict=True)]
             )
             out["read_rows"] = int(len(rd))
+            was_read = wk["pos"].isin(rd["pos"])
             out["read_agree_with_pseudo"] = round(
-                float((wk_r["category"] != wk["category"]).eq(False)[wk["pos"].isin(rd["pos"])].mean()), 4
+                float((wk_r["category"] == wk["category"])[was_read].mean()), 4
             )
             df = pd.concat(
                 [synth[["title", "text", "category"]], wk_r[["title", "text", "category"]]], ignore_index=True
