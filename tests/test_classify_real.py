@@ -92,11 +92,17 @@ def test_read_labels_are_checked_on_load(tmp_path):
         f"{r},{other_label},other,true": "differs from the message's",
         f"{r},{lab},no_such_code,true": "not allowed for label7",
         f"{r},{lab},other,yes": "clear must be true or false",
+        f"x{r},{lab},other,true": "row must be a row number",
+        f",{lab},other,true": "row must be a row number",
     }
     for row, msg in cases.items():
         with pytest.raises(ValueError, match=msg) as e:
             load_read29(_read_file(tmp_path, [row]))
         assert "read.csv:2" in str(e.value)
+    p = tmp_path / "cols.csv"
+    p.write_text("row,label7,code\n1,x,other\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"cols.csv: missing columns \['clear'\]"):
+        load_read29(p)
     with pytest.raises(ValueError, match=r"read.csv:3: row .* repeated"):
         load_read29(_read_file(tmp_path, [f"{r},{lab},other,true"] * 2))
 

@@ -63,7 +63,7 @@ def load_read29(path: Path = READ29) -> pd.DataFrame:
     repeated row is a ``ValueError`` naming the file, line and field."""
     from triage.classify.compat import load_compat
 
-    df = pd.read_csv(path, dtype={"row": "int64", "label7": str, "code": str, "clear": str})
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"row", "label7", "code", "clear"} - set(df.columns)
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}")
@@ -71,11 +71,13 @@ def load_read29(path: Path = READ29) -> pd.DataFrame:
     compat = load_compat(REAL_DIR.parents[1] / "taxonomy" / "label_compat_tipdm7.yaml")
     for line, r in zip(range(2, len(df) + 2), df.itertuples(), strict=True):
         where = f"{path.name}:{line}"
-        if r.row not in t7.index:
+        if not r.row.isdigit():
+            raise ValueError(f"{where}: row must be a row number of messages_7label.csv, not {r.row!r}")
+        if int(r.row) not in t7.index:
             raise ValueError(f"{where}: row {r.row} is not a tuning row of the 7,239 (locked or absent)")
-        if r.label7 != t7.at[r.row, "label"]:
+        if r.label7 != t7.at[int(r.row), "label"]:
             raise ValueError(
-                f"{where}: label7 {r.label7!r} differs from the message's {t7.at[r.row, 'label']!r}"
+                f"{where}: label7 {r.label7!r} differs from the message's {t7.at[int(r.row), 'label']!r}"
             )
         if r.code not in compat.codes.get(r.label7, ()):
             raise ValueError(f"{where}: code {r.code!r} is not allowed for label7 {r.label7!r}")
@@ -86,7 +88,8 @@ def load_read29(path: Path = READ29) -> pd.DataFrame:
         raise ValueError(
             f"{path.name}:{int(dup.to_numpy().argmax()) + 2}: row {df['row'][dup].iloc[0]} repeated"
         )
-    return df.assign(clear=df["clear"].eq("true"), text=t7.loc[df["row"], "text"].to_numpy())
+    rows = df["row"].astype("int64")
+    return df.assign(row=rows, clear=df["clear"].eq("true"), text=t7.loc[rows, "text"].to_numpy())
 
 
 def twins(raw: list[str], compact: list[str], min_cosine: float = 0.5) -> np.ndarray:
